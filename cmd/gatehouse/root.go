@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+)
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "gatehouse",
+		Short:         "Gatehouse issues, verifies, renews and revokes engine and channel tokens",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newServeCmd(), &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "gatehouse", version) },
+	})
+	return root
+}
+
+// applyEnvAndFile fills every flag the command line did not set, first
+// from GATEHOUSE_<FLAG> (upper case, dashes to underscores), then from the
+// YAML file named by --config (keys are flag names). Flags win over the
+// environment, the environment over the file.
+func applyEnvAndFile(flags *pflag.FlagSet, configFile string) error {
+	file := map[string]any{}
+	if configFile != "" {
+		b, err := os.ReadFile(configFile)
+		if err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+		if err := yaml.Unmarshal(b, &file); err != nil {
+			return fmt.Errorf("config %s: %w", configFile, err)
+		}
+		for k := range file {
+			if flags.Lookup(k) == nil || k == "config" {
+				return fmt.Errorf("config %s: unknown setting %q", configFile, k)
+			}
+		}
+	}
+	var err error
+	flags.VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed {
+			return
+		}
+		env := "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			err = setFlag(flags, f, splitList(f, v))
+			if err != nil {
+				err = fmt.Errorf("%s: %w", env, err)
+			}
+			return
+		}
+		if v, ok := file[f.Name]; ok {
+			err = setFlag(flags, f, yamlValues(v))
+			if err != nil {
+				err = fmt.Errorf("config %s: %s: %w", configFile, f.Name, err)
+			}
+		}
+	})
+	return err
+}
+
+func isList(f *pflag.Flag) bool {
+	return strings.HasSuffix(f.Value.Type(), "Slice") || strings.HasSuffix(f.Value.Type(), "Array")
+}
+
+// splitList splits an environment value of a list flag on commas.
+func splitList(f *pflag.Flag, v string) []string {
+	if isList(f) {
+		return strings.Split(v, ",")
+	}
+	return []string{v}
+}
+
+// yamlValues turns a YAML scalar or sequence into flag values.
+func yamlValues(v any) []string {
+	if seq, ok := v.([]any); ok {
+		out := make([]string, len(seq))
+		for i, e := range seq {
+			out[i] = fmt.Sprint(e)
+		}
+		return out
+	}
+	return []string{fmt.Sprint(v)}
+}
+
+func setFlag(flags *pflag.FlagSet, f *pflag.Flag, values []string) error {
+	if len(values) > 1 && !isList(f) {
+		return fmt.Errorf("takes one value")
+	}
+	for _, v := range values {
+		if err := flags.Set(f.Name, strings.TrimSpace(v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse/gatehouse/internal/server"
+)
+
+func newServeCmd() *cobra.Command {
+	cfg := server.DefaultConfig()
+	var configFile string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the Gatehouse server",
+		Long: "Run the Gatehouse server. Every flag can also be given as GATEHOUSE_<FLAG> in the\n" +
+			"environment or as a key of the YAML file named by --config; flags win over the\n" +
+			"environment, the environment over the file.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnvAndFile(cmd.Flags(), configFile); err != nil {
+				return err
+			}
+			cfg.RootPassword = rootPasswordFromEnv()
+			return serve(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "YAML file of settings (keys are flag names)")
+	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on (port 0 picks a free port)")
+	f.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory of the embedded store")
+	f.StringVar(&cfg.Store, "store", cfg.Store, "store backend: bolt or etcd")
+	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "etcd endpoints (host:port, comma separated)")
+	f.IntVar(&cfg.RSABits, "rsa-bits", cfg.RSABits, "size of generated RSA signing keys: 2048, 3072 or 4096")
+	f.StringVar(&cfg.PrivateKeyFile, "private-key", "", "PEM file (PKCS#1 or PKCS#8) of an RSA key to import as the signing key")
+	f.DurationVar(&cfg.TokenTTL, "token-ttl", cfg.TokenTTL, "default lifetime of engine tokens")
+	f.DurationVar(&cfg.TokenLeeway, "token-leeway", 0, "clock skew tolerated on token expiry (at most 60s)")
+	f.IntVar(&cfg.LockoutAttempts, "lockout-attempts", cfg.LockoutAttempts, "failed logins that ban a name::ip key")
+	f.DurationVar(&cfg.LockoutWindow, "lockout-window", cfg.LockoutWindow, "window in which failed logins count")
+	f.DurationVar(&cfg.LockoutBan, "lockout-ban", cfg.LockoutBan, "how long a ban lasts")
+	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "addresses or CIDRs whose X-Forwarded-For is believed")
+	f.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "per-client-IP requests per second on token-issuing endpoints (0 disables)")
+	f.IntVar(&cfg.RateBurst, "rate-burst", cfg.RateBurst, "burst of the per-client-IP rate limit")
+	f.DurationVar(&cfg.AuditRetention, "audit-retention", cfg.AuditRetention, "how long audit records are kept in the store")
+	f.Uint32Var(&cfg.Argon2.Memory, "argon2-memory", cfg.Argon2.Memory, "argon2id memory in KiB (OWASP minimums enforced)")
+	f.Uint32Var(&cfg.Argon2.Time, "argon2-time", cfg.Argon2.Time, "argon2id passes")
+	f.Uint8Var(&cfg.Argon2.Threads, "argon2-threads", cfg.Argon2.Threads, "argon2id parallelism")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "certificate file; with --tls-key serves HTTPS")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "private key file of --tls-cert")
+	return cmd
+}
+
+// rootPasswordFromEnv reads the bootstrap root password: Gatehouse's own
+// variable first, then Service Center's.
+func rootPasswordFromEnv() string {
+	if v := os.Getenv("GATEHOUSE_ROOT_PASSWORD"); v != "" {
+		return v
+	}
+	return os.Getenv("SC_INIT_ROOT_PASSWORD")
+}
+
+func serve(ctx context.Context, cfg server.Config) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	srv, err := server.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	cfg.Logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	cfg.Logger.Info("stopped")
+	return nil
+}

@@ -1,0 +1,342 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+
+	"github.com/google/uuid"
+
+	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/metrics"
+	"github.com/gatehouse/gatehouse/internal/password"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Limits of the account API.
+const (
+	MaxRolesPerAccount = 5
+	MaxBatchCreate     = 20
+)
+
+// CreateAccountRequest is the body of POST /v4/accounts.
+type CreateAccountRequest struct {
+	Name     string   `json:"name"`
+	Password string   `json:"password"`
+	Roles    []string `json:"roles"`
+	Status   string   `json:"status"`
+}
+
+// UpdateAccountRequest is the body of PUT /v4/accounts/{name}. Nil fields
+// are left alone.
+type UpdateAccountRequest struct {
+	Roles  []string `json:"roles"`
+	Status *string  `json:"status"`
+}
+
+// ChangePasswordRequest is the body of POST /v4/accounts/{name}/password.
+type ChangePasswordRequest struct {
+	CurrentPassword string `json:"currentPassword"`
+	Password        string `json:"password"`
+}
+
+// BatchResult is the outcome of one account of a batch create.
+type BatchResult struct {
+	Name string `json:"name"`
+	*apierror.Error
+}
+
+func (e *Engine) validateRoles(roles []string) error {
+	if len(roles) < 1 || len(roles) > MaxRolesPerAccount {
+		return apierror.InvalidParams.Detailf("an account needs 1 to %d roles", MaxRolesPerAccount)
+	}
+	for _, r := range roles {
+		if !password.ValidName(r) {
+			return apierror.InvalidParams.Detailf("invalid role name %q", r)
+		}
+	}
+	for _, r := range roles {
+		if !e.roles.has(r) {
+			return apierror.AccountHasInvalidRole.Detailf("role %s not exists", r)
+		}
+	}
+	return nil
+}
+
+func validStatus(s string) bool { return s == StatusActive || s == StatusInactive }
+
+// CreateAccount creates an account.
+func (e *Engine) CreateAccount(ctx context.Context, c Caller, req CreateAccountRequest) error {
+	err := e.createAccount(ctx, req)
+	e.auditChange(c, "account.create", req.Name, err)
+	return err
+}
+
+func (e *Engine) createAccount(ctx context.Context, req CreateAccountRequest) error {
+	if !password.ValidName(req.Name) {
+		return apierror.InvalidParams.WithDetail("invalid account name")
+	}
+	if err := password.CheckNewAccountPassword(req.Name, req.Password); err != nil {
+		return apierror.InvalidParams.WithDetail(err.Error())
+	}
+	if req.Status == "" {
+		req.Status = StatusActive
+	}
+	if !validStatus(req.Status) {
+		return apierror.InvalidParams.WithDetail("status must be active or inactive")
+	}
+	if err := e.validateRoles(req.Roles); err != nil {
+		return err
+	}
+	if e.accounts.has(req.Name) {
+		return apierror.AccountDuplicated
+	}
+	if e.accounts.len() >= e.opts.MaxAccounts {
+		return apierror.AccountNoQuota
+	}
+	hash, err := e.hasher.Hash(req.Password)
+	if err != nil {
+		return err
+	}
+	now := e.opts.Now().Unix()
+	rec := accountRecord{ID: uuid.NewString(), Name: req.Name, PasswordHash: hash, Roles: dedupe(req.Roles),
+		Status: req.Status, CreateTime: now, UpdateTime: now,
+		// Tokens of an earlier account of the same name stay revoked.
+		RevokedBefore: now}
+	if _, err := e.create(ctx, accountPrefix+req.Name, rec); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return apierror.AccountDuplicated
+		}
+		return storeErr(err)
+	}
+	return nil
+}
+
+// BatchCreateAccounts creates 1 to 20 accounts, each independently.
+func (e *Engine) BatchCreateAccounts(ctx context.Context, c Caller, reqs []CreateAccountRequest) ([]BatchResult, error) {
+	if len(reqs) < 1 || len(reqs) > MaxBatchCreate {
+		return nil, apierror.InvalidParams.Detailf("a batch holds 1 to %d accounts", MaxBatchCreate)
+	}
+	out := make([]BatchResult, len(reqs))
+	for i, req := range reqs {
+		out[i].Name = req.Name
+		if err := e.CreateAccount(ctx, c, req); err != nil {
+			ae, ok := apierror.As(err)
+			if !ok {
+				return nil, err
+			}
+			out[i].Error = ae
+		}
+	}
+	return out, nil
+}
+
+// ListAccounts returns every account, ordered by name.
+func (e *Engine) ListAccounts() []Account {
+	recs := e.accounts.sorted()
+	out := make([]Account, len(recs))
+	for i, r := range recs {
+		out[i] = r.public()
+	}
+	return out
+}
+
+// GetAccount returns one account.
+func (e *Engine) GetAccount(name string) (Account, error) {
+	rec, ok := e.accounts.get(name)
+	if !ok {
+		return Account{}, apierror.AccountNotExist
+	}
+	return rec.public(), nil
+}
+
+// checkMutable refuses changes to root and to the caller's own account.
+func (e *Engine) checkMutable(c Caller, name string) error {
+	if name == RootAccount {
+		return apierror.BuiltInAccount
+	}
+	if name == c.Account {
+		return apierror.OwnAccount
+	}
+	if !e.accounts.has(name) {
+		return apierror.AccountNotExist
+	}
+	return nil
+}
+
+// UpdateAccount changes an account's roles and/or status. Either change
+// revokes the account's earlier tokens.
+func (e *Engine) UpdateAccount(ctx context.Context, c Caller, name string, req UpdateAccountRequest) error {
+	err := e.doUpdateAccount(ctx, c, name, req)
+	e.auditChange(c, "account.update", name, err)
+	return err
+}
+
+func (e *Engine) doUpdateAccount(ctx context.Context, c Caller, name string, req UpdateAccountRequest) error {
+	if req.Roles == nil && req.Status == nil {
+		return apierror.InvalidParams.WithDetail("roles or status is required")
+	}
+	if req.Status != nil && !validStatus(*req.Status) {
+		return apierror.InvalidParams.WithDetail("status must be active or inactive")
+	}
+	if err := e.checkMutable(c, name); err != nil {
+		return err
+	}
+	if req.Roles != nil {
+		if err := e.validateRoles(req.Roles); err != nil {
+			return err
+		}
+	}
+	now := e.opts.Now().Unix()
+	_, err := e.updateAccount(ctx, name, func(r *accountRecord) error {
+		if req.Roles != nil {
+			r.Roles = dedupe(req.Roles)
+		}
+		if req.Status != nil {
+			r.Status = *req.Status
+		}
+		r.UpdateTime, r.RevokedBefore = now, now
+		return nil
+	})
+	if err == nil {
+		metrics.TokensRevoked.WithLabelValues(metrics.KindEngine, "account-update").Inc()
+	}
+	return err
+}
+
+// DeleteAccount deletes an account; its tokens stop working at once.
+func (e *Engine) DeleteAccount(ctx context.Context, c Caller, name string) error {
+	err := e.deleteAccount(ctx, c, name)
+	e.auditChange(c, "account.delete", name, err)
+	return err
+}
+
+func (e *Engine) deleteAccount(ctx context.Context, c Caller, name string) error {
+	if err := e.checkMutable(c, name); err != nil {
+		return err
+	}
+	key := accountPrefix + name
+	it, err := e.st.Update(ctx, key, func(cur *store.Item) (*store.Item, error) {
+		if cur == nil {
+			return nil, apierror.AccountNotExist
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return storeErr(err)
+	}
+	metrics.TokensRevoked.WithLabelValues(metrics.KindEngine, "account-delete").Inc()
+	return e.sync(ctx, key, it.Revision)
+}
+
+// ChangePassword sets the password of account name. For one's own
+// account the current password is required (a wrong one counts toward
+// lockout); an admin may set another account's password without it.
+// Earlier tokens of the account are revoked.
+func (e *Engine) ChangePassword(ctx context.Context, c Caller, name string, req ChangePasswordRequest) error {
+	err := e.changePassword(ctx, c, name, req)
+	e.auditChange(c, "account.password", name, err)
+	return err
+}
+
+func (e *Engine) changePassword(ctx context.Context, c Caller, name string, req ChangePasswordRequest) error {
+	self := c.Account == name
+	if !self && !slices.Contains(c.Roles, AdminRole) {
+		return apierror.Forbidden.WithDetail("only an admin may change another account's password")
+	}
+	if req.Password == "" {
+		return apierror.InvalidParams.WithDetail("password is required")
+	}
+	if self && req.CurrentPassword == "" {
+		return apierror.InvalidParams.WithDetail("currentPassword is required")
+	}
+	rec, ok := e.accounts.get(name)
+	if !ok {
+		return apierror.AccountNotExist
+	}
+	if self {
+		lockKey := LockKey(name, c.IP)
+		if err := e.checkBan(ctx, lockKey); err != nil {
+			return err
+		}
+		ok, _, _ := e.hasher.Verify(req.CurrentPassword, rec.PasswordHash)
+		if !ok {
+			if err := e.recordFailure(ctx, lockKey, name, c.IP); err != nil {
+				return err
+			}
+			return apierror.WrongPassword
+		}
+	}
+	if same, _, _ := e.hasher.Verify(req.Password, rec.PasswordHash); same {
+		return apierror.NewPasswordBad.WithDetail("the new password equals the current one")
+	}
+	if err := password.CheckPassword(req.Password); err != nil {
+		return apierror.InvalidParams.WithDetail(err.Error())
+	}
+	hash, err := e.hasher.Hash(req.Password)
+	if err != nil {
+		return err
+	}
+	now := e.opts.Now().Unix()
+	_, err = e.updateAccount(ctx, name, func(r *accountRecord) error {
+		r.PasswordHash = hash
+		r.UpdateTime, r.RevokedBefore = now, now
+		return nil
+	})
+	if err == nil {
+		metrics.TokensRevoked.WithLabelValues(metrics.KindEngine, "password-change").Inc()
+	}
+	return err
+}
+
+// updateAccount applies fn to the stored account atomically and waits
+// until the local view reflects the result. fn may return errNoChange or
+// an API error to abort.
+func (e *Engine) updateAccount(ctx context.Context, name string, fn func(*accountRecord) error) (*accountRecord, error) {
+	key := accountPrefix + name
+	var out accountRecord
+	it, err := e.st.Update(ctx, key, func(cur *store.Item) (*store.Item, error) {
+		if cur == nil {
+			return nil, apierror.AccountNotExist
+		}
+		var rec accountRecord
+		if err := json.Unmarshal(cur.Value, &rec); err != nil {
+			return nil, err
+		}
+		if err := fn(&rec); err != nil {
+			return nil, err
+		}
+		out = rec
+		return &store.Item{Value: jsonMarshal(&rec)}, nil
+	})
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return &out, e.sync(ctx, key, it.Revision)
+}
+
+// auditChange records an administrative change and its outcome.
+func (e *Engine) auditChange(c Caller, action, target string, err error) {
+	r := audit.Record{Actor: c.Account, IP: c.IP, Action: action, Target: target, Outcome: audit.Success}
+	if err != nil {
+		r.Outcome = audit.Failure
+		if ae, ok := apierror.As(err); ok {
+			r.Detail = ae.Code + " " + ae.Message
+		} else {
+			r.Detail = "internal error"
+		}
+	}
+	e.audit.Record(r)
+}
+
+func dedupe(in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}

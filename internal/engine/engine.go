@@ -1,0 +1,265 @@
+// Package engine owns the engine (/v4) domain of Gatehouse, wire-compatible
+// with Apache ServiceComb Service Center's RBAC: accounts, roles and
+// permissions, the password policy, lockout, and the issue, verification
+// and revocation of RS512 engine tokens. It knows nothing of HTTP; errors
+// are apierror values.
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/password"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Signer signs and verifies engine tokens; *keyring.Ring implements it.
+type Signer interface {
+	Sign(claims jwt.Claims) (string, error)
+	Keyfunc(t *jwt.Token) (any, error)
+}
+
+// Options configure an Engine. Zero values take the defaults.
+type Options struct {
+	TokenTTL        time.Duration // default lifetime of an engine token [12h]
+	Leeway          time.Duration // clock skew tolerated on exp [0, at most 60s]
+	LockoutAttempts int           // failures that ban a name::ip key [3]
+	LockoutWindow   time.Duration // window in which failures count [15m]
+	LockoutBan      time.Duration // ban duration [15m]
+	MaxAccounts     int           // account quota [10000]
+	MaxRoles        int           // role quota [100]
+	CacheSize       int           // verified-token cache entries [65536]
+	RootPassword    string        // root password on first start; generated when empty
+	PasswordOut     io.Writer     // where a generated root password is printed [os.Stderr]
+	Now             func() time.Time
+}
+
+// Token lifetime bounds for tokenExpirationTime in a login request.
+const (
+	MinRequestedTTL = 15 * time.Minute
+	MaxRequestedTTL = 24 * time.Hour
+	// MaxLeeway bounds Options.Leeway.
+	MaxLeeway = time.Minute
+)
+
+func (o *Options) defaults() error {
+	if o.TokenTTL == 0 {
+		o.TokenTTL = 12 * time.Hour
+	}
+	if o.TokenTTL < 0 || o.TokenTTL > MaxRequestedTTL {
+		return fmt.Errorf("token TTL %s outside (0, %s]", o.TokenTTL, MaxRequestedTTL)
+	}
+	if o.Leeway < 0 || o.Leeway > MaxLeeway {
+		return fmt.Errorf("leeway %s outside [0, %s]", o.Leeway, MaxLeeway)
+	}
+	if o.LockoutAttempts <= 0 {
+		o.LockoutAttempts = 3
+	}
+	if o.LockoutWindow <= 0 {
+		o.LockoutWindow = 15 * time.Minute
+	}
+	if o.LockoutBan <= 0 {
+		o.LockoutBan = 15 * time.Minute
+	}
+	if o.MaxAccounts <= 0 {
+		o.MaxAccounts = 10000
+	}
+	if o.MaxRoles <= 0 {
+		o.MaxRoles = 100
+	}
+	if o.CacheSize <= 0 {
+		o.CacheSize = 1 << 16
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.PasswordOut == nil {
+		o.PasswordOut = os.Stderr
+	}
+	return nil
+}
+
+// Engine is the /v4 domain. It is safe for concurrent use.
+type Engine struct {
+	opts   Options
+	st     store.Store
+	signer Signer
+	hasher *password.Hasher
+	audit  *audit.Log
+	logger *slog.Logger
+
+	accounts *view[accountRecord]
+	roles    *view[roleRecord]
+	revoked  *view[revokedRecord]
+	feeds    map[string]*store.Follower // by key prefix
+	cache    *tokenCache
+}
+
+// revokedRecord is a denylisted token id, kept until the token's exp.
+type revokedRecord struct {
+	Exp int64 `json:"exp"`
+}
+
+// Caller identifies who asks for an operation, for permission decisions
+// and audit.
+type Caller struct {
+	Account string
+	Roles   []string
+	IP      string
+}
+
+// New loads the engine's state from st, follows its changes, creates the
+// built-in roles and, on first start, the root account.
+func New(ctx context.Context, st store.Store, signer Signer, hasher *password.Hasher, log *audit.Log, logger *slog.Logger, opts Options) (*Engine, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		opts: opts, st: st, signer: signer, hasher: hasher, audit: log, logger: logger,
+		accounts: newView[accountRecord](accountPrefix),
+		roles:    newView[roleRecord](rolePrefix),
+		revoked:  newView[revokedRecord](revokedPrefix),
+		cache:    newTokenCache(opts.CacheSize),
+		feeds:    map[string]*store.Follower{},
+	}
+	for _, f := range []struct {
+		prefix string
+		h      store.Handler
+	}{{accountPrefix, e.accounts}, {rolePrefix, e.roles}, {revokedPrefix, e.revoked}} {
+		fl, err := store.Follow(ctx, st, f.prefix, f.h)
+		if err != nil {
+			return nil, fmt.Errorf("load %s: %w", f.prefix, err)
+		}
+		e.feeds[f.prefix] = fl
+	}
+	if err := e.bootstrap(ctx); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Healthy reports whether every in-memory view is connected to the store.
+func (e *Engine) Healthy() bool {
+	for _, f := range e.feeds {
+		if !f.Healthy() {
+			return false
+		}
+	}
+	return true
+}
+
+// bootstrap creates the built-in roles and the root account if missing.
+func (e *Engine) bootstrap(ctx context.Context) error {
+	now := e.opts.Now().Unix()
+	for _, name := range []string{AdminRole, DeveloperRole} {
+		rec := roleRecord{ID: uuid.NewString(), Name: name, Perms: builtinPerms(name), CreateTime: now, UpdateTime: now}
+		if _, err := e.create(ctx, rolePrefix+name, rec); err != nil && !errors.Is(err, store.ErrExists) {
+			return fmt.Errorf("create role %s: %w", name, err)
+		}
+	}
+	if e.accounts.has(RootAccount) {
+		return nil
+	}
+	pw, generated := e.opts.RootPassword, false
+	if pw == "" {
+		pw, generated = generatePassword(), true
+	}
+	if err := password.CheckNewAccountPassword(RootAccount, pw); err != nil {
+		return fmt.Errorf("root password does not meet the password policy: %v", err)
+	}
+	hash, err := e.hasher.Hash(pw)
+	if err != nil {
+		return err
+	}
+	rec := accountRecord{ID: uuid.NewString(), Name: RootAccount, PasswordHash: hash, Roles: []string{AdminRole},
+		Status: StatusActive, CreateTime: now, UpdateTime: now}
+	if _, err := e.create(ctx, accountPrefix+RootAccount, rec); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return nil // another replica bootstrapped first
+		}
+		return fmt.Errorf("create root: %w", err)
+	}
+	if generated {
+		e.logger.Warn("generated the root password; it is shown only on stderr, once")
+		fmt.Fprintf(e.opts.PasswordOut, "gatehouse: root account created with generated password: %s\n", pw)
+	}
+	e.audit.Record(audit.Record{Actor: "gatehouse", Action: "account.create", Target: RootAccount, Outcome: audit.Success})
+	return nil
+}
+
+// generatePassword returns a 24-character password that satisfies the
+// policy: random characters from all four classes.
+func generatePassword() string {
+	const (
+		upper   = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+		lower   = "abcdefghijkmnopqrstuvwxyz"
+		digits  = "23456789"
+		special = "!#%+-.:=@^_~"
+	)
+	all := upper + lower + digits + special
+	pick := func(set string) byte {
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(set))))
+		if err != nil {
+			panic(err) // crypto/rand does not fail on supported platforms
+		}
+		return set[n.Int64()]
+	}
+	b := []byte{pick(upper), pick(lower), pick(digits), pick(special)}
+	for len(b) < 24 {
+		b = append(b, pick(all))
+	}
+	for i := len(b) - 1; i > 0; i-- { // shuffle so the classes are not in fixed places
+		j, _ := rand.Int(rand.Reader, big.NewInt(int64(i+1)))
+		b[i], b[j.Int64()] = b[j.Int64()], b[i]
+	}
+	return string(b)
+}
+
+// create stores rec under key if absent and waits until the local view has it.
+func (e *Engine) create(ctx context.Context, key string, rec any) (store.Item, error) {
+	it, err := e.st.Create(ctx, store.Item{Key: key, Value: jsonMarshal(rec)})
+	if err != nil {
+		return it, err
+	}
+	return it, e.sync(ctx, key, it.Revision)
+}
+
+// sync waits until the view that follows key applied revision rev, so a
+// write is visible to the next request on this replica.
+func (e *Engine) sync(ctx context.Context, key string, rev int64) error {
+	for prefix, f := range e.feeds {
+		if strings.HasPrefix(key, prefix) {
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			return storeErr(f.WaitFor(ctx, rev))
+		}
+	}
+	return nil
+}
+
+// storeErr maps a store failure to the API's error.
+func storeErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := apierror.As(err); ok {
+		return err
+	}
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, store.ErrClosed) {
+		return apierror.StoreUnavailable
+	}
+	return fmt.Errorf("store: %w", err)
+}

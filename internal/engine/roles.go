@@ -1,0 +1,146 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+
+	"github.com/google/uuid"
+
+	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/password"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// RoleRequest is the body of POST /v4/roles and PUT /v4/roles/{name}.
+type RoleRequest struct {
+	Name  string       `json:"name"`
+	Perms []Permission `json:"perms"`
+}
+
+// ListRoles returns every role, ordered by name.
+func (e *Engine) ListRoles() []Role {
+	recs := e.roles.sorted()
+	out := make([]Role, len(recs))
+	for i, r := range recs {
+		out[i] = r.public()
+	}
+	return out
+}
+
+// GetRole returns one role.
+func (e *Engine) GetRole(name string) (Role, error) {
+	rec, ok := e.roles.get(name)
+	if !ok {
+		return Role{}, apierror.RoleNotExist
+	}
+	return rec.public(), nil
+}
+
+// CreateRole creates a role.
+func (e *Engine) CreateRole(ctx context.Context, c Caller, req RoleRequest) error {
+	err := e.createRole(ctx, req)
+	e.auditChange(c, "role.create", req.Name, err)
+	return err
+}
+
+func (e *Engine) createRole(ctx context.Context, req RoleRequest) error {
+	if !password.ValidName(req.Name) {
+		return apierror.InvalidParams.WithDetail("invalid role name")
+	}
+	if err := validatePerms(req.Perms); err != nil {
+		return err
+	}
+	if e.roles.has(req.Name) {
+		return apierror.RoleDuplicated
+	}
+	if e.roles.len() >= e.opts.MaxRoles {
+		return apierror.RoleNoQuota
+	}
+	now := e.opts.Now().Unix()
+	rec := roleRecord{ID: uuid.NewString(), Name: req.Name, Perms: nonNil(req.Perms), CreateTime: now, UpdateTime: now}
+	if _, err := e.create(ctx, rolePrefix+req.Name, rec); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return apierror.RoleDuplicated
+		}
+		return storeErr(err)
+	}
+	return nil
+}
+
+// UpdateRole replaces the permissions of a role. The change applies to
+// every token at once (permissions are looked up per request).
+func (e *Engine) UpdateRole(ctx context.Context, c Caller, name string, req RoleRequest) error {
+	err := e.updateRole(ctx, name, req)
+	e.auditChange(c, "role.update", name, err)
+	return err
+}
+
+func (e *Engine) updateRole(ctx context.Context, name string, req RoleRequest) error {
+	if isBuiltinRole(name) {
+		return apierror.BuiltInRole
+	}
+	if !e.roles.has(name) {
+		return apierror.RoleNotExist
+	}
+	if err := validatePerms(req.Perms); err != nil {
+		return err
+	}
+	now := e.opts.Now().Unix()
+	key := rolePrefix + name
+	it, err := e.st.Update(ctx, key, func(cur *store.Item) (*store.Item, error) {
+		if cur == nil {
+			return nil, apierror.RoleNotExist
+		}
+		var rec roleRecord
+		if err := json.Unmarshal(cur.Value, &rec); err != nil {
+			return nil, err
+		}
+		rec.Perms, rec.UpdateTime = nonNil(req.Perms), now
+		return &store.Item{Value: jsonMarshal(&rec)}, nil
+	})
+	if err != nil {
+		return storeErr(err)
+	}
+	return e.sync(ctx, key, it.Revision)
+}
+
+// DeleteRole deletes a role no account holds.
+func (e *Engine) DeleteRole(ctx context.Context, c Caller, name string) error {
+	err := e.deleteRole(ctx, name)
+	e.auditChange(c, "role.delete", name, err)
+	return err
+}
+
+func (e *Engine) deleteRole(ctx context.Context, name string) error {
+	if isBuiltinRole(name) {
+		return apierror.BuiltInRole
+	}
+	if !e.roles.has(name) {
+		return apierror.RoleNotExist
+	}
+	for _, a := range e.accounts.sorted() {
+		if slices.Contains(a.Roles, name) {
+			return apierror.RoleIsBound.Detailf("role is bound to account %s", a.Name)
+		}
+	}
+	key := rolePrefix + name
+	it, err := e.st.Update(ctx, key, func(cur *store.Item) (*store.Item, error) {
+		if cur == nil {
+			return nil, apierror.RoleNotExist
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return storeErr(err)
+	}
+	return e.sync(ctx, key, it.Revision)
+}
+
+func nonNil(p []Permission) []Permission {
+	if p == nil {
+		return []Permission{}
+	}
+	return p
+}

@@ -1,0 +1,287 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/metrics"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Claims are the claims of an engine token: Service Center's account,
+// roles and exp, plus iat and jti.
+type Claims struct {
+	Account string   `json:"account"`
+	Roles   []string `json:"roles"`
+	jwt.RegisteredClaims
+}
+
+// Principal is the verified identity behind a request.
+type Principal struct {
+	Account string
+	Roles   []string // the account's current roles
+	JTI     string
+	Expires time.Time
+}
+
+var (
+	cacheHit    = metrics.CacheLookups.WithLabelValues(metrics.KindEngine, "hit")
+	cacheMiss   = metrics.CacheLookups.WithLabelValues(metrics.KindEngine, "miss")
+	verifiedOK  = metrics.TokensVerified.WithLabelValues(metrics.KindEngine, "ok")
+	issuedCount = metrics.TokensIssued.WithLabelValues(metrics.KindEngine)
+)
+
+// LoginRequest is the body of POST /v4/token.
+type LoginRequest struct {
+	Name                string `json:"name"`
+	Password            string `json:"password"`
+	TokenExpirationTime string `json:"tokenExpirationTime"`
+}
+
+// Login checks a name and password and issues a token. Unknown names cost
+// one password hash like wrong passwords do, and count toward lockout.
+func (e *Engine) Login(ctx context.Context, req LoginRequest, ip string) (string, error) {
+	ttl := e.opts.TokenTTL
+	if req.TokenExpirationTime != "" {
+		d, err := time.ParseDuration(req.TokenExpirationTime)
+		if err != nil || d < MinRequestedTTL || d > MaxRequestedTTL {
+			return "", apierror.InvalidParams.Detailf("tokenExpirationTime must be a duration between %s and %s", "15m", "24h")
+		}
+		ttl = d
+	}
+	lockKey := LockKey(req.Name, ip)
+	if err := e.checkBan(ctx, lockKey); err != nil {
+		e.audit.Record(audit.Record{Actor: req.Name, IP: ip, Action: "login", Target: req.Name, Outcome: audit.Failure, Detail: "account blocked"})
+		return "", err
+	}
+	rec, exists := e.accounts.get(req.Name)
+	ok, rehash := false, false
+	if exists && req.Password != "" {
+		var err error
+		ok, rehash, err = e.hasher.Verify(req.Password, rec.PasswordHash)
+		if err != nil {
+			e.logger.Error("stored password hash unusable", "account", req.Name, "err", err)
+		}
+	} else {
+		e.hasher.VerifyDummy(req.Password)
+	}
+	if !ok {
+		e.audit.Record(audit.Record{Actor: req.Name, IP: ip, Action: "login", Target: req.Name, Outcome: audit.Failure, Detail: "wrong name or password"})
+		if err := e.recordFailure(ctx, lockKey, req.Name, ip); err != nil {
+			return "", err
+		}
+		return "", apierror.WrongCredentials
+	}
+	if rec.Status == StatusInactive {
+		e.audit.Record(audit.Record{Actor: req.Name, IP: ip, Action: "login", Target: req.Name, Outcome: audit.Failure, Detail: "account inactive"})
+		return "", apierror.AccountInactive
+	}
+	if err := e.clearFailures(ctx, lockKey); err != nil {
+		return "", err
+	}
+	if rehash {
+		e.rehash(ctx, req.Name, req.Password, rec.PasswordHash)
+	}
+	tok, err := e.issue(rec, ttl)
+	if err != nil {
+		return "", err
+	}
+	e.audit.Record(audit.Record{Actor: req.Name, IP: ip, Action: "login", Target: req.Name, Outcome: audit.Success})
+	return tok, nil
+}
+
+// issue signs a token for rec. iat is kept after the account's revocation
+// watermark, so a token issued in the same second as a password change is
+// not born revoked.
+func (e *Engine) issue(rec *accountRecord, ttl time.Duration) (string, error) {
+	now := e.opts.Now()
+	iat := now.Truncate(time.Second)
+	if wm := time.Unix(rec.RevokedBefore, 0); !iat.After(wm) {
+		iat = wm.Add(time.Second)
+	}
+	claims := &Claims{
+		Account: rec.Name,
+		Roles:   append([]string{}, rec.Roles...),
+		RegisteredClaims: jwt.RegisteredClaims{
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+			IssuedAt:  jwt.NewNumericDate(iat),
+			ID:        uuid.NewString(),
+		},
+	}
+	tok, err := e.signer.Sign(claims)
+	if err != nil {
+		return "", err
+	}
+	issuedCount.Inc()
+	return tok, nil
+}
+
+// rehash replaces a hash in a legacy format (or with old parameters) with
+// an argon2id hash at the current parameters, unless it changed meanwhile.
+// Failure is logged, not fatal: the login already succeeded.
+func (e *Engine) rehash(ctx context.Context, name, pw, old string) {
+	hash, err := e.hasher.Hash(pw)
+	if err == nil {
+		_, err = e.updateAccount(ctx, name, func(r *accountRecord) error {
+			if r.PasswordHash != old {
+				return errNoChange
+			}
+			r.PasswordHash = hash
+			return nil
+		})
+	}
+	if err != nil && !errors.Is(err, errNoChange) {
+		e.logger.Warn("password rehash failed", "account", name, "err", err)
+	}
+}
+
+// Verify checks the Authorization header of a request and returns the
+// principal. It touches memory only: a verified-token cache, the account
+// view and the revocation set.
+func (e *Engine) Verify(authorization string) (*Principal, error) {
+	if authorization == "" {
+		return nil, apierror.NoAuthHeader
+	}
+	scheme, tok, ok := strings.Cut(authorization, " ")
+	if !ok || tok == "" || strings.Contains(tok, " ") || !strings.EqualFold(scheme, "Bearer") {
+		return nil, apierror.Unauthorized.WithDetail("invalid auth header")
+	}
+	claims, err := e.parse(tok)
+	if err != nil {
+		return nil, err
+	}
+	p, err := e.check(claims)
+	if err != nil {
+		return nil, err
+	}
+	verifiedOK.Inc()
+	return p, nil
+}
+
+// parse returns the claims of a token whose signature is valid and which
+// has not expired, from the cache when possible.
+func (e *Engine) parse(tok string) (*Claims, error) {
+	key := sha256.Sum256([]byte(tok))
+	now := e.opts.Now()
+	if c, ok := e.cache.get(key); ok {
+		cacheHit.Inc()
+		if !now.Before(c.ExpiresAt.Add(e.opts.Leeway)) {
+			return nil, apierror.TokenExpired
+		}
+		return c, nil
+	}
+	cacheMiss.Inc()
+	c := new(Claims)
+	_, err := jwt.ParseWithClaims(tok, c, e.signer.Keyfunc,
+		jwt.WithValidMethods([]string{"RS512"}),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(e.opts.Leeway),
+		jwt.WithTimeFunc(e.opts.Now))
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return nil, apierror.TokenExpired
+	case err != nil:
+		return nil, apierror.Unauthorized.WithDetail(tokenErrorDetail(err))
+	case c.Account == "":
+		return nil, apierror.Unauthorized.WithDetail("token has no account")
+	}
+	e.cache.put(key, c, now.Unix())
+	return c, nil
+}
+
+// tokenErrorDetail names the cause of a failed verification without
+// echoing the token.
+func tokenErrorDetail(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "token is malformed"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return "token signature is invalid"
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "token is unverifiable: " + unverifiableCause(err)
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return "token lacks a required claim"
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return "token is not valid yet"
+	}
+	return "token is invalid"
+}
+
+func unverifiableCause(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		return msg[i+2:]
+	}
+	return msg
+}
+
+// check applies revocation and account state to verified claims.
+func (e *Engine) check(c *Claims) (*Principal, error) {
+	if c.ID != "" && e.revoked.has(c.ID) {
+		return nil, apierror.Unauthorized.WithDetail("token revoked")
+	}
+	rec, ok := e.accounts.get(c.Account)
+	if !ok {
+		if c.Account == RootAccount {
+			return &Principal{Account: c.Account, Roles: c.Roles, JTI: c.ID, Expires: c.ExpiresAt.Time}, nil
+		}
+		return nil, apierror.TokenOwnerDeleted
+	}
+	var iat int64
+	if c.IssuedAt != nil {
+		iat = c.IssuedAt.Unix()
+	}
+	if iat <= rec.RevokedBefore {
+		return nil, apierror.Unauthorized.WithDetail("token revoked")
+	}
+	if rec.Status == StatusInactive {
+		return nil, apierror.AccountInactive
+	}
+	return &Principal{Account: rec.Name, Roles: rec.Roles, JTI: c.ID, Expires: c.ExpiresAt.Time}, nil
+}
+
+// Logout revokes the token of p until its exp.
+func (e *Engine) Logout(ctx context.Context, p *Principal, ip string) error {
+	if p.JTI == "" {
+		return apierror.InvalidParams.WithDetail("token has no id and cannot be revoked alone; change the password to revoke it")
+	}
+	val, _ := json.Marshal(revokedRecord{Exp: p.Expires.Unix()})
+	key := revokedPrefix + p.JTI
+	it, err := e.st.Put(ctx, store.Item{Key: key, Value: val, Expires: p.Expires.Add(e.opts.Leeway + time.Second)})
+	if err != nil {
+		return storeErr(err)
+	}
+	metrics.TokensRevoked.WithLabelValues(metrics.KindEngine, "logout").Inc()
+	e.audit.Record(audit.Record{Actor: p.Account, IP: ip, Action: "token.revoke", Target: p.Account, Outcome: audit.Success, Detail: "logout"})
+	return e.sync(ctx, key, it.Revision)
+}
+
+// Authorize checks that p may apply verb to resource.
+func (e *Engine) Authorize(p *Principal, resource, verb string, labels map[string]string) error {
+	for _, name := range p.Roles {
+		if r, ok := e.roles.get(name); ok && allows(r.Perms, resource, verb, labels) {
+			return nil
+		}
+	}
+	return apierror.NoPermission.Detailf("role has no permissions[%s:%s]", resource, verb)
+}
+
+// SelfPerms returns the permissions of every role of p.
+func (e *Engine) SelfPerms(p *Principal) []Permission {
+	perms := []Permission{}
+	for _, name := range p.Roles {
+		if r, ok := e.roles.get(name); ok {
+			perms = append(perms, r.Perms...)
+		}
+	}
+	return perms
+}

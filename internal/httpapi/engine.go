@@ -1,0 +1,200 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/engine"
+)
+
+type principalKey struct{}
+
+// principal returns the verified identity of an authenticated request.
+func principal(r *http.Request) *engine.Principal {
+	p, _ := r.Context().Value(principalKey{}).(*engine.Principal)
+	return p
+}
+
+// caller describes the request's principal for domain operations.
+func (s *Server) caller(r *http.Request) engine.Caller {
+	c := engine.Caller{IP: s.clientIP(r)}
+	if p := principal(r); p != nil {
+		c.Account, c.Roles = p.Account, p.Roles
+	}
+	return c
+}
+
+// authed wraps h so it runs only for a valid engine token whose roles
+// grant the verb of the request's method on resource. An empty resource
+// needs a token but no permission.
+func (s *Server) authed(resource string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.Engine.Verify(r.Header.Get("Authorization"))
+		if err == nil && resource != "" {
+			err = s.Engine.Authorize(p, resource, engine.VerbForMethod(r.Method), nil)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	}
+}
+
+// limited wraps h with the per-client-IP rate limit.
+func (s *Server) limited(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.limiter.allow(s.clientIP(r)) {
+			s.writeError(w, r, apierror.TooManyRequests)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// list is the {"total","data"} envelope of Service Center's list answers.
+type list[T any] struct {
+	Total int `json:"total"`
+	Data  []T `json:"data"`
+}
+
+func newList[T any](data []T) list[T] {
+	if data == nil {
+		data = []T{}
+	}
+	return list[T]{Total: len(data), Data: data}
+}
+
+func (s *Server) engineRoutes() {
+	const acc, role = engine.ResourceAccount, engine.ResourceRole
+	m := s.mux
+	m.HandleFunc("POST /v4/token", s.limited(s.login))
+	m.HandleFunc("DELETE /v4/token", s.authed("", s.logout))
+
+	m.HandleFunc("POST /v4/accounts", s.authed(acc, s.createAccount))
+	m.HandleFunc("POST /v4/accounts/batch-create", s.authed(acc, s.batchCreateAccounts))
+	m.HandleFunc("GET /v4/accounts", s.authed(acc, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, newList(s.Engine.ListAccounts()))
+	}))
+	m.HandleFunc("GET /v4/accounts/{name}", s.authed(acc, func(w http.ResponseWriter, r *http.Request) {
+		a, err := s.Engine.GetAccount(r.PathValue("name"))
+		s.answer(w, r, a, err)
+	}))
+	m.HandleFunc("PUT /v4/accounts/{name}", s.authed(acc, s.updateAccount))
+	m.HandleFunc("DELETE /v4/accounts/{name}", s.authed(acc, func(w http.ResponseWriter, r *http.Request) {
+		s.answerEmpty(w, r, s.Engine.DeleteAccount(r.Context(), s.caller(r), r.PathValue("name")))
+	}))
+	m.HandleFunc("POST /v4/accounts/{name}/password", s.authed("", s.changePassword))
+
+	m.HandleFunc("GET /v4/roles", s.authed(role, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, newList(s.Engine.ListRoles()))
+	}))
+	m.HandleFunc("POST /v4/roles", s.authed(role, s.createRole))
+	m.HandleFunc("GET /v4/roles/{name}", s.authed(role, func(w http.ResponseWriter, r *http.Request) {
+		ro, err := s.Engine.GetRole(r.PathValue("name"))
+		s.answer(w, r, ro, err)
+	}))
+	m.HandleFunc("PUT /v4/roles/{name}", s.authed(role, s.updateRole))
+	m.HandleFunc("DELETE /v4/roles/{name}", s.authed(role, func(w http.ResponseWriter, r *http.Request) {
+		s.answerEmpty(w, r, s.Engine.DeleteRole(r.Context(), s.caller(r), r.PathValue("name")))
+	}))
+	m.HandleFunc("GET /v4/self-perms", s.authed("", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"perms": s.Engine.SelfPerms(principal(r))})
+	}))
+
+	m.HandleFunc("GET /v4/account-locks", s.authed(acc, func(w http.ResponseWriter, r *http.Request) {
+		locks, err := s.Engine.Locks(r.Context())
+		s.answer(w, r, newList(locks), err)
+	}))
+	m.HandleFunc("DELETE /v4/account-locks/{name}", s.authed(acc, func(w http.ResponseWriter, r *http.Request) {
+		s.answerEmpty(w, r, s.Engine.ClearLocks(r.Context(), s.caller(r), r.PathValue("name")))
+	}))
+	m.HandleFunc("GET /v4/audit", s.authed("audit", s.listAudit))
+}
+
+// answer renders v, or err when it is not nil.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, v any, err error) {
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// answerEmpty renders an empty 200, or err when it is not nil.
+func (s *Server) answerEmpty(w http.ResponseWriter, r *http.Request, err error) {
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeEmpty(w)
+}
+
+// decode wraps decodeJSON and renders its error; it reports success.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := decodeJSON(w, r, v); err != nil {
+		s.writeError(w, r, err)
+		return false
+	}
+	return true
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	var req engine.LoginRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	tok, err := s.Engine.Login(r.Context(), req, s.clientIP(r))
+	s.answer(w, r, map[string]string{"token": tok}, err)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	s.answerEmpty(w, r, s.Engine.Logout(r.Context(), principal(r), s.clientIP(r)))
+}
+
+func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) {
+	var req engine.CreateAccountRequest
+	if s.decode(w, r, &req) {
+		s.answerEmpty(w, r, s.Engine.CreateAccount(r.Context(), s.caller(r), req))
+	}
+}
+
+func (s *Server) batchCreateAccounts(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Accounts []engine.CreateAccountRequest `json:"accounts"`
+	}
+	if !s.decode(w, r, &req) {
+		return
+	}
+	res, err := s.Engine.BatchCreateAccounts(r.Context(), s.caller(r), req.Accounts)
+	s.answer(w, r, map[string]any{"accounts": res}, err)
+}
+
+func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) {
+	var req engine.UpdateAccountRequest
+	if s.decode(w, r, &req) {
+		s.answerEmpty(w, r, s.Engine.UpdateAccount(r.Context(), s.caller(r), r.PathValue("name"), req))
+	}
+}
+
+func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
+	var req engine.ChangePasswordRequest
+	if s.decode(w, r, &req) {
+		s.answerEmpty(w, r, s.Engine.ChangePassword(r.Context(), s.caller(r), r.PathValue("name"), req))
+	}
+}
+
+func (s *Server) createRole(w http.ResponseWriter, r *http.Request) {
+	var req engine.RoleRequest
+	if s.decode(w, r, &req) {
+		s.answerEmpty(w, r, s.Engine.CreateRole(r.Context(), s.caller(r), req))
+	}
+}
+
+func (s *Server) updateRole(w http.ResponseWriter, r *http.Request) {
+	var req engine.RoleRequest
+	if s.decode(w, r, &req) {
+		s.answerEmpty(w, r, s.Engine.UpdateRole(r.Context(), s.caller(r), r.PathValue("name"), req))
+	}
+}

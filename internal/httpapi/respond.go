@@ -1,0 +1,99 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/apierror"
+)
+
+// MaxBody is the largest request body accepted (SPEC §6).
+const MaxBody = 64 << 10
+
+// writeJSON answers status with v encoded as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"errorCode":"500003","errorMessage":"Internal server error"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// writeEmpty answers 200 with an empty body, as Service Center does for
+// successful writes.
+func writeEmpty(w http.ResponseWriter) { w.WriteHeader(http.StatusOK) }
+
+// writeError renders err in the error model. Errors that are not API
+// errors are logged and answered 500 without internals.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	ae, ok := apierror.As(err)
+	if !ok {
+		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		ae = apierror.Internal
+	}
+	if ae.Code == apierror.TooManyRequests.Code {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, ae.Status(), ae)
+}
+
+// decodeJSON reads the request body (at most MaxBody) into v. Unknown
+// fields are ignored; malformed JSON and wrong types are 400 400001, an
+// oversize body 413 413001.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return apierror.TooLarge.Detailf("the body exceeds %d bytes", MaxBody)
+		}
+		return apierror.InvalidParams.WithDetail("cannot read the body")
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return apierror.InvalidParams.WithDetail("the body is empty")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return apierror.InvalidParams.WithDetail(jsonErrorDetail(err))
+	}
+	return nil
+}
+
+// jsonErrorDetail describes a decoding error without echoing the input.
+func jsonErrorDetail(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		field := te.Field
+		if field == "" {
+			return "the body must be a JSON " + te.Type.Kind().String()
+		}
+		return "field " + field + " must be " + jsonKind(te.Type.Kind().String())
+	}
+	return "the body is not valid JSON"
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "slice", "array":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	case "bool":
+		return "a boolean"
+	case "ptr":
+		return "a valid value"
+	}
+	return "a number"
+}
+
+// discard logs nothing; used when no logger is configured.
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -1,0 +1,161 @@
+// Package httpapi is Gatehouse's HTTP surface: routing, JSON decoding and
+// encoding, the error model, and middleware (client IP, body limits, rate
+// limits, authentication, metrics). Handlers decode a request, call a
+// domain package and render its answer; they hold no domain rules.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/engine"
+	"github.com/gatehouse/gatehouse/internal/keyring"
+	"github.com/gatehouse/gatehouse/internal/metrics"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Options configure the HTTP surface.
+type Options struct {
+	// TrustedProxies are the peers whose X-Forwarded-For / X-Real-IP are
+	// believed (CIDRs or addresses). Empty: none.
+	TrustedProxies []string
+	// RateLimit is the sustained per-client-IP rate of the token-issuing
+	// endpoints in requests per second (0 disables limiting), RateBurst its burst.
+	RateLimit float64
+	RateBurst int
+}
+
+// Deps are the domain services the HTTP surface calls.
+type Deps struct {
+	Store  store.Store
+	Engine *engine.Engine
+	Keys   *keyring.Ring
+	Audit  *audit.Log
+	Logger *slog.Logger
+}
+
+// Server routes and serves Gatehouse's HTTP API.
+type Server struct {
+	Deps
+	mux     *http.ServeMux
+	proxies *proxySet
+	limiter *ipLimiter
+}
+
+// New builds the HTTP surface.
+func New(d Deps, opts Options) (*Server, error) {
+	proxies, err := parseProxies(opts.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	if d.Logger == nil {
+		d.Logger = discard
+	}
+	s := &Server{Deps: d, mux: http.NewServeMux(), proxies: proxies, limiter: newIPLimiter(opts.RateLimit, opts.RateBurst)}
+	s.routes()
+	return s, nil
+}
+
+// routes registers every endpoint.
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok"))
+	})
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", metricsHandler())
+	s.engineRoutes()
+	s.keyRoutes()
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err := s.Store.Ping(ctx); err != nil || !s.Keys.Ready() || !s.Engine.Healthy() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("not ready"))
+		return
+	}
+	_, _ = w.Write([]byte("ok"))
+}
+
+// ServeHTTP implements http.Handler: it finds the route, answers unknown
+// paths and wrong methods in the error model, and records metrics.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.Logger.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+			if !sw.wrote {
+				s.writeError(sw, r, apierror.Internal)
+			}
+		}
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		metrics.Requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
+		metrics.Latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	}()
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.unmatched(sw, r)
+		return
+	}
+	s.mux.ServeHTTP(sw, r)
+}
+
+// unmatched answers a request no route takes: 405 when the path exists
+// with other methods, 404 otherwise, both in the error model.
+func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
+	h, _ := s.mux.Handler(r)
+	probe := &headerProbe{header: http.Header{}}
+	h.ServeHTTP(probe, r)
+	if probe.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", probe.header.Get("Allow"))
+		s.writeError(w, r, apierror.MethodNotAllowed)
+		return
+	}
+	s.writeError(w, r, apierror.NotFound)
+}
+
+// statusWriter remembers the status written, for metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// headerProbe captures what the mux's own 404/405 handlers would answer.
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header         { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *headerProbe) WriteHeader(code int)        { p.status = code }

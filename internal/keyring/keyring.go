@@ -1,0 +1,373 @@
+// Package keyring owns Gatehouse's token signing keys: it generates or
+// imports the RSA keys, keeps them in the store so that every replica
+// signs with the same active key, rotates them, retires and finally
+// deletes old keys, signs RS512 JWTs, resolves verification keys by kid
+// and publishes the JWKS. It also hands out the server's shared secrets
+// (see SharedSecret).
+//
+// The ring is a single store record under "keys/ring" holding every key,
+// private half included (PKCS#8 PEM), because all replicas must be able
+// to sign. Anyone who can read the store can therefore forge tokens: the
+// store (the bolt file, the etcd cluster and its backups) must be
+// protected like the keys themselves.
+//
+// A key id (kid) is the RFC 7638 JWK thumbprint (SHA-256, base64url) of
+// the public key. Keys move from active to retired on rotation; a retired
+// key keeps verifying until its expiry (retirement time plus
+// Options.MaxTokenLifetime, fixed when it is retired), then it leaves the
+// JWKS and is deleted from the store by whichever replica notices first.
+//
+// Every replica follows the ring through the store's change feed, so a
+// rotation on one replica is seen by the others without polling.
+package keyring
+
+import (
+	"context"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Algorithm is the JWS algorithm of every key in the ring.
+const Algorithm = "RS512"
+
+// Key statuses reported in KeyInfo.Status.
+const (
+	// StatusActive marks the key new tokens are signed with.
+	StatusActive = "active"
+	// StatusRetired marks a key that only verifies, until KeyInfo.Expires.
+	StatusRetired = "retired"
+)
+
+// Defaults applied by Open to zero Options fields.
+const (
+	// DefaultBits is the size of generated keys.
+	DefaultBits = 2048
+	// DefaultMaxTokenLifetime is how long a retired key keeps verifying.
+	DefaultMaxTokenLifetime = 24 * time.Hour
+)
+
+// Errors returned by Sign and Keyfunc. Callers compare with errors.Is.
+var (
+	// ErrNotReady: no key ring has been loaded.
+	ErrNotReady = errors.New("keyring: no signing key loaded")
+	// ErrUnknownKey: no key with the token's kid can verify now (never
+	// known, or retired and expired).
+	ErrUnknownKey = errors.New("keyring: unknown key id")
+	// ErrAlgorithm: the token's alg is not RS512.
+	ErrAlgorithm = errors.New("keyring: signing algorithm is not " + Algorithm)
+	// ErrBadKeyID: the token's kid header is not a string.
+	ErrBadKeyID = errors.New("keyring: kid header is not a string")
+)
+
+// Options configures Open. The zero value is usable.
+type Options struct {
+	// Bits is the size of generated keys: 2048 (default), 3072 or 4096.
+	Bits int
+	// PrivateKeyPEM, when set, is an RSA private key to import, PEM-encoded
+	// as PKCS#1 ("RSA PRIVATE KEY") or PKCS#8 ("PRIVATE KEY"), of 2048,
+	// 3072 or 4096 bits whatever Bits says. On first start it becomes the
+	// active key. If a ring already exists and the key is not one of its
+	// keys that still verify, it becomes the active key and the previous
+	// one is retired; if it is already in the ring (even retired), nothing
+	// changes, so restarting with the same file does not undo later
+	// rotations.
+	PrivateKeyPEM []byte
+	// MaxTokenLifetime is how long a retired key keeps verifying: the
+	// longest lifetime of a token it signed, plus any leeway verifiers
+	// allow on exp. Default 24h.
+	MaxTokenLifetime time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger receives key lifecycle events and store errors; default
+	// discards. Key material is never logged.
+	Logger *slog.Logger
+}
+
+// KeyInfo describes one key of the ring. Times are encoded in JSON as
+// RFC 3339 strings; Retired and Expires are zero (and omitted) for the
+// active key.
+type KeyInfo struct {
+	ID        string    `json:"id"`
+	Algorithm string    `json:"algorithm"`
+	Bits      int       `json:"bits"`
+	Created   time.Time `json:"created"`
+	Status    string    `json:"status"`
+	Retired   time.Time `json:"retired,omitzero"`
+	// Expires is when a retired key stops verifying and is deleted.
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// Ring is the key ring of one replica. Its methods are safe for
+// concurrent use.
+type Ring struct {
+	st       store.Store
+	bits     int
+	lifetime time.Duration
+	now      func() time.Time
+	log      *slog.Logger
+	follower *store.Follower
+	cancel   context.CancelFunc
+	loops    sync.WaitGroup
+
+	view    atomic.Pointer[view]
+	changed chan struct{} // signalled when view changes
+
+	mu      sync.Mutex // serialises view rebuilds
+	rec     ringRecord // the ring view was built from
+	loadErr error      // why the last stored ring could not be loaded
+}
+
+// Open loads the key ring from st, creating it on first start (a
+// generated key of opts.Bits, or opts.PrivateKeyPEM), and follows its
+// changes until ctx is cancelled or Close is called. Replicas starting
+// together end up with one ring and one active key.
+func Open(ctx context.Context, st store.Store, opts Options) (*Ring, error) {
+	r, imported, err := newRing(st, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.bootstrap(ctx, imported); err != nil {
+		return nil, err
+	}
+	ctx, r.cancel = context.WithCancel(ctx)
+	r.follower, err = store.Follow(ctx, st, keyPrefix, feed{r})
+	if err != nil {
+		r.cancel()
+		return nil, fmt.Errorf("keyring: follow %s: %w", keyPrefix, err)
+	}
+	if r.view.Load().active == nil {
+		r.cancel()
+		return nil, r.unusable()
+	}
+	r.loops.Go(func() { r.expireLoop(ctx) })
+	return r, nil
+}
+
+// unusable says why no ring could be loaded.
+func (r *Ring) unusable() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.loadErr != nil {
+		return r.loadErr
+	}
+	return errors.New("keyring: the store holds no key ring")
+}
+
+// newRing validates opts and returns an unloaded ring and the key to
+// import, if any.
+func newRing(st store.Store, opts Options) (*Ring, *rsa.PrivateKey, error) {
+	r := &Ring{
+		st:       st,
+		bits:     opts.Bits,
+		lifetime: opts.MaxTokenLifetime,
+		now:      opts.Now,
+		log:      opts.Logger,
+		changed:  make(chan struct{}, 1),
+	}
+	if r.bits == 0 {
+		r.bits = DefaultBits
+	}
+	if err := checkBits(r.bits); err != nil {
+		return nil, nil, err
+	}
+	if r.lifetime == 0 {
+		r.lifetime = DefaultMaxTokenLifetime
+	}
+	if r.lifetime < 0 {
+		return nil, nil, fmt.Errorf("keyring: negative MaxTokenLifetime %v", r.lifetime)
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	r.view.Store(&view{jwks: []byte(`{"keys":[]}`)})
+	if len(opts.PrivateKeyPEM) == 0 {
+		return r, nil, nil
+	}
+	imported, err := parsePrivateKeyPEM(opts.PrivateKeyPEM)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, imported, nil
+}
+
+// bootstrap makes sure the store holds a ring: it activates the imported
+// key unless the ring already holds it, or else creates a ring with a
+// generated key if there is none.
+func (r *Ring) bootstrap(ctx context.Context, imported *rsa.PrivateKey) error {
+	if imported != nil {
+		return r.importKey(ctx, imported)
+	}
+	_, err := r.st.Get(ctx, ringKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return r.create(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("keyring: read %s: %w", ringKey, err)
+	}
+	return nil
+}
+
+// importKey makes priv the active key, creating the ring if there is
+// none, unless the ring already holds it.
+func (r *Ring) importKey(ctx context.Context, priv *rsa.PrivateKey) error {
+	k, err := newKeyRecord(priv, r.now())
+	if err != nil {
+		return err
+	}
+	_, err = r.activate(ctx, k)
+	switch {
+	case errors.Is(err, errKeyPresent):
+		return nil
+	case err != nil:
+		return fmt.Errorf("keyring: import key: %w", err)
+	}
+	r.log.Info("keyring: imported key is now the active key", "kid", k.ID)
+	return nil
+}
+
+// create stores a new ring with a generated key, unless another replica
+// created one first.
+func (r *Ring) create(ctx context.Context) error {
+	priv, err := generateKey(r.bits)
+	if err != nil {
+		return err
+	}
+	k, err := newKeyRecord(priv, r.now())
+	if err != nil {
+		return err
+	}
+	it, err := ringRecord{Keys: []keyRecord{k}}.item()
+	if err != nil {
+		return err
+	}
+	_, err = r.st.Create(ctx, *it)
+	switch {
+	case errors.Is(err, store.ErrExists):
+		return nil
+	case err != nil:
+		return fmt.Errorf("keyring: create %s: %w", ringKey, err)
+	}
+	r.log.Info("keyring: created key ring", "kid", k.ID)
+	return nil
+}
+
+// activate makes k the active key of the stored ring (creating the ring
+// if there is none), retiring the previous one, and returns the stored
+// ring item. It fails with errKeyPresent if the ring already holds k.
+func (r *Ring) activate(ctx context.Context, k keyRecord) (store.Item, error) {
+	now := r.now()
+	return r.st.Update(ctx, ringKey, func(cur *store.Item) (*store.Item, error) {
+		rec, err := decodeRing(cur)
+		if err != nil {
+			return nil, err
+		}
+		next, err := rec.activated(k, now, r.lifetime)
+		if err != nil {
+			return nil, err
+		}
+		return next.item()
+	})
+}
+
+// Close stops following the store. The ring keeps answering with the keys
+// it last loaded.
+func (r *Ring) Close() {
+	r.cancel()
+	r.loops.Wait()
+}
+
+// Ready reports whether the ring has an active key and is following the
+// store.
+func (r *Ring) Ready() bool {
+	return r.view.Load().active != nil && r.follower.Healthy()
+}
+
+// Sign returns claims as a JWT signed RS512 with the active key, with
+// header {"alg":"RS512","kid":<active kid>,"typ":"JWT"}.
+func (r *Ring) Sign(claims jwt.Claims) (string, error) {
+	active := r.view.Load().active
+	if active == nil {
+		return "", ErrNotReady
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodRS512, claims)
+	t.Header["kid"] = active.info.ID
+	return t.SignedString(active.priv)
+}
+
+// Keyfunc is a jwt.Keyfunc returning the public key a token must be
+// verified with: the ring key named by its kid, provided that key can
+// still verify. A token without kid is checked against the active key
+// only: tokens signed by an imported Service Center key carry no kid.
+// Tokens whose alg is not RS512 are refused; callers should also parse
+// with jwt.WithValidMethods([]string{"RS512"}).
+func (r *Ring) Keyfunc(t *jwt.Token) (any, error) {
+	if t.Method == nil || t.Method.Alg() != Algorithm {
+		return nil, ErrAlgorithm
+	}
+	v := r.view.Load()
+	raw, ok := t.Header["kid"]
+	if !ok {
+		if v.active == nil {
+			return nil, ErrNotReady
+		}
+		return &v.active.priv.PublicKey, nil
+	}
+	kid, ok := raw.(string)
+	if !ok {
+		return nil, ErrBadKeyID
+	}
+	s := v.byID[kid]
+	if s == nil || (!s.info.Expires.IsZero() && !r.now().Before(s.info.Expires)) {
+		return nil, ErrUnknownKey
+	}
+	return &s.priv.PublicKey, nil
+}
+
+// JWKS returns the JSON Web Key Set of every key that can still verify,
+// active key first: {"keys":[{"kty":"RSA","kid",...,"alg":"RS512",
+// "use":"sig","n","e"}]}. The slice is shared and must not be modified.
+func (r *Ring) JWKS() []byte {
+	return r.view.Load().jwks
+}
+
+// Keys describes every key that can still verify, active key first.
+func (r *Ring) Keys() []KeyInfo {
+	return slices.Clone(r.view.Load().infos)
+}
+
+// Rotate generates a new active key and retires the previous one. It is
+// atomic with respect to rotations on other replicas, and returns once
+// this ring signs with the new key (unless a later rotation has already
+// replaced it).
+func (r *Ring) Rotate(ctx context.Context) (KeyInfo, error) {
+	priv, err := generateKey(r.bits)
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	k, err := newKeyRecord(priv, r.now())
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	it, err := r.activate(ctx, k)
+	if err != nil {
+		return KeyInfo{}, fmt.Errorf("keyring: rotate: %w", err)
+	}
+	if err := r.follower.WaitFor(ctx, it.Revision); err != nil {
+		return KeyInfo{}, fmt.Errorf("keyring: rotate: %w", err)
+	}
+	r.log.Info("keyring: rotated signing key", "kid", k.ID)
+	return KeyInfo{ID: k.ID, Algorithm: Algorithm, Bits: r.bits, Created: k.Created, Status: StatusActive}, nil
+}

@@ -1,0 +1,66 @@
+// Package metrics holds Gatehouse's Prometheus metrics. Every Gatehouse
+// server in a process shares these collectors; they are registered on
+// Registry, which GET /metrics serves.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Registry holds every Gatehouse collector plus the Go and process ones.
+var Registry = prometheus.NewRegistry()
+
+// Token kinds used as the "kind" label.
+const (
+	KindEngine      = "engine"
+	KindAccess      = "access"
+	KindCCMessaging = "ccmessaging"
+)
+
+var (
+	// Requests counts HTTP requests by route pattern, method and status.
+	Requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_http_requests_total", Help: "HTTP requests by route, method and status.",
+	}, []string{"route", "method", "status"})
+	// Latency observes HTTP request duration by route pattern.
+	Latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "gatehouse_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route"})
+	// TokensIssued counts issued tokens by kind.
+	TokensIssued = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_tokens_issued_total", Help: "Tokens issued by kind.",
+	}, []string{"kind"})
+	// TokensVerified counts verifications by kind and result (ok or the error code).
+	TokensVerified = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_tokens_verified_total", Help: "Token verifications by kind and result.",
+	}, []string{"kind", "result"})
+	// TokensRenewed counts in-band renewals by kind.
+	TokensRenewed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_tokens_renewed_total", Help: "Tokens renewed in-band by kind.",
+	}, []string{"kind"})
+	// TokensRevoked counts revocations by kind and reason.
+	TokensRevoked = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_tokens_revoked_total", Help: "Token revocations by kind and reason.",
+	}, []string{"kind", "reason"})
+	// Lockouts counts bans imposed by the lockout policy.
+	Lockouts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gatehouse_lockouts_total", Help: "Bans imposed after repeated login failures.",
+	})
+	// CacheLookups counts verified-token cache lookups by kind and result (hit or miss).
+	CacheLookups = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_token_cache_lookups_total", Help: "Verified-token cache lookups by result; hit ratio = hit / (hit + miss).",
+	}, []string{"kind", "result"})
+	// StoreLatency observes store operation latency by operation.
+	StoreLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "gatehouse_store_operation_duration_seconds", Help: "Store operation latency by operation.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+	}, []string{"op"})
+)
+
+func init() {
+	Registry.MustRegister(Requests, Latency, TokensIssued, TokensVerified, TokensRenewed, TokensRevoked,
+		Lockouts, CacheLookups, StoreLatency,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+}

@@ -1,0 +1,192 @@
+// Package server wires Gatehouse together: it opens the store, loads the
+// key ring and the domain packages, and serves the HTTP API until shut
+// down. The command and in-process tests and benchmarks start servers
+// through it.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/engine"
+	"github.com/gatehouse/gatehouse/internal/httpapi"
+	"github.com/gatehouse/gatehouse/internal/keyring"
+	"github.com/gatehouse/gatehouse/internal/password"
+	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/bolt"
+)
+
+// Config is everything a server needs; the command fills it from flags,
+// environment and the config file.
+type Config struct {
+	Listen        string
+	DataDir       string
+	Store         string // "bolt" or "etcd"
+	EtcdEndpoints []string
+
+	RSABits        int
+	PrivateKeyFile string
+
+	TokenTTL        time.Duration
+	TokenLeeway     time.Duration
+	LockoutAttempts int
+	LockoutWindow   time.Duration
+	LockoutBan      time.Duration
+	RootPassword    string
+
+	Argon2 password.Params
+
+	TrustedProxies []string
+	RateLimit      float64
+	RateBurst      int
+	AuditRetention time.Duration
+
+	TLSCert, TLSKey string
+
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults of SPEC §1.
+func DefaultConfig() Config {
+	return Config{
+		Listen: "127.0.0.1:30100", DataDir: "./data", Store: "bolt",
+		RSABits: 2048, TokenTTL: 12 * time.Hour,
+		LockoutAttempts: 3, LockoutWindow: 15 * time.Minute, LockoutBan: 15 * time.Minute,
+		Argon2:    password.DefaultParams(),
+		RateLimit: 10, RateBurst: 20,
+		AuditRetention: 30 * 24 * time.Hour,
+	}
+}
+
+// Server is a running Gatehouse.
+type Server struct {
+	cfg    Config
+	logger *slog.Logger
+	st     store.Store
+	ring   *keyring.Ring
+	audit  *audit.Log
+	http   *http.Server
+	ln     net.Listener
+	cancel context.CancelFunc
+	served chan error
+}
+
+// Start opens the store, loads every domain package and starts serving.
+// It returns once the listener is bound; Addr says where.
+func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	s := &Server{cfg: cfg, logger: logger, served: make(chan error, 1)}
+	bg, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	if s.st, err = openStore(cfg); err != nil {
+		return nil, err
+	}
+	var pem []byte
+	if cfg.PrivateKeyFile != "" {
+		if pem, err = os.ReadFile(cfg.PrivateKeyFile); err != nil {
+			return nil, fmt.Errorf("read private key: %w", err)
+		}
+	}
+	if s.ring, err = keyring.Open(ctx, s.st, keyring.Options{Bits: cfg.RSABits, PrivateKeyPEM: pem, Logger: logger}); err != nil {
+		return nil, fmt.Errorf("key ring: %w", err)
+	}
+	hasher, err := password.NewHasher(cfg.Argon2)
+	if err != nil {
+		return nil, err
+	}
+	s.audit = audit.New(s.st, logger, cfg.AuditRetention)
+	eng, err := engine.New(bg, s.st, s.ring, hasher, s.audit, logger, engine.Options{
+		TokenTTL: cfg.TokenTTL, Leeway: cfg.TokenLeeway,
+		LockoutAttempts: cfg.LockoutAttempts, LockoutWindow: cfg.LockoutWindow, LockoutBan: cfg.LockoutBan,
+		RootPassword: cfg.RootPassword,
+	})
+	if err != nil {
+		return nil, err
+	}
+	api, err := httpapi.New(httpapi.Deps{Store: s.st, Engine: eng, Keys: s.ring, Audit: s.audit, Logger: logger},
+		httpapi.Options{TrustedProxies: cfg.TrustedProxies, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst})
+	if err != nil {
+		return nil, err
+	}
+	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, err
+	}
+	s.http = &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	scheme := "http"
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("TLS: %w", err)
+		}
+		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.ln = tls.NewListener(s.ln, s.http.TLSConfig)
+		scheme = "https"
+	}
+	go func() { s.served <- s.http.Serve(s.ln) }()
+	logger.Info("listening", "addr", s.Addr(), "scheme", scheme, "store", cfg.Store)
+	return s, nil
+}
+
+func openStore(cfg Config) (store.Store, error) {
+	switch cfg.Store {
+	case "", "bolt":
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, err
+		}
+		return bolt.Open(filepath.Join(cfg.DataDir, "gatehouse.db"), bolt.Options{})
+	default:
+		return nil, fmt.Errorf("unknown store %q (want bolt or etcd)", cfg.Store)
+	}
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Shutdown stops accepting requests, drains in-flight ones (until ctx
+// ends), flushes pending audit records and closes the store.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	if serr := <-s.served; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	s.close()
+	return err
+}
+
+// close releases everything Start opened, in reverse order.
+func (s *Server) close() {
+	if s.audit != nil {
+		s.audit.Close()
+	}
+	s.cancel()
+	if s.st != nil {
+		if err := s.st.Close(); err != nil {
+			s.logger.Warn("closing the store", "err", err)
+		}
+	}
+}

@@ -1,0 +1,243 @@
+// Package bolt is Gatehouse's embedded store backend: a single bbolt file
+// holding every item with its revision and expiry, a store-wide revision
+// counter, an expiry index swept in the background, and an in-memory change
+// feed with a short history. Concurrent writes are group-committed, and a
+// write is on disk before it returns.
+package bolt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+	bberrors "go.etcd.io/bbolt/errors"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Options tune a Store. The zero value selects every default.
+type Options struct {
+	// SweepInterval is how often expired items are deleted (default 1s).
+	// Expired items are invisible to reads before they are swept.
+	SweepInterval time.Duration
+	// WatchBuffer is how many events a watcher may fall behind before it
+	// is ended with store.ErrWatchLost (default 1024).
+	WatchBuffer int
+	// History is how many recent events are kept in memory so a watch can
+	// start in the past; older revisions give store.ErrCompacted
+	// (default 4096).
+	History int
+	// LockTimeout is how long Open waits for the file lock held by another
+	// process before failing (default 2s).
+	LockTimeout time.Duration
+	// BatchDelay is how long a write waits for concurrent writes to share
+	// its commit (default 2ms).
+	BatchDelay time.Duration
+	// Now is the clock used for expiry (default time.Now).
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.SweepInterval <= 0 {
+		o.SweepInterval = time.Second
+	}
+	if o.WatchBuffer <= 0 {
+		o.WatchBuffer = 1024
+	}
+	if o.History <= 0 {
+		o.History = 4096
+	}
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = 2 * time.Second
+	}
+	if o.BatchDelay <= 0 {
+		o.BatchDelay = 2 * time.Millisecond
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+var (
+	itemsBucket  = []byte("items")
+	expiryBucket = []byte("expiry")
+	metaBucket   = []byte("meta")
+	revisionKey  = []byte("revision")
+)
+
+// Store is a store.Store kept in one bbolt file.
+type Store struct {
+	db  *bbolt.DB
+	now func() time.Time
+	hub *hub
+
+	mu     sync.RWMutex // shared by every operation, exclusive while closing
+	closed bool
+
+	closeOnce sync.Once
+	closeErr  error
+	stop      chan struct{} // closed to stop the sweeper
+	swept     chan struct{} // closed when the sweeper returned
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens or creates the store file at path (mode 0600). It fails if
+// another process holds the file for longer than opts.LockTimeout.
+func Open(path string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.LockTimeout})
+	if errors.Is(err, bberrors.ErrTimeout) {
+		return nil, fmt.Errorf("bolt: open %s: file is locked by another process: %w", path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	db.MaxBatchDelay = opts.BatchDelay
+	rev, err := initialize(db)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("bolt: open %s: %w", path, err), db.Close())
+	}
+	s := &Store{
+		db:    db,
+		now:   opts.Now,
+		hub:   newHub(rev, opts.History, opts.WatchBuffer),
+		stop:  make(chan struct{}),
+		swept: make(chan struct{}),
+	}
+	go s.sweepLoop(opts.SweepInterval)
+	return s, nil
+}
+
+// initialize creates the buckets of a new file and returns the store
+// revision.
+func initialize(db *bbolt.DB) (int64, error) {
+	var rev int64
+	err := db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{itemsBucket, expiryBucket, metaBucket} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		var err error
+		rev, err = decodeRevision(tx.Bucket(metaBucket).Get(revisionKey))
+		return err
+	})
+	return rev, err
+}
+
+// enter admits an operation; on success the caller must call s.mu.RUnlock.
+func (s *Store) enter(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return store.ErrClosed
+	}
+	return nil
+}
+
+// Get returns the live item under key, or store.ErrNotFound.
+func (s *Store) Get(ctx context.Context, key string) (store.Item, error) {
+	if err := s.enter(ctx); err != nil {
+		return store.Item{}, err
+	}
+	defer s.mu.RUnlock()
+	var it store.Item
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(itemsBucket).Get([]byte(key))
+		if v == nil {
+			return store.ErrNotFound
+		}
+		rec, err := decodeRecord(key, v)
+		if err != nil {
+			return err
+		}
+		if rec.expired(s.now()) {
+			return store.ErrNotFound
+		}
+		it = rec.item(key)
+		return nil
+	})
+	if err != nil {
+		return store.Item{}, err
+	}
+	return it, nil
+}
+
+// List returns the live items under prefix, sorted by key, and the store
+// revision of the listing.
+func (s *Store) List(ctx context.Context, prefix string) ([]store.Item, int64, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, 0, err
+	}
+	defer s.mu.RUnlock()
+	var (
+		items []store.Item
+		rev   int64
+	)
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		if rev, err = decodeRevision(tx.Bucket(metaBucket).Get(revisionKey)); err != nil {
+			return err
+		}
+		now := s.now()
+		c := tx.Bucket(itemsBucket).Cursor()
+		for k, v := c.Seek([]byte(prefix)); k != nil && strings.HasPrefix(string(k), prefix); k, v = c.Next() {
+			rec, err := decodeRecord(string(k), v)
+			if err != nil {
+				return err
+			}
+			if !rec.expired(now) {
+				items = append(items, rec.item(string(k)))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return items, rev, nil
+}
+
+// Watch delivers every change under prefix from fromRevision on. A
+// revision older than the retained history gives store.ErrCompacted.
+// Event values are shared between watchers and must not be modified.
+func (s *Store) Watch(ctx context.Context, prefix string, fromRevision int64) (store.Watcher, error) {
+	if err := s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	return s.hub.watch(ctx, prefix, fromRevision)
+}
+
+// Ping returns nil while the store is open and store.ErrClosed after Close.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
+	s.mu.RUnlock()
+	return nil
+}
+
+// Close stops the sweeper, ends every watcher with store.ErrClosed and
+// closes the file. Later calls return the result of the first.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.swept
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.hub.close()
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
+}

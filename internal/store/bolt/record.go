@@ -1,0 +1,98 @@
+package bolt
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// A record is the stored form of an item: the revision (8 bytes, big
+// endian), the expiry in Unix nanoseconds (8 bytes, big endian, 0 for
+// none) and the value.
+const recordHeader = 16
+
+// record is a decoded envelope. Its value aliases bbolt memory and is only
+// valid inside the transaction that read it.
+type record struct {
+	revision int64
+	expires  int64
+	value    []byte
+}
+
+func encodeRecord(item store.Item) []byte {
+	b := make([]byte, recordHeader+len(item.Value))
+	binary.BigEndian.PutUint64(b[0:8], uint64(item.Revision))
+	binary.BigEndian.PutUint64(b[8:16], uint64(expiryNanos(item.Expires)))
+	copy(b[recordHeader:], item.Value)
+	return b
+}
+
+func decodeRecord(key string, b []byte) (record, error) {
+	if len(b) < recordHeader {
+		return record{}, fmt.Errorf("bolt: corrupt record under %q", key)
+	}
+	return record{
+		revision: int64(binary.BigEndian.Uint64(b[0:8])),
+		expires:  int64(binary.BigEndian.Uint64(b[8:16])),
+		value:    b[recordHeader:],
+	}, nil
+}
+
+// expired reports whether the record has an expiry at or before now.
+func (r record) expired(now time.Time) bool {
+	return r.expires != 0 && r.expires <= expiryNanos(now)
+}
+
+// item returns the record as an Item, copying the value out of bbolt memory.
+func (r record) item(key string) store.Item {
+	it := store.Item{Key: key, Value: append([]byte{}, r.value...), Revision: r.revision}
+	if r.expires != 0 {
+		it.Expires = time.Unix(0, r.expires)
+	}
+	return it
+}
+
+// expiryNanos converts an expiry to positive Unix nanoseconds, clamping
+// instants outside the representable range; the zero time is 0.
+func expiryNanos(t time.Time) int64 {
+	switch {
+	case t.IsZero():
+		return 0
+	case !t.After(time.Unix(0, 0)):
+		return 1
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+// expiryKey is the expiry index key of an item: its expiry followed by its
+// key, so a cursor walks the index in expiry order.
+func expiryKey(expires int64, key string) []byte {
+	b := make([]byte, 8+len(key))
+	binary.BigEndian.PutUint64(b, uint64(expires))
+	copy(b[8:], key)
+	return b
+}
+
+// splitExpiryKey is the inverse of expiryKey.
+func splitExpiryKey(b []byte) (expires int64, key string) {
+	return int64(binary.BigEndian.Uint64(b[:8])), string(b[8:])
+}
+
+func encodeRevision(rev int64) []byte {
+	return binary.BigEndian.AppendUint64(nil, uint64(rev))
+}
+
+func decodeRevision(b []byte) (int64, error) {
+	switch len(b) {
+	case 0:
+		return 0, nil
+	case 8:
+		return int64(binary.BigEndian.Uint64(b)), nil
+	}
+	return 0, fmt.Errorf("bolt: corrupt store revision")
+}

@@ -1,0 +1,242 @@
+package bolt
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// sweepLimit bounds how many expired items one sweep transaction deletes.
+const sweepLimit = 1000
+
+var errEmptyKey = errors.New("bolt: empty key")
+
+// writeTx is one write operation's view of a write transaction. Operations
+// of a batch share the transaction, each with its own writeTx.
+type writeTx struct {
+	items, expiry, meta *bbolt.Bucket
+	now                 time.Time
+	revision            int64         // store revision after this operation's changes
+	events              []store.Event // changes made, in revision order
+	dirty               bool          // the transaction was modified
+}
+
+func newWriteTx(tx *bbolt.Tx, now time.Time) (*writeTx, error) {
+	w := &writeTx{
+		items:  tx.Bucket(itemsBucket),
+		expiry: tx.Bucket(expiryBucket),
+		meta:   tx.Bucket(metaBucket),
+		now:    now,
+	}
+	var err error
+	w.revision, err = decodeRevision(w.meta.Get(revisionKey))
+	return w, err
+}
+
+// write runs op in a group-committed write transaction and, once the
+// commit succeeded, publishes the events op produced. An error op returns
+// before modifying anything is returned as is without failing the batch;
+// an error after a modification rolls the transaction back.
+func (s *Store) write(ctx context.Context, op func(w *writeTx) error) error {
+	if err := s.enter(ctx); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+	var (
+		opErr  error
+		events []store.Event
+	)
+	err := s.db.Batch(func(tx *bbolt.Tx) error {
+		opErr, events = nil, nil // Batch may run this function more than once
+		w, err := newWriteTx(tx, s.now())
+		if err != nil {
+			return err
+		}
+		if opErr = op(w); opErr != nil {
+			if w.dirty {
+				return opErr
+			}
+			return nil
+		}
+		events = w.events
+		if len(events) == 0 {
+			return nil
+		}
+		return w.meta.Put(revisionKey, encodeRevision(w.revision))
+	})
+	if err != nil {
+		return err
+	}
+	s.hub.publish(events)
+	return opErr
+}
+
+// lookup returns the stored record under key, expired or not.
+func (w *writeTx) lookup(key string) (record, bool, error) {
+	v := w.items.Get([]byte(key))
+	if v == nil {
+		return record{}, false, nil
+	}
+	rec, err := decodeRecord(key, v)
+	return rec, err == nil, err
+}
+
+// live returns the stored record under key if it has not expired.
+func (w *writeTx) live(key string) (record, bool, error) {
+	rec, ok, err := w.lookup(key)
+	return rec, ok && !rec.expired(w.now), err
+}
+
+// put stores item under the next revision and returns it with that revision.
+func (w *writeTx) put(item store.Item) (store.Item, error) {
+	if item.Key == "" {
+		return store.Item{}, errEmptyKey
+	}
+	old, ok, err := w.lookup(item.Key)
+	if err != nil {
+		return store.Item{}, err
+	}
+	w.dirty = true
+	if ok {
+		if err := w.unindex(old, item.Key); err != nil {
+			return store.Item{}, err
+		}
+	}
+	item.Revision = w.revision + 1
+	if err := w.items.Put([]byte(item.Key), encodeRecord(item)); err != nil {
+		return store.Item{}, err
+	}
+	if exp := expiryNanos(item.Expires); exp != 0 {
+		if err := w.expiry.Put(expiryKey(exp, item.Key), nil); err != nil {
+			return store.Item{}, err
+		}
+	}
+	ev := item
+	ev.Value = append([]byte{}, item.Value...)
+	w.record(store.Event{Type: store.EventPut, Item: ev})
+	return item, nil
+}
+
+// remove deletes the stored record under key with the next revision.
+func (w *writeTx) remove(key string, rec record) error {
+	w.dirty = true
+	if err := w.unindex(rec, key); err != nil {
+		return err
+	}
+	if err := w.items.Delete([]byte(key)); err != nil {
+		return err
+	}
+	w.record(store.Event{Type: store.EventDelete, Item: store.Item{Key: key, Revision: w.revision + 1}})
+	return nil
+}
+
+// unindex drops the expiry index entry of a stored record.
+func (w *writeTx) unindex(rec record, key string) error {
+	if rec.expires == 0 {
+		return nil
+	}
+	return w.expiry.Delete(expiryKey(rec.expires, key))
+}
+
+func (w *writeTx) record(ev store.Event) {
+	w.revision = ev.Item.Revision
+	w.events = append(w.events, ev)
+}
+
+// Create stores item only if no live item exists under its key.
+func (s *Store) Create(ctx context.Context, item store.Item) (store.Item, error) {
+	return s.writeItem(ctx, func(w *writeTx) (store.Item, error) {
+		_, ok, err := w.live(item.Key)
+		switch {
+		case err != nil:
+			return store.Item{}, err
+		case ok:
+			return store.Item{}, store.ErrExists
+		}
+		return w.put(item)
+	})
+}
+
+// Put stores item unconditionally.
+func (s *Store) Put(ctx context.Context, item store.Item) (store.Item, error) {
+	return s.writeItem(ctx, func(w *writeTx) (store.Item, error) {
+		return w.put(item)
+	})
+}
+
+// CompareAndSwap replaces the live item under item.Key if its revision is
+// expected.
+func (s *Store) CompareAndSwap(ctx context.Context, expected int64, item store.Item) (store.Item, error) {
+	return s.writeItem(ctx, func(w *writeTx) (store.Item, error) {
+		rec, ok, err := w.live(item.Key)
+		switch {
+		case err != nil:
+			return store.Item{}, err
+		case !ok:
+			return store.Item{}, store.ErrNotFound
+		case rec.revision != expected:
+			return store.Item{}, store.ErrConflict
+		}
+		return w.put(item)
+	})
+}
+
+// Update applies fn to the live item under key inside the write
+// transaction, so no concurrent write is lost. fn must not call the store.
+func (s *Store) Update(ctx context.Context, key string, fn store.UpdateFunc) (store.Item, error) {
+	return s.writeItem(ctx, func(w *writeTx) (store.Item, error) {
+		rec, ok, err := w.live(key)
+		if err != nil {
+			return store.Item{}, err
+		}
+		var cur *store.Item
+		if ok {
+			it := rec.item(key)
+			cur = &it
+		}
+		next, err := fn(cur)
+		switch {
+		case err != nil:
+			return store.Item{}, err
+		case next != nil:
+			it := *next
+			it.Key = key
+			return w.put(it)
+		case ok:
+			return store.Item{}, w.remove(key, rec)
+		}
+		return store.Item{}, nil
+	})
+}
+
+// Delete removes the live item under key.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	return s.write(ctx, func(w *writeTx) error {
+		rec, ok, err := w.live(key)
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			return store.ErrNotFound
+		}
+		return w.remove(key, rec)
+	})
+}
+
+// writeItem runs a write that produces one item.
+func (s *Store) writeItem(ctx context.Context, op func(w *writeTx) (store.Item, error)) (store.Item, error) {
+	var out store.Item
+	err := s.write(ctx, func(w *writeTx) error {
+		var err error
+		out, err = op(w)
+		return err
+	})
+	if err != nil {
+		return store.Item{}, err
+	}
+	return out, nil
+}
