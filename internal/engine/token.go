@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/metrics"
+	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -59,11 +60,15 @@ func (e *Engine) Login(ctx context.Context, req LoginRequest, ip string) (string
 		ttl = d
 	}
 	lockKey := LockKey(req.Name, ip)
+	rec, exists := e.accounts.get(req.Name)
 	if err := e.checkBan(ctx, lockKey); err != nil {
-		e.audit.Record(audit.Record{Actor: req.Name, IP: ip, Action: "login", Target: req.Name, Outcome: audit.Failure, Detail: "account blocked"})
+		r := audit.Record{IP: ip, Action: "login", Outcome: audit.Failure, Detail: "account blocked"}
+		if exists {
+			r.Actor, r.Target = req.Name, req.Name
+		}
+		e.audit.Record(r)
 		return "", err
 	}
-	rec, exists := e.accounts.get(req.Name)
 	ok, rehash := false, false
 	if exists && req.Password != "" {
 		var err error
@@ -75,9 +80,19 @@ func (e *Engine) Login(ctx context.Context, req LoginRequest, ip string) (string
 		e.hasher.VerifyDummy(req.Password)
 	}
 	if !ok {
-		e.audit.Record(audit.Record{Actor: req.Name, IP: ip, Action: "login", Target: req.Name, Outcome: audit.Failure, Detail: "wrong name or password"})
-		if err := e.recordFailure(ctx, lockKey, req.Name, ip); err != nil {
-			return "", err
+		// An unknown name is not recorded: people type passwords into the
+		// name field, and audit records never hold a password.
+		r := audit.Record{IP: ip, Action: "login", Outcome: audit.Failure, Detail: "unknown account"}
+		if exists {
+			r.Actor, r.Target, r.Detail = req.Name, req.Name, "wrong password"
+		}
+		e.audit.Record(r)
+		// A name no account can have is not counted: there is nothing to
+		// protect, and counting would let anyone write arbitrary keys.
+		if password.ValidName(req.Name) {
+			if err := e.recordFailure(ctx, lockKey, req.Name, ip); err != nil {
+				return "", err
+			}
 		}
 		return "", apierror.WrongCredentials
 	}

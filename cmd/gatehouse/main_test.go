@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// binary builds the gatehouse command once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "gatehouse")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// run starts the binary and returns it with the address from its
+// "listening" log line.
+func run(t *testing.T, bin string, env []string, args ...string) (*exec.Cmd, string, *strings.Builder) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	log := &strings.Builder{}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			log.WriteString(line + "\n")
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
+				addr <- rec.Addr
+			}
+		}
+		close(addr)
+	}()
+	select {
+	case a, ok := <-addr:
+		if !ok {
+			t.Fatalf("server exited before listening")
+		}
+		return cmd, a, log
+	case <-time.After(60 * time.Second):
+		t.Fatal("no listening line")
+	}
+	return nil, "", nil
+}
+
+func TestServeLifecycle(t *testing.T) {
+	bin := binary(t)
+	data := t.TempDir()
+	cmd, addr, log := run(t, bin, nil, "serve", "--listen", "127.0.0.1:0", "--data", data)
+
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "ok" {
+		t.Fatalf("healthz: %d %q", resp.StatusCode, body)
+	}
+	// No root password was given: one is generated and printed once.
+	if !strings.Contains(log.String(), "generated password: ") {
+		t.Fatalf("generated root password not printed:\n%s", log)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+	// Once root exists the generated password is not printed again.
+	_, _, log2 := run(t, bin, []string{"GATEHOUSE_ROOT_PASSWORD=Other-Passw0rd!"}, "serve", "--listen", "127.0.0.1:0", "--data", data)
+	if strings.Contains(log2.String(), "generated password") {
+		t.Fatal("password printed on second start")
+	}
+}
+
+func TestWeakRootPasswordStopsStartup(t *testing.T) {
+	bin := binary(t)
+	for _, env := range []string{"GATEHOUSE_ROOT_PASSWORD=short", "SC_INIT_ROOT_PASSWORD=alllowercase1!"} {
+		cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir())
+		cmd.Env = append(os.Environ(), env)
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Fatalf("%s: started", env)
+		}
+		if !strings.Contains(string(out), "password policy") || strings.Contains(string(out), strings.SplitN(env, "=", 2)[1]) {
+			t.Fatalf("%s: unclear message or password echoed:\n%s", env, out)
+		}
+	}
+}
+
+func TestSettingsPrecedence(t *testing.T) {
+	cfgFile := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	if err := os.WriteFile(cfgFile, []byte("listen: 127.0.0.1:1111\nlockout-attempts: 7\ntoken-ttl: 2h\ntrusted-proxies: [10.0.0.1, 10.0.0.0/8]\nrsa-bits: 3072\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GATEHOUSE_LOCKOUT_ATTEMPTS", "5")
+	t.Setenv("GATEHOUSE_TOKEN_TTL", "3h")
+	var got map[string]string
+	cmd := newServeCmd()
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := applyEnvAndFile(cmd.Flags(), cfgFile); err != nil {
+			return err
+		}
+		got = map[string]string{}
+		for _, n := range []string{"listen", "lockout-attempts", "token-ttl", "trusted-proxies", "rsa-bits"} {
+			got[n] = cmd.Flags().Lookup(n).Value.String()
+		}
+		return nil
+	}
+	cmd.SetArgs([]string{"--config", cfgFile, "--token-ttl", "4h"})
+	if err := cmd.ExecuteContext(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"listen":           "127.0.0.1:1111",        // file
+		"lockout-attempts": "5",                     // env over file
+		"token-ttl":        "4h0m0s",                // flag over env and file
+		"trusted-proxies":  "[10.0.0.1,10.0.0.0/8]", // list from file
+		"rsa-bits":         "3072",                  // file
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	_ = os.WriteFile(bad, []byte("no-such-flag: 1\n"), 0o600)
+	cmd = newServeCmd()
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return applyEnvAndFile(cmd.Flags(), bad) }
+	cmd.SetArgs([]string{"--config", bad})
+	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "unknown setting") {
+		t.Fatalf("unknown key accepted: %v", err)
+	}
+}
