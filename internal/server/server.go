@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/engine"
 	"github.com/gatehouse/gatehouse/internal/httpapi"
 	"github.com/gatehouse/gatehouse/internal/keyring"
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/bolt"
@@ -98,6 +99,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.st, err = openStore(cfg); err != nil {
 		return nil, err
 	}
+	s.st = metrics.InstrumentStore(s.st)
 	var pem []byte
 	if cfg.PrivateKeyFile != "" {
 		if pem, err = os.ReadFile(cfg.PrivateKeyFile); err != nil {
