@@ -35,7 +35,7 @@ type Options struct {
 	// process before failing (default 2s).
 	LockTimeout time.Duration
 	// BatchDelay is how long a write waits for concurrent writes to share
-	// its commit (default 2ms).
+	// its commit (default 500µs).
 	BatchDelay time.Duration
 	// Now is the clock used for expiry (default time.Now).
 	Now func() time.Time
@@ -55,7 +55,7 @@ func (o Options) withDefaults() Options {
 		o.LockTimeout = 2 * time.Second
 	}
 	if o.BatchDelay <= 0 {
-		o.BatchDelay = 2 * time.Millisecond
+		o.BatchDelay = 500 * time.Microsecond
 	}
 	if o.Now == nil {
 		o.Now = time.Now

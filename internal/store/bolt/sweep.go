@@ -8,6 +8,9 @@ import (
 	bbolt "go.etcd.io/bbolt"
 )
 
+// sweepLimit bounds how many expired items one sweep transaction deletes.
+const sweepLimit = 1000
+
 // sweepLoop deletes expired items every interval until the store closes.
 func (s *Store) sweepLoop(every time.Duration) {
 	defer close(s.swept)

@@ -10,9 +10,6 @@ import (
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
-// sweepLimit bounds how many expired items one sweep transaction deletes.
-const sweepLimit = 1000
-
 var errEmptyKey = errors.New("bolt: empty key")
 
 // writeTx is one write operation's view of a write transaction. Operations
@@ -186,7 +183,8 @@ func (s *Store) CompareAndSwap(ctx context.Context, expected int64, item store.I
 }
 
 // Update applies fn to the live item under key inside the write
-// transaction, so no concurrent write is lost. fn must not call the store.
+// transaction, so no concurrent write is lost. fn must be quick and must
+// not call the store: it holds up every write of its batch.
 func (s *Store) Update(ctx context.Context, key string, fn store.UpdateFunc) (store.Item, error) {
 	return s.writeItem(ctx, func(w *writeTx) (store.Item, error) {
 		rec, ok, err := w.live(key)

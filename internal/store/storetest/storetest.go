@@ -285,7 +285,7 @@ func testExpiry(t *testing.T, s store.Store) {
 	}
 	_, err := s.Update(ctx, "ttl/short", func(cur *store.Item) (*store.Item, error) {
 		if cur != nil {
-			return nil, fmt.Errorf("Update saw the expired item %+v", *cur)
+			return nil, fmt.Errorf("update function saw the expired item %+v", *cur)
 		}
 		return nil, nil
 	})
