@@ -146,7 +146,7 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Ring, error) {
 		return nil, fmt.Errorf("keyring: follow %s: %w", keyPrefix, err)
 	}
 	if r.view.Load().active == nil {
-		r.cancel()
+		r.Close()
 		return nil, r.unusable()
 	}
 	r.loops.Go(func() { r.expireLoop(ctx) })
@@ -282,10 +282,11 @@ func (r *Ring) activate(ctx context.Context, k keyRecord) (store.Item, error) {
 	})
 }
 
-// Close stops following the store. The ring keeps answering with the keys
-// it last loaded.
+// Close stops following the store and returns once the ring's goroutines
+// have ended. The ring keeps answering with the keys it last loaded.
 func (r *Ring) Close() {
 	r.cancel()
+	r.follower.Stop()
 	r.loops.Wait()
 }
 

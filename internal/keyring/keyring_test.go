@@ -579,6 +579,10 @@ func TestOpenRejectsCorruptRing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	second, err := newKeyRecord(other, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	mismatched := valid
 	mismatched.ID = thumbprint(t, other)
 	retired := valid
@@ -598,6 +602,8 @@ func TestOpenRejectsCorruptRing(t *testing.T) {
 		{"kid does not match the key", encode(ringRecord{Keys: []keyRecord{mismatched}})},
 		{"no active key", encode(ringRecord{Keys: []keyRecord{retired}})},
 		{"duplicate key", encode(ringRecord{Keys: []keyRecord{valid, valid}})},
+		{"two active keys", encode(ringRecord{Keys: []keyRecord{valid, second}})},
+		{"private key not PEM", encode(ringRecord{Keys: []keyRecord{{ID: valid.ID, Created: valid.Created, PrivateKey: "x"}}})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -695,5 +701,20 @@ func BenchmarkKeyfunc(b *testing.B) {
 		if _, err := r.Keyfunc(parsed); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestNotReadyWhenStoreCloses(t *testing.T) {
+	st := newStore(t)
+	r := importRing(t, st, 0)
+	if !r.Ready() {
+		t.Fatal("ring not ready after Open")
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the ring to report the lost store", func() bool { return !r.Ready() })
+	if _, err := parse(r, mustSign(t, r)); err != nil {
+		t.Fatalf("the loaded keys stop working without the store: %v", err)
 	}
 }

@@ -67,12 +67,11 @@ func buildView(rec ringRecord, now time.Time, prev *view) (*view, error) {
 	return v, nil
 }
 
-// signer returns the parsed key k, reusing v's copy when it has one. A
-// nil view has none.
+// signer returns the parsed key k, reusing v's copy when it has one.
 func (v *view) signer(k keyRecord) (*signer, error) {
 	var priv *rsa.PrivateKey
-	if v != nil && v.byID[k.ID] != nil {
-		priv = v.byID[k.ID].priv
+	if known := v.byID[k.ID]; known != nil {
+		priv = known.priv
 	} else {
 		parsed, err := parseStoredKey(k)
 		if err != nil {

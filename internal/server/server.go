@@ -106,7 +106,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return nil, fmt.Errorf("read private key: %w", err)
 		}
 	}
-	if s.ring, err = keyring.Open(ctx, s.st, keyring.Options{Bits: cfg.RSABits, PrivateKeyPEM: pem, Logger: logger}); err != nil {
+	if s.ring, err = keyring.Open(ctx, s.st, keyring.Options{Bits: cfg.RSABits, PrivateKeyPEM: pem, Logger: logger,
+		MaxTokenLifetime: engine.MaxRequestedTTL + cfg.TokenLeeway}); err != nil {
 		return nil, fmt.Errorf("key ring: %w", err)
 	}
 	hasher, err := password.NewHasher(cfg.Argon2)
