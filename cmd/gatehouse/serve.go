@@ -12,12 +12,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/server"
 )
 
 func newServeCmd() *cobra.Command {
 	cfg := server.DefaultConfig()
 	var configFile string
+	var upstreams []string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Gatehouse server",
@@ -30,6 +32,11 @@ func newServeCmd() *cobra.Command {
 				return err
 			}
 			cfg.RootPassword = rootPasswordFromEnv()
+			routes, err := gatewayRoutes(configFile, upstreams)
+			if err != nil {
+				return err
+			}
+			cfg.Routes = routes
 			return serve(cmd.Context(), cfg)
 		},
 	}
@@ -55,7 +62,31 @@ func newServeCmd() *cobra.Command {
 	f.Uint8Var(&cfg.Argon2.Threads, "argon2-threads", cfg.Argon2.Threads, "argon2id parallelism")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "certificate file; with --tls-key serves HTTPS")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "private key file of --tls-cert")
+	f.DurationVar(&cfg.CCMessagingTokenTTL, "ccmessaging-token-ttl", cfg.CCMessagingTokenTTL, "lifetime of a ccmessaging-token (at least 1s)")
+	f.DurationVar(&cfg.CCMessagingRenewGrace, "ccmessaging-renew-grace", cfg.CCMessagingRenewGrace, "how long a ccmessaging-token superseded by renewal keeps working (at least 1s)")
+	f.DurationVar(&cfg.CCMessagingSessionMax, "ccmessaging-session-max", cfg.CCMessagingSessionMax, "maximum lifetime of a ccmessaging session (at least 1s)")
+	f.StringArrayVar(&upstreams, "upstream", nil, "gateway route PREFIX=URL: check requests under PREFIX, then forward them to URL (repeatable)")
+	f.DurationVar(&cfg.UpstreamTimeout, "upstream-timeout", cfg.UpstreamTimeout, "how long an upstream may take to send its response headers")
 	return cmd
+}
+
+// gatewayRoutes returns the routes of the config file's `routes:` list,
+// with those of --upstream (flag or environment) replacing routes of the
+// same prefix.
+func gatewayRoutes(configFile string, upstreams []string) ([]gateway.Route, error) {
+	var file []gateway.Route
+	if err := readSection(configFile, "routes", &file); err != nil {
+		return nil, err
+	}
+	var flags []gateway.Route
+	for _, u := range upstreams {
+		r, err := gateway.ParseUpstream(u)
+		if err != nil {
+			return nil, err
+		}
+		flags = append(flags, r)
+	}
+	return gateway.MergeRoutes(file, flags), nil
 }
 
 // rootPasswordFromEnv reads the bootstrap root password: Gatehouse's own

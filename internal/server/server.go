@@ -16,8 +16,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/apifabric"
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/ccmessaging"
 	"github.com/gatehouse/gatehouse/internal/engine"
+	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/httpapi"
 	"github.com/gatehouse/gatehouse/internal/keyring"
 	"github.com/gatehouse/gatehouse/internal/metrics"
@@ -53,6 +56,18 @@ type Config struct {
 
 	TLSCert, TLSKey string
 
+	// CCMessagingTokenTTL is the lifetime of a ccmessaging-token,
+	// CCMessagingRenewGrace how long a token superseded by renewal keeps
+	// working, CCMessagingSessionMax the maximum lifetime of a session.
+	CCMessagingTokenTTL   time.Duration
+	CCMessagingRenewGrace time.Duration
+	CCMessagingSessionMax time.Duration
+
+	// Routes are the upstreams of gateway mode; UpstreamTimeout is the
+	// upstream timeout of routes that set none.
+	Routes          []gateway.Route
+	UpstreamTimeout time.Duration
+
 	Logger *slog.Logger
 }
 
@@ -64,7 +79,9 @@ func DefaultConfig() Config {
 		LockoutAttempts: 3, LockoutWindow: 15 * time.Minute, LockoutBan: 15 * time.Minute,
 		Argon2:    password.DefaultParams(),
 		RateLimit: 10, RateBurst: 20,
-		AuditRetention: 30 * 24 * time.Hour,
+		AuditRetention:      30 * 24 * time.Hour,
+		UpstreamTimeout:     gateway.DefaultTimeout,
+		CCMessagingTokenTTL: time.Hour, CCMessagingRenewGrace: time.Minute, CCMessagingSessionMax: 24 * time.Hour,
 	}
 }
 
@@ -75,6 +92,7 @@ type Server struct {
 	st     store.Store
 	ring   *keyring.Ring
 	audit  *audit.Log
+	msg    *ccmessaging.Service
 	http   *http.Server
 	ln     net.Listener
 	cancel context.CancelFunc
@@ -123,8 +141,20 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := httpapi.New(httpapi.Deps{Store: s.st, Engine: eng, Keys: s.ring, Audit: s.audit, Logger: logger},
-		httpapi.Options{TrustedProxies: cfg.TrustedProxies, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst})
+	fabric, err := apifabric.New(bg, s.st, s.audit, logger, apifabric.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("apps: %w", err)
+	}
+	s.msg, err = ccmessaging.New(bg, s.st, fabric, s.audit, logger, ccmessaging.Options{
+		TokenTTL: cfg.CCMessagingTokenTTL, RenewGrace: cfg.CCMessagingRenewGrace, SessionMax: cfg.CCMessagingSessionMax,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ccmessaging: %w", err)
+	}
+	api, err := httpapi.New(httpapi.Deps{Store: s.st, Engine: eng, Keys: s.ring, Audit: s.audit, Logger: logger,
+		Fabric: fabric, Messaging: s.msg},
+		httpapi.Options{TrustedProxies: cfg.TrustedProxies, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
+			Routes: cfg.Routes, UpstreamTimeout: cfg.UpstreamTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +213,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // close releases everything Start opened, in reverse order.
 func (s *Server) close() {
+	if s.msg != nil {
+		s.msg.Close()
+	}
 	if s.audit != nil {
 		s.audit.Close()
 	}

@@ -205,7 +205,8 @@ func (s *Store) Update(ctx context.Context, key string, fn store.UpdateFunc) (st
 			it.Key = key
 			return w.put(it)
 		case ok:
-			return store.Item{}, w.remove(key, rec)
+			err := w.remove(key, rec)
+			return store.Item{Key: key, Revision: w.revision}, err
 		}
 		return store.Item{}, nil
 	})

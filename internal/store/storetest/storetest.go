@@ -188,14 +188,14 @@ func testUpdate(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatalf("Update deleting: %v", err)
 	}
-	if deleted.Key != "" || deleted.Revision != 0 {
-		t.Errorf("Update deleting returned %+v, want the zero Item", deleted)
+	if deleted.Key != "k" || deleted.Revision <= modified.Revision || deleted.Value != nil {
+		t.Errorf("Update deleting returned %+v, want key k, no value and the deletion's revision (> %d)", deleted, modified.Revision)
 	}
 	if _, err := s.Get(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Get after Update deleted: err = %v, want ErrNotFound", err)
 	}
-	if _, err := s.Update(ctx, "absent", func(*store.Item) (*store.Item, error) { return nil, nil }); err != nil {
-		t.Fatalf("Update deleting an absent key: %v, want nil", err)
+	if none, err := s.Update(ctx, "absent", func(*store.Item) (*store.Item, error) { return nil, nil }); err != nil || none.Revision != 0 {
+		t.Fatalf("Update deleting an absent key: %+v, %v; want revision 0, nil", none, err)
 	}
 	if items, _ := mustList(t, s, ""); len(items) != 0 {
 		t.Errorf("List after deletes = %q, want nothing", keys(items))

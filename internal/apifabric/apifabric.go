@@ -1,0 +1,101 @@
+// Package apifabric owns API Fabric apps — their app keys, the keyed hashes
+// of their secrets, secret rotation — and the tokenByAkSk exchange: the
+// issue and verification of the self-contained AccessTokens an app obtains
+// with its key and secret. It knows nothing of HTTP; errors are apierror
+// values.
+package apifabric
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/keyring"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Names of the shared server secrets this package uses.
+const (
+	hashSecretName    = "apifabric-app-secret-hash"
+	signingSecretName = "apifabric-access-token"
+)
+
+// Options configure a Service. Zero values take the defaults.
+type Options struct {
+	CacheSize int // verified-token cache entries [65536]
+	Now       func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.CacheSize <= 0 {
+		o.CacheSize = 1 << 16
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Service manages apps and their AccessTokens. It is safe for concurrent use.
+type Service struct {
+	opts    Options
+	st      store.Store
+	audit   *audit.Log
+	logger  *slog.Logger
+	hashKey []byte // HMAC key of app secrets
+	signKey []byte // HS256 key of AccessTokens
+	apps    *appTable
+	feed    *store.Follower
+	cache   *tokenCache
+}
+
+// New loads the apps from st and follows their changes until ctx ends.
+func New(ctx context.Context, st store.Store, log *audit.Log, logger *slog.Logger, opts Options) (*Service, error) {
+	opts.defaults()
+	hashKey, err := keyring.SharedSecret(ctx, st, hashSecretName)
+	if err != nil {
+		return nil, err
+	}
+	signKey, err := keyring.SharedSecret(ctx, st, signingSecretName)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		opts: opts, st: st, audit: log, logger: logger,
+		hashKey: hashKey, signKey: signKey,
+		apps:  newAppTable(),
+		cache: newTokenCache(opts.CacheSize),
+	}
+	if s.feed, err = store.Follow(ctx, st, appPrefix, s.apps); err != nil {
+		return nil, fmt.Errorf("load %s: %w", appPrefix, err)
+	}
+	return s, nil
+}
+
+// Healthy reports whether the in-memory app table is connected to the store.
+func (s *Service) Healthy() bool { return s.feed.Healthy() }
+
+// sync waits until the app table applied revision rev of a write under
+// appPrefix, so the write is visible to the next request on this replica.
+func (s *Service) sync(ctx context.Context, rev int64) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return storeErr(s.feed.WaitFor(ctx, rev))
+}
+
+// storeErr maps a store failure to the API's error.
+func storeErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := apierror.As(err); ok {
+		return err
+	}
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrStopped) {
+		return apierror.StoreUnavailable
+	}
+	return fmt.Errorf("store: %w", err)
+}

@@ -1,0 +1,59 @@
+package ccmessaging
+
+import (
+	"context"
+	"sort"
+	"strconv"
+
+	"github.com/gatehouse/gatehouse/internal/engine"
+)
+
+// SessionInfo is a live session as the admin API shows it. It never
+// carries a token.
+type SessionInfo struct {
+	ChannelID        string `json:"channelId"`
+	UserID           string `json:"userId"`
+	UserName         string `json:"userName"`
+	Locale           string `json:"locale"`
+	AppKey           string `json:"appKey"`
+	CreateTime       string `json:"createTime"`       // unix s
+	LastActivityTime string `json:"lastActivityTime"` // unix s, as this replica knows it
+	ExpiresAt        int64  `json:"expiresAt"`        // unix s: exp of the current token
+	SessionExpiresAt int64  `json:"sessionExpiresAt"` // unix s: end unless a request comes
+}
+
+// Sessions returns the live sessions, ordered by channel and user,
+// optionally only those of one channel and/or one user.
+func (s *Service) Sessions(channelID, userID string) []SessionInfo {
+	now := s.opts.Now().UnixMilli()
+	out := []SessionInfo{}
+	all := s.sessions.all()
+	sort.Slice(all, func(i, j int) bool { return all[i].key < all[j].key })
+	for _, sess := range all {
+		r := &sess.rec
+		if (channelID != "" && r.Channel != channelID) || (userID != "" && r.User != userID) {
+			continue
+		}
+		ch, err := s.checkLive(sess, now)
+		if err != nil {
+			continue
+		}
+		last := sess.lastActivity()
+		out = append(out, SessionInfo{
+			ChannelID: r.Channel, UserID: r.User, UserName: r.UserName, Locale: r.Locale, AppKey: r.AppKey,
+			CreateTime:       strconv.FormatInt(r.Created/1000, 10),
+			LastActivityTime: strconv.FormatInt(last/1000, 10),
+			ExpiresAt:        r.Exp,
+			SessionExpiresAt: min(last+ch.idle.Milliseconds(), r.MaxEnd) / 1000,
+		})
+	}
+	return out
+}
+
+// KillSession ends the session of (channelID, userID); its tokens stop
+// working at once.
+func (s *Service) KillSession(ctx context.Context, c engine.Caller, channelID, userID string) error {
+	err := s.deleteSession(ctx, sessionKey(channelID, userID), "", "admin")
+	s.auditChange(c, "session.end", channelID+"/"+userID, err)
+	return err
+}

@@ -1,0 +1,163 @@
+// Package ccmessaging owns third-party channel sessions: channels (which
+// apps may open sessions on them, how long a session may idle), applyToken,
+// the sessions it opens, and the verification and in-band renewal of
+// ccmessaging-tokens. Verification reads memory only: the session table,
+// kept current from the store's change feed, knows every live token, and
+// last-activity times are coalesced in memory and written in the
+// background. It knows nothing of HTTP; errors are apierror values.
+package ccmessaging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/apifabric"
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/keyring"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// signingSecretName names the shared server secret of ccmessaging-tokens.
+const signingSecretName = "ccmessaging-token"
+
+// Options configure a Service. Zero values take the defaults.
+type Options struct {
+	TokenTTL   time.Duration // lifetime of a ccmessaging-token [1h]
+	RenewGrace time.Duration // how long a token superseded by renewal keeps working [60s]
+	SessionMax time.Duration // maximum lifetime of a session [24h]
+	// FlushInterval is how often last-activity times are written to the
+	// store [5s].
+	FlushInterval time.Duration
+	Now           func() time.Time
+}
+
+func (o *Options) defaults() error {
+	if o.TokenTTL == 0 {
+		o.TokenTTL = time.Hour
+	}
+	if o.RenewGrace == 0 {
+		o.RenewGrace = time.Minute
+	}
+	if o.SessionMax == 0 {
+		o.SessionMax = 24 * time.Hour
+	}
+	if o.FlushInterval == 0 {
+		o.FlushInterval = 5 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	switch {
+	case o.TokenTTL < time.Second:
+		return fmt.Errorf("ccmessaging token TTL %s is under 1s", o.TokenTTL)
+	case o.RenewGrace < time.Second:
+		return fmt.Errorf("ccmessaging renew grace %s is under 1s", o.RenewGrace)
+	case o.SessionMax < time.Second:
+		return fmt.Errorf("ccmessaging session maximum %s is under 1s", o.SessionMax)
+	case o.FlushInterval < 10*time.Millisecond:
+		return fmt.Errorf("ccmessaging flush interval %s is under 10ms", o.FlushInterval)
+	}
+	return nil
+}
+
+// Service manages channels and sessions. It is safe for concurrent use.
+type Service struct {
+	opts     Options
+	st       store.Store
+	fabric   *apifabric.Service
+	audit    *audit.Log
+	logger   *slog.Logger
+	minter   minter
+	channels *channelTable
+	sessions *sessionTable
+	chFeed   *store.Follower
+	sessFeed *store.Follower
+
+	// locks serialize renewals of one session on this replica, so
+	// concurrent requests with the same expired token make one store write.
+	locks [lockStripes]sync.Mutex
+
+	stopFlush context.CancelFunc
+	flushed   chan struct{}
+	closeOnce sync.Once
+}
+
+const lockStripes = 256
+
+// New loads channels and sessions from st, follows their changes until
+// ctx ends, and starts writing last-activity times in the background.
+// Close stops the writer after a final flush.
+func New(ctx context.Context, st store.Store, fabric *apifabric.Service, log *audit.Log, logger *slog.Logger, opts Options) (*Service, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	key, err := keyring.SharedSecret(ctx, st, signingSecretName)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{opts: opts, st: st, fabric: fabric, audit: log, logger: logger, minter: minter{key: key}}
+	s.channels = newChannelTable()
+	s.sessions = newSessionTable(s.minter)
+	if s.chFeed, err = store.Follow(ctx, st, channelPrefix, s.channels); err != nil {
+		return nil, fmt.Errorf("load %s: %w", channelPrefix, err)
+	}
+	if s.sessFeed, err = store.Follow(ctx, st, sessionPrefix, s.sessions); err != nil {
+		return nil, fmt.Errorf("load %s: %w", sessionPrefix, err)
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	s.stopFlush, s.flushed = cancel, make(chan struct{})
+	go s.flushLoop(fctx)
+	return s, nil
+}
+
+// Healthy reports whether the channel and session tables are connected to
+// the store.
+func (s *Service) Healthy() bool { return s.chFeed.Healthy() && s.sessFeed.Healthy() }
+
+// Close stops the background writer after writing the pending
+// last-activity times. Call it before closing the store.
+func (s *Service) Close() {
+	s.closeOnce.Do(func() {
+		s.stopFlush()
+		<-s.flushed
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.flush(ctx)
+	})
+}
+
+// lock returns the mutex serializing renewals of the session under key.
+func (s *Service) lock(key string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return &s.locks[h.Sum32()%lockStripes]
+}
+
+// waitFor waits until f applied revision rev, so a write is visible to the
+// next request on this replica.
+func waitFor(ctx context.Context, f *store.Follower, rev int64) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return storeErr(f.WaitFor(ctx, rev))
+}
+
+// storeErr maps a store failure to the API's error.
+func storeErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := apierror.As(err); ok {
+		return err
+	}
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrStopped) {
+		return apierror.StoreUnavailable
+	}
+	return fmt.Errorf("store: %w", err)
+}

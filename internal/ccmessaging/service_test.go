@@ -1,0 +1,316 @@
+package ccmessaging_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/apifabric"
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/ccmessaging"
+	"github.com/gatehouse/gatehouse/internal/engine"
+	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/bolt"
+)
+
+// clock is a settable time source shared by the replicas of a test.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// replica is one Gatehouse's domain services over a shared store.
+type replica struct {
+	fabric *apifabric.Service
+	msg    *ccmessaging.Service
+}
+
+func openStore(t testing.TB) store.Store {
+	t.Helper()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "gatehouse.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// newReplica starts the services of one replica. Sessions follow clk;
+// AccessTokens follow real time, so moving clk does not expire them.
+// mod, if not nil, adjusts the session options.
+func newReplica(t testing.TB, st store.Store, clk *clock, mod func(*ccmessaging.Options)) *replica {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logger := slog.New(slog.DiscardHandler)
+	log := audit.New(nil, logger, 0)
+	fabric, err := apifabric.New(ctx, st, log, logger, apifabric.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := ccmessaging.Options{TokenTTL: time.Hour, RenewGrace: time.Minute, Now: clk.Now}
+	if mod != nil {
+		mod(&opts)
+	}
+	msg, err := ccmessaging.New(ctx, st, fabric, log, logger, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { msg.Close(); cancel() })
+	return &replica{fabric: fabric, msg: msg}
+}
+
+// setup creates an app and a channel open to it on r and returns the
+// credentials of the app (Token unset) and the channel's ID.
+func setup(t testing.TB, r *replica) (ccmessaging.Credentials, string) {
+	t.Helper()
+	ctx := context.Background()
+	admin := engine.Caller{Account: "root"}
+	app, err := r.fabric.CreateApp(ctx, admin, apifabric.CreateAppRequest{Name: "crm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := r.msg.CreateChannel(ctx, admin, ccmessaging.ChannelRequest{Name: "web", AppKeys: []string{app.AppKey}, SessionIdleTimeout: "2h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := r.fabric.TokenByAkSk(ctx, apifabric.TokenRequest{AppKey: app.AppKey, AppSecret: app.AppSecret}, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ccmessaging.Credentials{AppKey: app.AppKey, Authorization: "Bearer " + tok.AccessToken, IP: "127.0.0.1"}, ch.ID
+}
+
+func apply(t testing.TB, r *replica, cr ccmessaging.Credentials, channelID, user string) string {
+	t.Helper()
+	app, err := r.fabric.Verify(cr.AppKey, cr.Authorization)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := r.msg.ApplyToken(context.Background(), app, ccmessaging.ApplyRequest{
+		UserID: user, UserName: "User " + user, ChannelID: channelID, Locale: "en_US"}, cr.IP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// eventually polls cond for up to five seconds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// TestReplicasShareSessions runs two replicas over one store: a session
+// opened on one is usable on the other at once, and both renewing the same
+// expired token concurrently yields one new token.
+func TestReplicasShareSessions(t *testing.T) {
+	st := openStore(t)
+	clk := &clock{t: time.Now()}
+	a, b := newReplica(t, st, clk, nil), newReplica(t, st, clk, nil)
+	cr, channelID := setup(t, a)
+	eventually(t, "replica b to load the app and channel", func() bool {
+		_, err := b.msg.GetChannel(channelID)
+		return err == nil && b.fabric.AppExists(cr.AppKey)
+	})
+	ctx := context.Background()
+	for i := range 10 {
+		user := "u" + string(rune('a'+i))
+		cr.Token = apply(t, a, cr, channelID, user)
+		if _, renewed, err := b.msg.Verify(ctx, cr); err != nil || renewed != "" {
+			t.Fatalf("token from replica a on replica b: renewed %v, %v", renewed != "", err)
+		}
+		clk.Advance(time.Hour + time.Second)
+		var wg sync.WaitGroup
+		got := make([]string, 16)
+		errs := make([]error, 16)
+		for j := range got {
+			r := a
+			if j%2 == 1 {
+				r = b
+			}
+			wg.Go(func() { _, got[j], errs[j] = r.msg.Verify(ctx, cr) })
+		}
+		wg.Wait()
+		for j := range got {
+			if errs[j] != nil {
+				t.Fatalf("iteration %d, request %d: %v", i, j, errs[j])
+			}
+			if got[j] == "" || got[j] != got[0] {
+				t.Fatalf("iteration %d: request %d got a different renewed token", i, j)
+			}
+		}
+		for _, r := range []*replica{a, b} {
+			next := cr
+			next.Token = got[0]
+			if _, renewed, err := r.msg.Verify(ctx, next); err != nil || renewed != "" {
+				t.Fatalf("renewed token: renewed again %v, %v", renewed != "", err)
+			}
+		}
+	}
+}
+
+func TestSupersededTokenDiesAfterGrace(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	r := newReplica(t, openStore(t), clk, nil)
+	cr, channelID := setup(t, r)
+	cr.Token = apply(t, r, cr, channelID, "alice")
+	ctx := context.Background()
+	clk.Advance(time.Hour + time.Second)
+	_, renewed, err := r.msg.Verify(ctx, cr)
+	if err != nil || renewed == "" {
+		t.Fatalf("expired token: renewed %v, %v", renewed != "", err)
+	}
+	clk.Advance(59 * time.Second)
+	if _, again, err := r.msg.Verify(ctx, cr); err != nil || again != renewed {
+		t.Fatalf("superseded token within grace: %v (same renewed token: %v)", err, again == renewed)
+	}
+	clk.Advance(time.Second)
+	if _, _, err := r.msg.Verify(ctx, cr); !errors.Is(err, apierror.Unauthorized) {
+		t.Fatalf("superseded token after grace: %v", err)
+	}
+}
+
+func TestSessionEnds(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		end  func(r *replica, clk *clock, cr *ccmessaging.Credentials, channelID string)
+	}{
+		{"idle timeout", func(_ *replica, clk *clock, _ *ccmessaging.Credentials, _ string) { clk.Advance(2 * time.Hour) }},
+		{"maximum lifetime", func(r *replica, clk *clock, cr *ccmessaging.Credentials, _ string) {
+			for range 49 { // 23h41m of requests 29 minutes apart, renewing every hour
+				clk.Advance(29 * time.Minute)
+				_, renewed, err := r.msg.Verify(ctx, *cr)
+				if err != nil {
+					t.Fatalf("request before the maximum lifetime: %v", err)
+				}
+				if renewed != "" {
+					cr.Token = renewed
+				}
+			}
+			clk.Advance(29 * time.Minute)
+		}},
+		{"channel deleted", func(r *replica, _ *clock, _ *ccmessaging.Credentials, channelID string) {
+			if err := r.msg.DeleteChannel(ctx, engine.Caller{}, channelID); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"app removed from channel", func(r *replica, _ *clock, _ *ccmessaging.Credentials, channelID string) {
+			if _, err := r.msg.UpdateChannel(ctx, engine.Caller{}, channelID, ccmessaging.UpdateChannelRequest{AppKeys: &[]string{}}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"admin", func(r *replica, _ *clock, _ *ccmessaging.Credentials, channelID string) {
+			if err := r.msg.KillSession(ctx, engine.Caller{}, channelID, "alice"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &clock{t: time.Now()}
+			r := newReplica(t, openStore(t), clk, nil)
+			cr, channelID := setup(t, r)
+			cr.Token = apply(t, r, cr, channelID, "alice")
+			tc.end(r, clk, &cr, channelID)
+			if _, _, err := r.msg.Verify(ctx, cr); !errors.Is(err, apierror.Unauthorized) {
+				t.Fatalf("want 401201, got %v", err)
+			}
+			if got := r.msg.Sessions("", ""); len(got) != 0 {
+				t.Fatalf("ended session listed: %+v", got)
+			}
+		})
+	}
+}
+
+// TestActivityIsCoalesced checks that verified requests do not write the
+// store, and that Close writes the last activity they recorded.
+func TestActivityIsCoalesced(t *testing.T) {
+	st := openStore(t)
+	clk := &clock{t: time.Now()}
+	r := newReplica(t, st, clk, func(o *ccmessaging.Options) { o.FlushInterval = time.Hour })
+	cr, channelID := setup(t, r)
+	cr.Token = apply(t, r, cr, channelID, "alice")
+	ctx := context.Background()
+	items, rev, err := st.List(ctx, "ccsessions/")
+	if err != nil || len(items) != 1 {
+		t.Fatalf("list: %d items, %v", len(items), err)
+	}
+	for range 100 {
+		clk.Advance(time.Second)
+		if _, _, err := r.msg.Verify(ctx, cr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if it, err := st.Get(ctx, items[0].Key); err != nil || it.Revision != items[0].Revision {
+		t.Fatalf("verified requests wrote the session (revision %d → %d): %v", items[0].Revision, it.Revision, err)
+	}
+	r.msg.Close()
+	it, err := st.Get(ctx, items[0].Key)
+	if err != nil || it.Revision <= rev {
+		t.Fatalf("Close did not write the last activity: %v", err)
+	}
+	if want := clk.Now().Add(30 * time.Minute); it.Expires.Before(want) {
+		t.Fatalf("record expires %v, before the idle end %v", it.Expires, want)
+	}
+}
+
+// BenchmarkVerify measures a protected request with a valid token: both
+// tokens are known, so it is hashing and map lookups only.
+func BenchmarkVerify(b *testing.B) {
+	r := newReplica(b, openStore(b), &clock{t: time.Now()}, nil)
+	cr, channelID := setup(b, r)
+	cr.Token = apply(b, r, cr, channelID, "alice")
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, _, err := r.msg.Verify(ctx, cr); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkApplyToken measures opening sessions: one durable store write
+// and the wait for the change feed each.
+func BenchmarkApplyToken(b *testing.B) {
+	r := newReplica(b, openStore(b), &clock{t: time.Now()}, nil)
+	cr, channelID := setup(b, r)
+	app, err := r.fabric.Verify(cr.AppKey, cr.Authorization)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		req := ccmessaging.ApplyRequest{UserID: "user" + strconv.Itoa(i%1000), UserName: "User", ChannelID: channelID, Locale: "en"}
+		if _, err := r.msg.ApplyToken(ctx, app, req, cr.IP); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,299 @@
+package ccmessaging
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/metrics"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// Credentials are what a protected ccmessaging request presents.
+type Credentials struct {
+	AppKey        string // x-app-key
+	Authorization string // Authorization: Bearer <AccessToken>
+	Token         string // ccmessaging-token
+	IP            string // client address, for audit
+}
+
+// Identity is the verified end user behind a request.
+type Identity struct {
+	AppKey    string
+	ChannelID string
+	UserID    string
+	UserName  string
+	Locale    string
+	SessionID string
+	// Expires is the exp of the session's current token.
+	Expires time.Time
+	// SessionExpires is when the session ends unless another request comes.
+	SessionExpires time.Time
+}
+
+var (
+	errNoToken      = apierror.Unauthorized.WithDetail("ccmessaging-token is missing")
+	errInvalidToken = apierror.Unauthorized.WithDetail("ccmessaging-token is invalid")
+	errDeadToken    = apierror.Unauthorized.WithDetail("ccmessaging-token was superseded")
+	errOtherApp     = apierror.Unauthorized.WithDetail("ccmessaging-token belongs to another app")
+	// errNoWrite aborts a store update that finds nothing to change.
+	errNoWrite = errors.New("no change")
+)
+
+// errEnded is the answer for a token whose session has ended.
+func errEnded(why string) error { return apierror.Unauthorized.WithDetail("session ended: " + why) }
+
+// verdict is what a token of a session's generation gen is worth at a time.
+type verdict int
+
+const (
+	tokenDead       verdict = iota
+	tokenValid              // current generation, not expired
+	tokenExpired            // current generation, expired: renew it
+	tokenSuperseded         // previous generation in its grace: answer the current token
+)
+
+func classify(rec *sessionRecord, sid string, gen int64, now time.Time) verdict {
+	switch {
+	case sid != rec.ID:
+		return tokenDead
+	case gen == rec.Gen && now.Unix() < rec.Exp:
+		return tokenValid
+	case gen == rec.Gen:
+		return tokenExpired
+	case gen == rec.Gen-1 && now.UnixMilli() < rec.PrevUntil:
+		return tokenSuperseded
+	}
+	return tokenDead
+}
+
+// Verify checks the three credentials of a protected ccmessaging request:
+// the app's AccessToken, and a ccmessaging-token of a live session of that
+// app. When the session's current token has expired it is renewed, and
+// the new token is returned as renewed; renewed is also set when the
+// request carried a token superseded within the grace period. The client
+// must use renewed from then on. A request with a valid token touches
+// memory only; renewal writes the session once.
+func (s *Service) Verify(ctx context.Context, cr Credentials) (id *Identity, renewed string, err error) {
+	id, renewed, err = s.verify(ctx, cr)
+	if err != nil {
+		code := "error"
+		if ae, ok := apierror.As(err); ok {
+			code = ae.Code
+		}
+		metrics.TokensVerified.WithLabelValues(metrics.KindCCMessaging, code).Inc()
+		return nil, "", err
+	}
+	ccmVerifiedOK.Inc()
+	return id, renewed, nil
+}
+
+func (s *Service) verify(ctx context.Context, cr Credentials) (*Identity, string, error) {
+	app, err := s.fabric.Verify(cr.AppKey, cr.Authorization)
+	if err != nil {
+		return nil, "", err
+	}
+	if cr.Token == "" {
+		return nil, "", errNoToken
+	}
+	now := s.opts.Now()
+	sess, gen, err := s.find(ctx, cr.Token, now)
+	if err != nil {
+		return nil, "", err
+	}
+	if sess.rec.AppKey != app.AppKey {
+		return nil, "", errOtherApp
+	}
+	ch, err := s.checkLive(sess, now.UnixMilli())
+	if err != nil {
+		return nil, "", err
+	}
+	sid := sess.rec.ID
+	v := classify(&sess.rec, sid, gen, now)
+	if v == tokenExpired {
+		if sess, err = s.renew(ctx, sess, now, cr.IP); err != nil {
+			return nil, "", err
+		}
+		v = classify(&sess.rec, sid, gen, now)
+	}
+	renewed := ""
+	switch v {
+	case tokenValid:
+	case tokenSuperseded:
+		renewed = sess.token
+	default:
+		return nil, "", errDeadToken
+	}
+	sess.act.touch(now.UnixMilli())
+	return s.identity(sess, ch, now), renewed, nil
+}
+
+// find returns the session a token belongs to and the token's generation.
+// A token this replica does not know is looked up in the store only when
+// it is validly signed and could belong to a change not yet delivered by
+// the change feed (a session opened or renewed on another replica).
+func (s *Service) find(ctx context.Context, tok string, now time.Time) (*session, int64, error) {
+	h := tokenHash(tok)
+	if sess, gen, ok := s.sessions.lookup(h); ok {
+		return sess, gen, nil
+	}
+	c, ok := s.minter.parse(tok)
+	if !ok {
+		return nil, 0, errInvalidToken
+	}
+	if !s.mayBeNewer(c, now) {
+		return nil, 0, errDeadToken
+	}
+	it, err := s.st.Get(ctx, sessionKey(c.Channel, c.User))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, 0, errEnded("no such session")
+	}
+	if err != nil {
+		return nil, 0, storeErr(err)
+	}
+	if err := waitFor(ctx, s.sessFeed, it.Revision); err != nil {
+		return nil, 0, err
+	}
+	if sess, gen, ok := s.sessions.lookup(h); ok {
+		return sess, gen, nil
+	}
+	return nil, 0, errDeadToken
+}
+
+// mayBeNewer reports whether a validly signed token unknown to the session
+// table could belong to a session state this replica has not seen yet.
+func (s *Service) mayBeNewer(c *claims, now time.Time) bool {
+	if now.Sub(c.IssuedAt.Time) >= s.opts.SessionMax {
+		return false // its session has reached its maximum lifetime
+	}
+	local := s.sessions.get(sessionKey(c.Channel, c.User))
+	switch {
+	case local == nil:
+		return true
+	case local.rec.ID == c.Session:
+		return c.Gen > local.rec.Gen
+	}
+	return c.IssuedAt.Unix() >= local.rec.Created/1000
+}
+
+// checkLive returns the session's channel, or why the session has ended.
+func (s *Service) checkLive(sess *session, nowMs int64) (*channel, error) {
+	ch, ok := s.channels.get(sess.rec.Channel)
+	switch {
+	case !ok || ch.rec.UID != sess.rec.ChannelUID:
+		return nil, errEnded("channel deleted")
+	case !ch.openTo(sess.rec.AppKey):
+		return nil, errEnded("channel no longer open to the app")
+	case nowMs >= sess.rec.MaxEnd:
+		return nil, errEnded("maximum lifetime reached")
+	case nowMs-sess.lastActivity() >= ch.idle.Milliseconds():
+		return nil, errEnded("idle timeout")
+	}
+	return ch, nil
+}
+
+func (s *Service) identity(sess *session, ch *channel, now time.Time) *Identity {
+	r := &sess.rec
+	return &Identity{
+		AppKey: r.AppKey, ChannelID: r.Channel, UserID: r.User, UserName: r.UserName, Locale: r.Locale, SessionID: r.ID,
+		Expires:        time.Unix(r.Exp, 0),
+		SessionExpires: time.UnixMilli(min(now.Add(ch.idle).UnixMilli(), r.MaxEnd)),
+	}
+}
+
+// renew starts the next token generation of old's session, whose current
+// token has expired, and returns the session as it is afterwards. Requests
+// on this replica renew one at a time; the first writes and the others
+// find its result in the session table. Across replicas the store decides:
+// the update writes only if the record still holds old's generation, and
+// otherwise the session is taken as the store has it (renewed by another
+// replica, replaced or ended).
+func (s *Service) renew(ctx context.Context, old *session, now time.Time, ip string) (*session, error) {
+	mu := s.lock(old.key)
+	mu.Lock()
+	defer mu.Unlock()
+	if cur := s.sessions.get(old.key); cur != nil && (cur.rec.ID != old.rec.ID || cur.rec.Gen != old.rec.Gen) {
+		return cur, nil
+	}
+	var seen int64 // revision of the record found, when nothing was written
+	it, err := s.st.Update(ctx, old.key, func(cur *store.Item) (*store.Item, error) {
+		if cur == nil {
+			return nil, errEnded("no such session")
+		}
+		var rec sessionRecord
+		if err := json.Unmarshal(cur.Value, &rec); err != nil {
+			return nil, err
+		}
+		if rec.ID != old.rec.ID || rec.Gen != old.rec.Gen || now.Unix() < rec.Exp {
+			seen = cur.Revision
+			return nil, errNoWrite
+		}
+		s.nextGeneration(&rec, now, old.act.last.Load())
+		return &store.Item{Value: mustJSON(rec), Expires: s.storeExpiry(&rec)}, nil
+	})
+	rev := it.Revision
+	switch {
+	case errors.Is(err, errNoWrite):
+		rev = seen
+	case err != nil:
+		return nil, storeErr(err)
+	default:
+		ccmRenewed.Inc()
+		s.audit.Record(audit.Record{Actor: old.rec.AppKey, IP: ip, Action: "session.renew",
+			Target: old.rec.Channel + "/" + old.rec.User, Outcome: audit.Success})
+	}
+	if err := waitFor(ctx, s.sessFeed, rev); err != nil {
+		return nil, err
+	}
+	cur := s.sessions.get(old.key)
+	if cur == nil {
+		return nil, errEnded("no such session")
+	}
+	return cur, nil
+}
+
+// nextGeneration turns rec's current token into the previous one, valid
+// for the renewal grace, and issues a new current token at now. It also
+// records the latest activity seen here, saving a separate write.
+func (s *Service) nextGeneration(rec *sessionRecord, now time.Time, seen int64) {
+	rec.PrevIssued, rec.PrevExp = rec.Issued, rec.Exp
+	rec.PrevUntil = now.Add(s.opts.RenewGrace).UnixMilli()
+	rec.Gen++
+	rec.Issued, rec.Exp = s.tokenTimes(now)
+	rec.LastActivity = max(rec.LastActivity, seen, now.UnixMilli())
+}
+
+// EndSession ends the session of a verified request at the user's wish.
+func (s *Service) EndSession(ctx context.Context, id *Identity, ip string) error {
+	err := s.deleteSession(ctx, sessionKey(id.ChannelID, id.UserID), id.SessionID, "user")
+	r := audit.Record{Actor: id.AppKey, IP: ip, Action: "session.end", Target: id.ChannelID + "/" + id.UserID, Outcome: audit.Success, Detail: "ended by the client"}
+	if err != nil {
+		r.Outcome = audit.Failure
+	}
+	s.audit.Record(r)
+	return err
+}
+
+var errSessionNotFound = apierror.NotFound.WithDetail("session not found")
+
+// deleteSession deletes the session under key (only if its ID is sid,
+// when sid is set) and waits until the session table reflects it.
+func (s *Service) deleteSession(ctx context.Context, key, sid, reason string) error {
+	it, err := s.st.Update(ctx, key, func(cur *store.Item) (*store.Item, error) {
+		if cur == nil {
+			return nil, errSessionNotFound
+		}
+		if rec, ok := decodeSession(*cur); sid != "" && (!ok || rec.ID != sid) {
+			return nil, errSessionNotFound
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return storeErr(err)
+	}
+	metrics.TokensRevoked.WithLabelValues(metrics.KindCCMessaging, reason).Inc()
+	return waitFor(ctx, s.sessFeed, it.Revision)
+}

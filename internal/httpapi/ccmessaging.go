@@ -1,0 +1,200 @@
+package httpapi
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/ccmessaging"
+	"github.com/gatehouse/gatehouse/internal/engine"
+	"github.com/gatehouse/gatehouse/internal/gateway"
+)
+
+// Headers of the ccmessaging API (SPEC §5).
+const (
+	appKeyHeader   = "x-app-key"
+	ccmTokenHeader = "ccmessaging-token"
+)
+
+// ccmResult is the body of every ccmessaging answer without other data.
+type ccmResult struct {
+	ResultCode string `json:"resultCode"`
+	ResultDesc string `json:"resultDesc,omitempty"`
+}
+
+// messagingRoutes registers the channel and session admin API (SPEC §5.1)
+// and the ccmessaging API (SPEC §5.2–5.4).
+func (s *Server) messagingRoutes() {
+	if s.Messaging == nil {
+		return
+	}
+	const ch, sess = engine.ResourceChannel, engine.ResourceSession
+	m := s.mux
+	m.HandleFunc("POST /v4/channels", s.authed(ch, s.createChannel))
+	m.HandleFunc("GET /v4/channels", s.authed(ch, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, newList(s.Messaging.ListChannels()))
+	}))
+	m.HandleFunc("GET /v4/channels/{id}", s.authed(ch, func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.Messaging.GetChannel(r.PathValue("id"))
+		s.answer(w, r, c, err)
+	}))
+	m.HandleFunc("PUT /v4/channels/{id}", s.authed(ch, s.updateChannel))
+	m.HandleFunc("DELETE /v4/channels/{id}", s.authed(ch, func(w http.ResponseWriter, r *http.Request) {
+		s.answerEmpty(w, r, s.Messaging.DeleteChannel(r.Context(), s.caller(r), r.PathValue("id")))
+	}))
+	m.HandleFunc("GET /v4/ccmessaging-sessions", s.authed(sess, func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		writeJSON(w, http.StatusOK, newList(s.Messaging.Sessions(q.Get("channelId"), q.Get("userId"))))
+	}))
+	m.HandleFunc("DELETE /v4/ccmessaging-sessions/{channelId}/{userId...}", s.authed(sess, func(w http.ResponseWriter, r *http.Request) {
+		s.answerEmpty(w, r, s.Messaging.KillSession(r.Context(), s.caller(r), r.PathValue("channelId"), r.PathValue("userId")))
+	}))
+	api := s.ccmessagingAPI()
+	m.HandleFunc(gateway.CCMessagingPrefix, api)
+	m.HandleFunc(strings.TrimSuffix(gateway.CCMessagingPrefix, "/"), api)
+}
+
+func (s *Server) createChannel(w http.ResponseWriter, r *http.Request) {
+	var req ccmessaging.ChannelRequest
+	if s.decode(w, r, &req) {
+		c, err := s.Messaging.CreateChannel(r.Context(), s.caller(r), req)
+		s.answer(w, r, c, err)
+	}
+}
+
+func (s *Server) updateChannel(w http.ResponseWriter, r *http.Request) {
+	var req ccmessaging.UpdateChannelRequest
+	if s.decode(w, r, &req) {
+		c, err := s.Messaging.UpdateChannel(r.Context(), s.caller(r), r.PathValue("id"), req)
+		s.answer(w, r, c, err)
+	}
+}
+
+// ccmessagingAPI dispatches every path under /apiaccess/ccmessaging/:
+// Gatehouse's own endpoints, else the gateway's upstream for the path, else
+// 404, errors answered {"resultCode":"1","resultDesc":"..."}.
+func (s *Server) ccmessagingAPI() http.HandlerFunc {
+	endpoints := map[string]map[string]http.HandlerFunc{
+		gateway.CCMessagingPrefix + "applyToken": {http.MethodPost: s.applyToken},
+		gateway.CCMessagingPrefix + "session": {
+			http.MethodGet:    s.ccmProtected(s.getSession),
+			http.MethodDelete: s.ccmProtected(s.endSession),
+		},
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		methods, ok := endpoints[r.URL.Path]
+		if !ok {
+			if prefix, up := s.gateway.Upstream(r.URL.Path); up != nil {
+				r.Pattern = "upstream " + prefix
+				up.ServeHTTP(w, r)
+				return
+			}
+			s.writeCCMError(w, r, apierror.NotFound.WithDetail("unknown path"))
+			return
+		}
+		h, ok := methods[r.Method]
+		if !ok {
+			allowed := make([]string, 0, len(methods))
+			for m := range methods {
+				allowed = append(allowed, m)
+			}
+			slices.Sort(allowed)
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			s.writeCCMError(w, r, apierror.MethodNotAllowed)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// writeCCMError renders err in the ccmessaging model: the error's status
+// and {"resultCode":"1","resultDesc":<detail, else message>}. Errors that
+// are not API errors are logged and answered 500 without internals.
+func (s *Server) writeCCMError(w http.ResponseWriter, r *http.Request, err error) {
+	ae, ok := apierror.As(err)
+	if !ok {
+		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		ae = apierror.Internal
+	}
+	if ae.Code == apierror.TooManyRequests.Code {
+		w.Header().Set("Retry-After", "1")
+	}
+	desc := ae.Message
+	if ae.Detail != "" {
+		desc = ae.Detail
+	}
+	writeJSON(w, ae.Status(), ccmResult{ResultCode: "1", ResultDesc: desc})
+}
+
+// applyToken is POST /apiaccess/ccmessaging/applyToken: rate limited, then
+// the app's AccessToken, then the body.
+func (s *Server) applyToken(w http.ResponseWriter, r *http.Request) {
+	ip := s.clientIP(r)
+	if !s.limiter.allow(ip) {
+		s.writeCCMError(w, r, apierror.TooManyRequests)
+		return
+	}
+	app, err := s.Fabric.Verify(r.Header.Get(appKeyHeader), r.Header.Get("Authorization"))
+	if err != nil {
+		s.writeCCMError(w, r, err)
+		return
+	}
+	var req ccmessaging.ApplyRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.writeCCMError(w, r, err)
+		return
+	}
+	tok, err := s.Messaging.ApplyToken(r.Context(), app, req, ip)
+	if err != nil {
+		s.writeCCMError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Token      string `json:"token"`
+		ResultCode string `json:"resultCode"`
+		ResultDesc string `json:"resultDesc"`
+	}{tok, "0", ""})
+}
+
+// ccmProtected wraps h so it runs only for a request with valid
+// ccmessaging credentials; a renewed token is returned in the
+// ccmessaging-token response header.
+func (s *Server) ccmProtected(h func(http.ResponseWriter, *http.Request, *ccmessaging.Identity)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, renewed, err := s.Messaging.Verify(r.Context(), ccmessaging.Credentials{
+			AppKey:        r.Header.Get(appKeyHeader),
+			Authorization: r.Header.Get("Authorization"),
+			Token:         r.Header.Get(ccmTokenHeader),
+			IP:            s.clientIP(r),
+		})
+		if err != nil {
+			s.writeCCMError(w, r, err)
+			return
+		}
+		if renewed != "" {
+			w.Header().Set(ccmTokenHeader, renewed)
+		}
+		h(w, r, id)
+	}
+}
+
+func (s *Server) getSession(w http.ResponseWriter, _ *http.Request, id *ccmessaging.Identity) {
+	writeJSON(w, http.StatusOK, struct {
+		ResultCode       string `json:"resultCode"`
+		UserID           string `json:"userId"`
+		UserName         string `json:"userName"`
+		ChannelID        string `json:"channelId"`
+		Locale           string `json:"locale"`
+		ExpiresAt        int64  `json:"expiresAt"`
+		SessionExpiresAt int64  `json:"sessionExpiresAt"`
+	}{"0", id.UserID, id.UserName, id.ChannelID, id.Locale, id.Expires.Unix(), id.SessionExpires.Unix()})
+}
+
+func (s *Server) endSession(w http.ResponseWriter, r *http.Request, id *ccmessaging.Identity) {
+	if err := s.Messaging.EndSession(r.Context(), id, s.clientIP(r)); err != nil {
+		s.writeCCMError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ccmResult{ResultCode: "0"})
+}

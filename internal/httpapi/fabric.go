@@ -1,0 +1,71 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/gatehouse/gatehouse/internal/apifabric"
+	"github.com/gatehouse/gatehouse/internal/engine"
+)
+
+// fabricRoutes registers the app admin API (SPEC §4.1) and tokenByAkSk
+// (SPEC §4.2).
+func (s *Server) fabricRoutes() {
+	if s.Fabric == nil {
+		return
+	}
+	const app = engine.ResourceApp
+	m := s.mux
+	m.HandleFunc("POST /apigovernance/api/oauth/tokenByAkSk", s.limited(s.tokenByAkSk))
+	m.HandleFunc("POST /v4/apps", s.authed(app, s.createApp))
+	m.HandleFunc("GET /v4/apps", s.authed(app, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, newList(s.Fabric.ListApps()))
+	}))
+	m.HandleFunc("GET /v4/apps/{appKey}", s.authed(app, func(w http.ResponseWriter, r *http.Request) {
+		a, err := s.Fabric.GetApp(r.PathValue("appKey"))
+		s.answer(w, r, a, err)
+	}))
+	m.HandleFunc("PUT /v4/apps/{appKey}", s.authed(app, s.updateApp))
+	m.HandleFunc("DELETE /v4/apps/{appKey}", s.authed(app, func(w http.ResponseWriter, r *http.Request) {
+		s.answerEmpty(w, r, s.Fabric.DeleteApp(r.Context(), s.caller(r), r.PathValue("appKey")))
+	}))
+	m.HandleFunc("POST /v4/apps/{appKey}/secret", s.authed(app, s.rotateSecret))
+}
+
+func (s *Server) createApp(w http.ResponseWriter, r *http.Request) {
+	var req apifabric.CreateAppRequest
+	if s.decode(w, r, &req) {
+		a, err := s.Fabric.CreateApp(r.Context(), s.caller(r), req)
+		s.answer(w, r, a, err)
+	}
+}
+
+func (s *Server) updateApp(w http.ResponseWriter, r *http.Request) {
+	var req apifabric.UpdateAppRequest
+	if s.decode(w, r, &req) {
+		a, err := s.Fabric.UpdateApp(r.Context(), s.caller(r), r.PathValue("appKey"), req)
+		s.answer(w, r, a, err)
+	}
+}
+
+// rotateSecret takes an optional body: without one the old secret stops
+// working at once.
+func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request) {
+	var req apifabric.RotateSecretRequest
+	if r.ContentLength != 0 && !s.decode(w, r, &req) {
+		return
+	}
+	sec, err := s.Fabric.RotateSecret(r.Context(), s.caller(r), r.PathValue("appKey"), req)
+	s.answer(w, r, sec, err)
+}
+
+func (s *Server) tokenByAkSk(w http.ResponseWriter, r *http.Request) {
+	var req apifabric.TokenRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	if v := r.Header.Values("X-Token-Expire"); len(v) > 0 {
+		req.Expire = &v[0]
+	}
+	tok, err := s.Fabric.TokenByAkSk(r.Context(), req, s.clientIP(r))
+	s.answer(w, r, tok, err)
+}
