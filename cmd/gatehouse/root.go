@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"strings"
@@ -40,6 +41,9 @@ func applyEnvAndFile(flags *pflag.FlagSet, configFile string) error {
 			return fmt.Errorf("config %s: %w", configFile, err)
 		}
 		for k := range file {
+			if fileSections[k] {
+				continue
+			}
 			if flags.Lookup(k) == nil || k == "config" {
 				return fmt.Errorf("config %s: unknown setting %q", configFile, k)
 			}
@@ -66,6 +70,40 @@ func applyEnvAndFile(flags *pflag.FlagSet, configFile string) error {
 		}
 	})
 	return err
+}
+
+// fileSections are keys of the config file that are not flags but
+// structured settings, read with readSection.
+var fileSections = map[string]bool{"routes": true}
+
+// readSection decodes the value of key in the YAML config file into v,
+// refusing unknown fields. A missing file name or key leaves v alone.
+func readSection(configFile, key string, v any) error {
+	if configFile == "" {
+		return nil
+	}
+	b, err := os.ReadFile(configFile)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	var doc map[string]yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("config %s: %w", configFile, err)
+	}
+	node, ok := doc[key]
+	if !ok {
+		return nil
+	}
+	section, err := yaml.Marshal(&node)
+	if err != nil {
+		return fmt.Errorf("config %s: %s: %w", configFile, key, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(section))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("config %s: %s: %w", configFile, key, err)
+	}
+	return nil
 }
 
 func isList(f *pflag.Flag) bool {

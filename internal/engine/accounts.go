@@ -100,11 +100,11 @@ func (e *Engine) createAccount(ctx context.Context, req CreateAccountRequest) er
 	if err != nil {
 		return err
 	}
-	now := e.opts.Now().Unix()
+	now := e.opts.Now()
 	rec := accountRecord{ID: uuid.NewString(), Name: req.Name, PasswordHash: hash, Roles: dedupe(req.Roles),
-		Status: req.Status, CreateTime: now, UpdateTime: now,
+		Status: req.Status, CreateTime: now.Unix(), UpdateTime: now.Unix(),
 		// Tokens of an earlier account of the same name stay revoked.
-		RevokedBefore: now}
+		RevokedBefore: now.UnixMilli()}
 	if _, err := e.create(ctx, accountPrefix+req.Name, rec); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return apierror.AccountDuplicated
@@ -189,7 +189,7 @@ func (e *Engine) doUpdateAccount(ctx context.Context, c Caller, name string, req
 			return err
 		}
 	}
-	now := e.opts.Now().Unix()
+	now := e.opts.Now()
 	_, err := e.updateAccount(ctx, name, func(r *accountRecord) error {
 		if req.Roles != nil {
 			r.Roles = dedupe(req.Roles)
@@ -197,7 +197,8 @@ func (e *Engine) doUpdateAccount(ctx context.Context, c Caller, name string, req
 		if req.Status != nil {
 			r.Status = *req.Status
 		}
-		r.UpdateTime, r.RevokedBefore = now, now
+		r.UpdateTime = now.Unix()
+		r.revokeTokens(now.UnixMilli())
 		return nil
 	})
 	if err == nil {
@@ -258,15 +259,18 @@ func (e *Engine) changePassword(ctx context.Context, c Caller, name string, req 
 	}
 	if self {
 		lockKey := LockKey(name, c.IP)
-		if err := e.checkBan(ctx, lockKey); err != nil {
+		banned, err := e.reserveAttempt(ctx, lockKey)
+		if err != nil {
 			return err
 		}
-		ok, _, _ := e.hasher.Verify(req.CurrentPassword, rec.PasswordHash)
-		if !ok {
-			if err := e.recordFailure(ctx, lockKey, name, c.IP); err != nil {
-				return err
+		if ok, _, _ := e.hasher.Verify(req.CurrentPassword, rec.PasswordHash); !ok {
+			if banned {
+				e.recordBan(name, c.IP)
 			}
 			return apierror.WrongPassword
+		}
+		if err := e.clearFailures(ctx, lockKey); err != nil {
+			return err
 		}
 	}
 	if same, _, _ := e.hasher.Verify(req.Password, rec.PasswordHash); same {
@@ -279,10 +283,11 @@ func (e *Engine) changePassword(ctx context.Context, c Caller, name string, req 
 	if err != nil {
 		return err
 	}
-	now := e.opts.Now().Unix()
+	now := e.opts.Now()
 	_, err = e.updateAccount(ctx, name, func(r *accountRecord) error {
 		r.PasswordHash = hash
-		r.UpdateTime, r.RevokedBefore = now, now
+		r.UpdateTime = now.Unix()
+		r.revokeTokens(now.UnixMilli())
 		return nil
 	})
 	if err == nil {

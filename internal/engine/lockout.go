@@ -37,36 +37,23 @@ type Lock struct {
 // LockKey is the lockout key of a login attempt.
 func LockKey(name, ip string) string { return name + "::" + ip }
 
+// errNoChange aborts a store update that has nothing to change.
 var errNoChange = errors.New("no change")
 
-func (e *Engine) checkBan(ctx context.Context, key string) error {
-	it, err := e.st.Get(ctx, lockPrefix+key)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return storeErr(err)
-	}
-	var rec lockRecord
-	if json.Unmarshal(it.Value, &rec) == nil && rec.BannedUntil > e.opts.Now().UnixNano() {
-		return apierror.AccountBlocked
-	}
-	return nil
-}
-
-// recordFailure counts a failure for key, banning it when the threshold is
-// reached within the window.
-func (e *Engine) recordFailure(ctx context.Context, key, name, ip string) error {
+// reserveAttempt counts an attempt for key as a failure before its
+// password is checked, so that concurrent guesses cannot all pass the ban
+// check; a verified password takes it back with clearFailures. It answers
+// AccountBlocked while the key is banned, and reports whether this attempt
+// reached the threshold and banned the key.
+func (e *Engine) reserveAttempt(ctx context.Context, key string) (banned bool, err error) {
 	now := e.opts.Now()
-	banned := false
-	_, err := e.st.Update(ctx, lockPrefix+key, func(cur *store.Item) (*store.Item, error) {
+	_, err = e.st.Update(ctx, lockPrefix+key, func(cur *store.Item) (*store.Item, error) {
 		var rec lockRecord
 		if cur != nil {
 			_ = json.Unmarshal(cur.Value, &rec)
 		}
-		banned = false
 		if rec.BannedUntil > now.UnixNano() {
-			return nil, errNoChange
+			return nil, apierror.AccountBlocked
 		}
 		if rec.BannedUntil != 0 {
 			rec.Failures = nil // a served ban starts a fresh count
@@ -88,18 +75,24 @@ func (e *Engine) recordFailure(ctx context.Context, key, name, ip string) error 
 		val, _ := json.Marshal(rec)
 		return &store.Item{Value: val, Expires: expires}, nil
 	})
-	if err != nil && !errors.Is(err, errNoChange) {
-		return storeErr(err)
-	}
-	if banned {
-		metrics.Lockouts.Inc()
-		e.audit.Record(audit.Record{Actor: name, IP: ip, Action: "lockout", Target: key, Outcome: audit.Success,
-			Detail: "banned for " + e.opts.LockoutBan.String()})
-	}
-	return nil
+	return banned, storeErr(err)
 }
 
-// clearFailures forgets the failures of key after a successful login.
+// recordBan audits the ban of name::ip once the attempt that caused it
+// failed. An empty name (that of an unknown account, which is not
+// recorded) leaves the IP alone as the target.
+func (e *Engine) recordBan(name, ip string) {
+	target := ip
+	if name != "" {
+		target = LockKey(name, ip)
+	}
+	metrics.Lockouts.Inc()
+	e.audit.Record(audit.Record{Actor: name, IP: ip, Action: "lockout", Target: target, Outcome: audit.Success,
+		Detail: "banned for " + e.opts.LockoutBan.String()})
+}
+
+// clearFailures forgets the failures of key, the attempt reserved by
+// reserveAttempt included, once a password was verified.
 func (e *Engine) clearFailures(ctx context.Context, key string) error {
 	err := e.st.Delete(ctx, lockPrefix+key)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {

@@ -43,9 +43,18 @@ type accountRecord struct {
 	Status       string   `json:"status"`
 	CreateTime   int64    `json:"createTime"`
 	UpdateTime   int64    `json:"updateTime"`
-	// RevokedBefore is the revocation watermark: every token of this account
-	// with iat <= RevokedBefore (unix seconds) is refused.
-	RevokedBefore int64 `json:"revokedBefore"`
+	// RevokedBefore is the revocation watermark in unix milliseconds: every
+	// token of this account issued at or before it is refused (see
+	// issuedAtMs).
+	RevokedBefore int64 `json:"revokedBeforeMs"`
+}
+
+// revokeTokens moves the revocation watermark to nowMs (unix
+// milliseconds), refusing every token issued so far. A token issued in the
+// millisecond of the previous watermark is stamped one past it (see
+// Engine.issue), so the watermark always advances past that too.
+func (a *accountRecord) revokeTokens(nowMs int64) {
+	a.RevokedBefore = max(nowMs, a.RevokedBefore+1)
 }
 
 func (a *accountRecord) public() Account {

@@ -59,15 +59,23 @@ func (e *Engine) Login(ctx context.Context, req LoginRequest, ip string) (string
 		}
 		ttl = d
 	}
-	lockKey := LockKey(req.Name, ip)
 	rec, exists := e.accounts.get(req.Name)
-	if err := e.checkBan(ctx, lockKey); err != nil {
-		r := audit.Record{IP: ip, Action: "login", Outcome: audit.Failure, Detail: "account blocked"}
-		if exists {
-			r.Actor, r.Target = req.Name, req.Name
+	// A name no account can have is not counted: there is nothing to
+	// protect, and counting would let anyone write arbitrary keys.
+	lockKey, counted := LockKey(req.Name, ip), password.ValidName(req.Name)
+	banned := false
+	if counted {
+		var err error
+		if banned, err = e.reserveAttempt(ctx, lockKey); err != nil {
+			if errors.Is(err, apierror.AccountBlocked) {
+				r := audit.Record{IP: ip, Action: "login", Outcome: audit.Failure, Detail: "account blocked"}
+				if exists {
+					r.Actor, r.Target = req.Name, req.Name
+				}
+				e.audit.Record(r)
+			}
+			return "", err
 		}
-		e.audit.Record(r)
-		return "", err
 	}
 	ok, rehash := false, false
 	if exists && req.Password != "" {
@@ -87,21 +95,18 @@ func (e *Engine) Login(ctx context.Context, req LoginRequest, ip string) (string
 			r.Actor, r.Target, r.Detail = req.Name, req.Name, "wrong password"
 		}
 		e.audit.Record(r)
-		// A name no account can have is not counted: there is nothing to
-		// protect, and counting would let anyone write arbitrary keys.
-		if password.ValidName(req.Name) {
-			if err := e.recordFailure(ctx, lockKey, req.Name, ip); err != nil {
-				return "", err
-			}
+		if banned {
+			e.recordBan(r.Actor, ip)
 		}
 		return "", apierror.WrongCredentials
+	}
+	// The password is verified: the attempt was no guess.
+	if err := e.clearFailures(ctx, lockKey); err != nil {
+		return "", err
 	}
 	if rec.Status == StatusInactive {
 		e.audit.Record(audit.Record{Actor: req.Name, IP: ip, Action: "login", Target: req.Name, Outcome: audit.Failure, Detail: "account inactive"})
 		return "", apierror.AccountInactive
-	}
-	if err := e.clearFailures(ctx, lockKey); err != nil {
-		return "", err
 	}
 	if rehash {
 		e.rehash(ctx, req.Name, req.Password, rec.PasswordHash)
@@ -114,22 +119,20 @@ func (e *Engine) Login(ctx context.Context, req LoginRequest, ip string) (string
 	return tok, nil
 }
 
-// issue signs a token for rec. iat is kept after the account's revocation
-// watermark, so a token issued in the same second as a password change is
-// not born revoked.
+// issue signs a token for rec. Its jti records the instant of issue in
+// milliseconds, kept after the account's revocation watermark so that a
+// token issued right after a password change is not born revoked; iat is
+// the true time, since Service Center's verifiers refuse an iat in the
+// future.
 func (e *Engine) issue(rec *accountRecord, ttl time.Duration) (string, error) {
 	now := e.opts.Now()
-	iat := now.Truncate(time.Second)
-	if wm := time.Unix(rec.RevokedBefore, 0); !iat.After(wm) {
-		iat = wm.Add(time.Second)
-	}
 	claims := &Claims{
 		Account: rec.Name,
 		Roles:   append([]string{}, rec.Roles...),
 		RegisteredClaims: jwt.RegisteredClaims{
 			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-			IssuedAt:  jwt.NewNumericDate(iat),
-			ID:        uuid.NewString(),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ID:        tokenID(max(now.UnixMilli(), rec.RevokedBefore+1)),
 		},
 	}
 	tok, err := e.signer.Sign(claims)
@@ -138,6 +141,35 @@ func (e *Engine) issue(rec *accountRecord, ttl time.Duration) (string, error) {
 	}
 	issuedCount.Inc()
 	return tok, nil
+}
+
+// tokenID returns a jti: a version 7 UUID (RFC 9562) carrying ms, an
+// instant in unix milliseconds, and 74 random bits.
+func tokenID(ms int64) string {
+	id := uuid.New()
+	for i := range 6 {
+		id[i] = byte(ms >> (40 - 8*i))
+	}
+	id[6] = id[6]&0x0f | 0x70
+	return id.String()
+}
+
+// issuedAtMs returns when a token was issued, in unix milliseconds: the
+// instant in its jti when that is a version 7 UUID (every token this
+// engine issues), else the first millisecond of its iat second (0 without
+// iat), so that a change within that second revokes it.
+func issuedAtMs(c *Claims) int64 {
+	if id, err := uuid.Parse(c.ID); err == nil && id.Version() == 7 {
+		var ms int64
+		for _, b := range id[:6] {
+			ms = ms<<8 | int64(b)
+		}
+		return ms
+	}
+	if c.IssuedAt == nil {
+		return 0
+	}
+	return c.IssuedAt.UnixMilli()
 }
 
 // rehash replaces a hash in a legacy format (or with old parameters) with
@@ -251,11 +283,7 @@ func (e *Engine) check(c *Claims) (*Principal, error) {
 		}
 		return nil, apierror.TokenOwnerDeleted
 	}
-	var iat int64
-	if c.IssuedAt != nil {
-		iat = c.IssuedAt.Unix()
-	}
-	if iat <= rec.RevokedBefore {
+	if issuedAtMs(c) <= rec.RevokedBefore {
 		return nil, apierror.Unauthorized.WithDetail("token revoked")
 	}
 	if rec.Status == StatusInactive {

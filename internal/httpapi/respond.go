@@ -70,11 +70,11 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 func jsonErrorDetail(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		field := te.Field
-		if field == "" {
-			return "the body must be a JSON " + te.Type.Kind().String()
+		kind := jsonKind(te.Type.Kind().String())
+		if te.Field == "" {
+			return "the body must be " + kind
 		}
-		return "field " + field + " must be " + jsonKind(te.Type.Kind().String())
+		return "field " + te.Field + " must be " + kind
 	}
 	return "the body is not valid JSON"
 }

@@ -12,8 +12,11 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/apifabric"
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/ccmessaging"
 	"github.com/gatehouse/gatehouse/internal/engine"
+	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/keyring"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -28,6 +31,10 @@ type Options struct {
 	// endpoints in requests per second (0 disables limiting), RateBurst its burst.
 	RateLimit float64
 	RateBurst int
+	// Routes are the upstreams of gateway mode; UpstreamTimeout is the
+	// default upstream timeout of routes that set none.
+	Routes          []gateway.Route
+	UpstreamTimeout time.Duration
 }
 
 // Deps are the domain services the HTTP surface calls.
@@ -37,6 +44,10 @@ type Deps struct {
 	Keys   *keyring.Ring
 	Audit  *audit.Log
 	Logger *slog.Logger
+	// Fabric serves API Fabric apps and tokenByAkSk; Messaging serves
+	// channels, sessions and the ccmessaging API. Nil leaves them out.
+	Fabric    *apifabric.Service
+	Messaging *ccmessaging.Service
 }
 
 // Server routes and serves Gatehouse's HTTP API.
@@ -45,6 +56,7 @@ type Server struct {
 	mux     *http.ServeMux
 	proxies *proxySet
 	limiter *ipLimiter
+	gateway *gateway.Gateway
 }
 
 // New builds the HTTP surface.
@@ -57,6 +69,14 @@ func New(d Deps, opts Options) (*Server, error) {
 		d.Logger = discard
 	}
 	s := &Server{Deps: d, mux: http.NewServeMux(), proxies: proxies, limiter: newIPLimiter(opts.RateLimit, opts.RateBurst)}
+	s.gateway, err = gateway.New(gateway.Config{
+		Routes: opts.Routes, Timeout: opts.UpstreamTimeout,
+		Engine: d.Engine, Sessions: d.Messaging, ClientIP: s.clientIP,
+		EngineError: s.writeError, SessionError: s.writeCCMError, Logger: d.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
 	s.routes()
 	return s, nil
 }
@@ -71,18 +91,28 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /metrics", metricsHandler())
 	s.engineRoutes()
 	s.keyRoutes()
+	s.fabricRoutes()
+	s.messagingRoutes()
+	s.mux.Handle(gateway.VerifyPath, s.gateway.AuthVerify())
+	s.mux.Handle(gateway.VerifyPath+"/", s.gateway.AuthVerify())
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if err := s.Store.Ping(ctx); err != nil || !s.Keys.Ready() || !s.Engine.Healthy() {
+	if err := s.Store.Ping(ctx); err != nil || !s.Keys.Ready() || !s.Engine.Healthy() || !s.domainsHealthy() {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("not ready"))
 		return
 	}
 	_, _ = w.Write([]byte("ok"))
+}
+
+// domainsHealthy reports whether the optional domain services are
+// connected to the store.
+func (s *Server) domainsHealthy() bool {
+	return (s.Fabric == nil || s.Fabric.Healthy()) && (s.Messaging == nil || s.Messaging.Healthy())
 }
 
 // ServeHTTP implements http.Handler: it finds the route, answers unknown
@@ -115,7 +145,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // unmatched answers a request no route takes: 405 when the path exists
-// with other methods, 404 otherwise, both in the error model.
+// with other methods, both in the error model; else the gateway's
+// upstream for the path, if any, or 404.
 func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 	h, _ := s.mux.Handler(r)
 	probe := &headerProbe{header: http.Header{}}
@@ -123,6 +154,11 @@ func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 	if probe.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", probe.header.Get("Allow"))
 		s.writeError(w, r, apierror.MethodNotAllowed)
+		return
+	}
+	if prefix, up := s.gateway.Upstream(r.URL.Path); up != nil {
+		r.Pattern = "upstream " + prefix
+		up.ServeHTTP(w, r)
 		return
 	}
 	s.writeError(w, r, apierror.NotFound)

@@ -1,0 +1,307 @@
+// Package gateway enforces Gatehouse's tokens in front of other services.
+// It owns the reverse proxy of gateway mode (routes of path prefixes to
+// upstream URLs), Service Center's path → resource mapping used to decide
+// engine-token requests, and the /auth/verify endpoint that existing
+// proxies consult (nginx auth_request, Envoy ext_authz, Traefik
+// forwardAuth). Tokens are verified by the engine and ccmessaging
+// packages; errors are rendered by the writers the HTTP layer provides.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/ccmessaging"
+	"github.com/gatehouse/gatehouse/internal/engine"
+)
+
+// Errors of the proxy, in the error model (SPEC §2).
+var (
+	// BadGateway: the upstream could not be reached or broke the exchange.
+	BadGateway = &apierror.Error{Code: "502001", Message: "Bad gateway"}
+	// GatewayTimeout: the upstream did not answer within the route's timeout.
+	GatewayTimeout = &apierror.Error{Code: "504001", Message: "Gateway timeout"}
+)
+
+// ErrorWriter renders err as the answer to r.
+type ErrorWriter func(w http.ResponseWriter, r *http.Request, err error)
+
+// Config is what a Gateway needs.
+type Config struct {
+	Routes []Route
+	// Timeout is the upstream timeout of routes that set none
+	// [DefaultTimeout].
+	Timeout time.Duration
+	Engine  *engine.Engine
+	// Sessions verifies ccmessaging requests; nil disables ccmessaging
+	// routes, and /auth/verify then treats every path as engine-token.
+	Sessions *ccmessaging.Service
+	// ClientIP names the client of a request, for audit.
+	ClientIP func(*http.Request) string
+	// EngineError renders errors of engine-token requests (and of the
+	// proxy on engine routes) in the error model; SessionError renders
+	// those of ccmessaging requests ({"resultCode":"1",...}).
+	EngineError  ErrorWriter
+	SessionError ErrorWriter
+	Logger       *slog.Logger
+}
+
+// Gateway checks requests and forwards them to upstreams. It is safe for
+// concurrent use.
+type Gateway struct {
+	cfg       Config
+	upstreams []*upstream // longest prefix first
+}
+
+// New builds a gateway; it fails on an invalid route or a prefix given
+// twice.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = peerIP
+	}
+	g := &Gateway{cfg: cfg}
+	seen := map[string]bool{}
+	for _, r := range cfg.Routes {
+		if err := r.validate(); err != nil {
+			return nil, err
+		}
+		if seen[r.Prefix] {
+			return nil, fmt.Errorf("route %q: prefix given twice", r.Prefix)
+		}
+		seen[r.Prefix] = true
+		if r.kind() == KindCCMessaging && cfg.Sessions == nil {
+			return nil, fmt.Errorf("route %q: ccmessaging verification is not available", r.Prefix)
+		}
+		g.upstreams = append(g.upstreams, g.newUpstream(r))
+	}
+	slices.SortStableFunc(g.upstreams, func(a, b *upstream) int { return len(b.Prefix) - len(a.Prefix) })
+	return g, nil
+}
+
+// peerIP is the TCP peer's address.
+func peerIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// Upstream returns the handler of the route whose prefix takes path (the
+// longest one), and that prefix; nil when no route takes it.
+func (g *Gateway) Upstream(path string) (string, http.Handler) {
+	for _, u := range g.upstreams {
+		if u.matches(path) {
+			return u.Prefix, u
+		}
+	}
+	return "", nil
+}
+
+// upstream is one route with its reverse proxy.
+type upstream struct {
+	Route
+	g      *Gateway
+	target *url.URL
+	proxy  *httputil.ReverseProxy
+}
+
+func (g *Gateway) newUpstream(r Route) *upstream {
+	u := &upstream{Route: r, g: g}
+	u.target, _ = url.Parse(r.Upstream) // validated
+	timeout := r.Timeout
+	if timeout == 0 {
+		timeout = g.cfg.Timeout
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext
+	tr.ResponseHeaderTimeout = timeout
+	tr.MaxIdleConnsPerHost = 64
+	u.proxy = &httputil.ReverseProxy{
+		Rewrite:        u.rewrite,
+		Transport:      tr,
+		FlushInterval:  -1,
+		ModifyResponse: u.modifyResponse,
+		ErrorHandler:   u.proxyError,
+		ErrorLog:       slog.NewLogLogger(g.cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return u
+}
+
+// identity is what a check learned about the caller.
+type identity struct {
+	header  http.Header // X-Gatehouse-* headers for the upstream
+	renewed string      // a renewed ccmessaging-token for the client
+}
+
+type identityKey struct{}
+
+func identityFrom(ctx context.Context) identity {
+	id, _ := ctx.Value(identityKey{}).(identity)
+	return id
+}
+
+// ServeHTTP checks the request and forwards it.
+func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id, err := u.check(r)
+	if err != nil {
+		u.writeError(w, r, err)
+		return
+	}
+	// Responses may stream (server-sent events, upgraded connections):
+	// the upstream timeout bounds the wait for headers instead.
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	if r.Header.Get("Upgrade") != "" {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
+	u.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+}
+
+// check verifies the request per the route's token kind.
+func (u *upstream) check(r *http.Request) (identity, error) {
+	if err := checkPath(r.URL); err != nil {
+		return identity{}, err
+	}
+	if u.kind() == KindCCMessaging {
+		return u.g.checkSession(r)
+	}
+	t, err := u.requestTarget(r)
+	if err != nil {
+		return identity{}, err
+	}
+	h, err := u.g.checkEngine(r.Header.Get("Authorization"), t)
+	return identity{header: h}, err
+}
+
+// requestTarget is what an engine-token request needs on this route: the
+// route's resource, or Service Center's mapping of the path.
+func (u *upstream) requestTarget(r *http.Request) (target, error) {
+	if u.Resource != "" {
+		verb := u.Verb
+		if verb == "" {
+			verb = engine.VerbForMethod(r.Method)
+		}
+		return target{access: accessPermission, resource: u.Resource, verb: verb}, nil
+	}
+	return mapRequest(r.Method, r.URL, func() ([]byte, error) { return peekBody(r) })
+}
+
+// rewrite builds the upstream request: the target URL, X-Forwarded-*,
+// no client-sent X-Gatehouse-* headers, the caller's identity, and
+// without the credentials the route consumed.
+func (u *upstream) rewrite(pr *httputil.ProxyRequest) {
+	pr.SetURL(u.target)
+	pr.SetXForwarded()
+	h := pr.Out.Header
+	removeIdentityHeaders(h)
+	for k, v := range identityFrom(pr.In.Context()).header {
+		h[k] = v
+	}
+	switch {
+	case u.kind() == KindCCMessaging:
+		for _, k := range consumedSessionHeaders {
+			h.Del(k)
+		}
+	case u.stripAuthorization():
+		h.Del("Authorization")
+	}
+}
+
+// modifyResponse hands a renewed ccmessaging-token to the client.
+func (u *upstream) modifyResponse(res *http.Response) error {
+	if tok := identityFrom(res.Request.Context()).renewed; tok != "" {
+		res.Header.Set(SessionTokenHeader, tok)
+	}
+	return nil
+}
+
+// proxyError answers a failed upstream exchange: 504 when it timed out,
+// 502 otherwise. A renewed token still reaches the client, which could
+// not learn it later.
+func (u *upstream) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	if tok := identityFrom(r.Context()).renewed; tok != "" {
+		w.Header().Set(SessionTokenHeader, tok)
+	}
+	if r.Context().Err() != nil {
+		return // the client went away
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		u.g.cfg.Logger.Warn("upstream timed out", "route", u.Prefix, "err", err)
+		u.writeError(w, r, GatewayTimeout)
+		return
+	}
+	u.g.cfg.Logger.Warn("upstream failed", "route", u.Prefix, "err", err)
+	u.writeError(w, r, BadGateway)
+}
+
+func (u *upstream) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if u.kind() == KindCCMessaging {
+		u.g.cfg.SessionError(w, r, err)
+		return
+	}
+	u.g.cfg.EngineError(w, r, err)
+}
+
+// identityHeaderPrefix starts every header Gatehouse sets for upstreams.
+const identityHeaderPrefix = "x-gatehouse-"
+
+// removeIdentityHeaders deletes every X-Gatehouse-* header, also when
+// spelt with underscores, which some servers fold into the same name.
+func removeIdentityHeaders(h http.Header) {
+	for k := range h {
+		if strings.HasPrefix(strings.ReplaceAll(strings.ToLower(k), "_", "-"), identityHeaderPrefix) {
+			delete(h, k)
+		}
+	}
+}
+
+// The identity headers of an engine token.
+const (
+	HeaderAccount = "X-Gatehouse-Account"
+	HeaderRoles   = "X-Gatehouse-Roles"
+)
+
+// checkEngine verifies an engine token against t and returns the
+// identity headers of its account (none for a public target).
+func (g *Gateway) checkEngine(authorization string, t target) (http.Header, error) {
+	if t.access == accessPublic {
+		return nil, nil
+	}
+	p, err := g.cfg.Engine.Verify(authorization)
+	if err != nil {
+		return nil, err
+	}
+	switch t.access {
+	case accessPermission:
+		err = g.cfg.Engine.Authorize(p, t.resource, t.verb, t.labels)
+	case accessAdmin:
+		if !slices.Contains(p.Roles, engine.AdminRole) {
+			err = apierror.NoPermission.WithDetail("no resource is mapped to this path; it needs the admin role")
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return http.Header{
+		HeaderAccount: {p.Account},
+		HeaderRoles:   {strings.Join(p.Roles, ",")},
+	}, nil
+}

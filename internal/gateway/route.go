@@ -1,0 +1,163 @@
+package gateway
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/engine"
+)
+
+// Token kinds a route checks.
+const (
+	// KindEngine: an engine token in Authorization, RBAC per Service
+	// Center's path mapping (or the route's resource).
+	KindEngine = "engine"
+	// KindCCMessaging: x-app-key, an AccessToken in Authorization and a
+	// ccmessaging-token (SPEC §5.4).
+	KindCCMessaging = "ccmessaging"
+)
+
+// CCMessagingPrefix is the path prefix of the ccmessaging family.
+const CCMessagingPrefix = "/apiaccess/ccmessaging/"
+
+// DefaultTimeout is how long an upstream may take to answer with its
+// response headers when neither the route nor the gateway says otherwise.
+const DefaultTimeout = 30 * time.Second
+
+// resourceTypes are the resource types a route may name: those of the
+// engine's roles.
+var resourceTypes = []string{
+	engine.ResourceService, engine.ResourceInstance, engine.ResourceSchema, engine.ResourceRule,
+	engine.ResourceTag, engine.ResourceDep, engine.ResourceGovernance, engine.ResourceOps,
+	engine.ResourceAccount, engine.ResourceRole, engine.ResourceApp, engine.ResourceChannel,
+	engine.ResourceSession, engine.ResourceKey, engine.ResourceAudit,
+}
+
+// Route sends requests under Prefix to Upstream after checking them. The
+// YAML keys are those of the `routes:` list of the config file.
+type Route struct {
+	// Prefix is the path prefix the route takes ("/v4/"). The path is
+	// forwarded unchanged: the prefix is not stripped.
+	Prefix string `yaml:"prefix"`
+	// Upstream is the base URL requests go to (http or https); a path in
+	// it is prepended to the request's path.
+	Upstream string `yaml:"upstream"`
+	// Token is KindEngine or KindCCMessaging; empty picks ccmessaging for
+	// prefixes under /apiaccess/ccmessaging/ and engine otherwise.
+	Token string `yaml:"token"`
+	// Resource, when set, replaces the Service Center mapping: every
+	// request needs Verb (or the method's verb) on this resource. Engine
+	// routes only.
+	Resource string `yaml:"resource"`
+	// Verb, when set, replaces the method's verb. Engine routes only.
+	Verb string `yaml:"verb"`
+	// StripAuthorization removes the engine token before forwarding. Nil
+	// keeps it, so a Service Center upstream with RBAC enabled can verify
+	// the token itself. ccmessaging routes always strip the credentials
+	// they consume.
+	StripAuthorization *bool `yaml:"strip-authorization"`
+	// Timeout bounds the wait for the upstream's response headers
+	// (connecting included); zero takes the gateway's default.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// ParseUpstream reads a --upstream value, PREFIX=URL.
+func ParseUpstream(s string) (Route, error) {
+	prefix, upstream, ok := strings.Cut(s, "=")
+	if !ok {
+		return Route{}, fmt.Errorf("upstream %q: want PREFIX=URL", s)
+	}
+	r := Route{Prefix: strings.TrimSpace(prefix), Upstream: strings.TrimSpace(upstream)}
+	return r, r.validate()
+}
+
+// kind returns the route's token kind, defaulted from its prefix.
+func (r Route) kind() string {
+	if r.Token != "" {
+		return r.Token
+	}
+	if strings.HasPrefix(r.Prefix, CCMessagingPrefix) || r.Prefix+"/" == CCMessagingPrefix {
+		return KindCCMessaging
+	}
+	return KindEngine
+}
+
+// stripAuthorization reports whether the engine token is removed.
+func (r Route) stripAuthorization() bool {
+	return r.StripAuthorization != nil && *r.StripAuthorization
+}
+
+// validate checks a route and returns a message naming it on error.
+func (r Route) validate() error {
+	err := r.check()
+	if err != nil {
+		return fmt.Errorf("route %q: %w", r.Prefix, err)
+	}
+	return nil
+}
+
+func (r Route) check() error {
+	if !strings.HasPrefix(r.Prefix, "/") {
+		return fmt.Errorf("prefix must start with /")
+	}
+	u, err := url.Parse(r.Upstream)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("upstream %q must be an http or https URL", r.Upstream)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("upstream %q must not have a query or fragment", r.Upstream)
+	}
+	if r.Timeout < 0 {
+		return fmt.Errorf("timeout must not be negative")
+	}
+	switch r.kind() {
+	case KindEngine:
+		if r.Resource != "" && !slices.Contains(resourceTypes, r.Resource) {
+			return fmt.Errorf("unknown resource %q", r.Resource)
+		}
+		if r.Verb != "" && !slices.Contains([]string{engine.VerbGet, engine.VerbCreate, engine.VerbUpdate, engine.VerbDelete}, r.Verb) {
+			return fmt.Errorf("unknown verb %q", r.Verb)
+		}
+		if r.Verb != "" && r.Resource == "" {
+			return fmt.Errorf("verb needs a resource")
+		}
+	case KindCCMessaging:
+		if r.Resource != "" || r.Verb != "" {
+			return fmt.Errorf("resource and verb apply to engine routes only")
+		}
+		if r.StripAuthorization != nil && !*r.StripAuthorization {
+			return fmt.Errorf("ccmessaging routes always strip the credentials they consume")
+		}
+	default:
+		return fmt.Errorf("token must be %s or %s, not %q", KindEngine, KindCCMessaging, r.Token)
+	}
+	return nil
+}
+
+// matches reports whether path falls under the route's prefix. A prefix
+// without a trailing slash takes the path itself and everything below it.
+func (r Route) matches(path string) bool {
+	if strings.HasSuffix(r.Prefix, "/") {
+		return strings.HasPrefix(path, r.Prefix)
+	}
+	return path == r.Prefix || strings.HasPrefix(path, r.Prefix+"/")
+}
+
+// MergeRoutes returns base with every route of over added; a route of
+// over replaces the route of base with the same prefix. The command uses
+// it to let --upstream flags override routes of the config file.
+func MergeRoutes(base, over []Route) []Route {
+	out := slices.Clone(base)
+	for _, o := range over {
+		i := slices.IndexFunc(out, func(r Route) bool { return r.Prefix == o.Prefix })
+		if i >= 0 {
+			out[i] = o
+		} else {
+			out = append(out, o)
+		}
+	}
+	return out
+}

@@ -1,0 +1,171 @@
+// Package client is a Go client of Gatehouse's two token families.
+//
+//   - Engine logs in to the engine API (POST /v4/token) as one account,
+//     logs in again shortly before the token expires and once more when a
+//     request is answered 401, and signs requests with the token.
+//   - Fabric exchanges an app's key and secret for an API Fabric
+//     AccessToken (tokenByAkSk) and reuses it until shortly before its
+//     CreateTime+Expires.
+//   - Session applies for a ccmessaging-token for one end user on one
+//     channel (applyToken), sends the three ccmessaging headers, adopts
+//     the renewed token Gatehouse returns in the ccmessaging-token response
+//     header, and on a 401 applies again and retries once.
+//
+// Every type is safe for concurrent use. Requests are retried only when
+// their body can be replayed (http.NewRequest sets GetBody for the usual
+// body types).
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Error is an error answer of Gatehouse: Code and Message are errorCode
+// and errorMessage of the error model, or resultCode and resultDesc of a
+// ccmessaging answer.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	Detail  string
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	s := fmt.Sprintf("gatehouse: %d %s %s", e.Status, e.Code, e.Message)
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	return s
+}
+
+// maxBody bounds the answers the client reads.
+const maxBody = 1 << 20
+
+// readError turns a failed answer into an *Error.
+func readError(resp *http.Response) error {
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	var body struct {
+		ErrorCode    string `json:"errorCode"`
+		ErrorMessage string `json:"errorMessage"`
+		Detail       string `json:"detail"`
+		ResultCode   string `json:"resultCode"`
+		ResultDesc   string `json:"resultDesc"`
+	}
+	_ = json.Unmarshal(raw, &body)
+	e := &Error{Status: resp.StatusCode, Code: body.ErrorCode, Message: body.ErrorMessage, Detail: body.Detail}
+	if e.Code == "" {
+		e.Code, e.Message = body.ResultCode, body.ResultDesc
+	}
+	return e
+}
+
+// call sends a JSON request to Gatehouse and decodes a 200 answer into
+// out (when not nil); other answers are *Error.
+func call(ctx context.Context, hc *http.Client, method, url string, header http.Header, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return readError(resp)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(out); err != nil {
+		return fmt.Errorf("gatehouse: decode %s %s: %w", method, url, err)
+	}
+	return nil
+}
+
+// replayable reports whether req can be sent a second time.
+func replayable(req *http.Request) bool {
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+}
+
+// send sends a copy of req with header added; retry takes a fresh body.
+func send(hc *http.Client, req *http.Request, header http.Header, retry bool) (*http.Response, error) {
+	out := req.Clone(req.Context())
+	if retry && req.GetBody != nil {
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		out.Body = body
+	}
+	for k, v := range header {
+		out.Header[k] = v
+	}
+	return hc.Do(out)
+}
+
+// discard drains and closes a response that will not be returned.
+func discard(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
+	resp.Body.Close()
+}
+
+// refreshAt is when a credential valid from issued to expires is renewed:
+// before, a margin of at most max and at most a tenth of its lifetime.
+func refreshAt(issued, expires time.Time, max time.Duration) time.Time {
+	margin := min(max, expires.Sub(issued)/10)
+	return expires.Add(-margin)
+}
+
+// jwtTimes reads iat and exp from a JWT's payload without verifying it:
+// the client trusts the server it logged in to.
+func jwtTimes(tok string) (iat, exp time.Time, err error) {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return iat, exp, fmt.Errorf("gatehouse: the token is not a JWT")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return iat, exp, fmt.Errorf("gatehouse: the token's payload: %w", err)
+	}
+	var c struct{ Iat, Exp int64 }
+	if err := json.Unmarshal(raw, &c); err != nil || c.Exp == 0 {
+		return iat, exp, fmt.Errorf("gatehouse: the token has no exp")
+	}
+	exp = time.Unix(c.Exp, 0)
+	iat = time.Now()
+	if c.Iat != 0 {
+		iat = time.Unix(c.Iat, 0)
+	}
+	return iat, exp, nil
+}
+
+func httpClient(hc *http.Client) *http.Client {
+	if hc == nil {
+		return http.DefaultClient
+	}
+	return hc
+}

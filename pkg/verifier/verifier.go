@@ -1,0 +1,324 @@
+// Package verifier checks Gatehouse engine tokens inside a Go service,
+// without a call to Gatehouse per request. It fetches Gatehouse's public
+// keys from /.well-known/jwks.json, caches them, fetches them again when a
+// token names a key it does not know (at most once per
+// Options.MinRefreshInterval, so forged key ids cannot flood Gatehouse)
+// or when the cached set is older than Options.MaxKeyAge, and verifies the
+// RS512 signature and the expiry of each token locally.
+//
+// # Revocation
+//
+// Local verification sees only what the token itself says. It cannot see
+// a logout (DELETE /v4/token), a password or role change, a deactivated or
+// deleted account: Gatehouse revokes those tokens at once, but a service
+// verifying locally keeps accepting them until their exp. Roles in the
+// claims are those at login, not the account's current ones. Where that
+// matters, keep engine tokens short-lived (tokenExpirationTime or
+// --token-ttl) or ask Gatehouse about each request instead, through its
+// gateway mode or GET /auth/verify, which apply revocation at once.
+package verifier
+
+import (
+	"context"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Errors of Verify. Returned errors wrap one of them, with the cause.
+var (
+	// ErrNoToken: the Authorization header is missing.
+	ErrNoToken = errors.New("verifier: no authorization header")
+	// ErrBadHeader: the Authorization header is not "Bearer <token>".
+	ErrBadHeader = errors.New("verifier: invalid auth header")
+	// ErrExpired: the token's exp has passed.
+	ErrExpired = errors.New("verifier: token is expired")
+	// ErrUnknownKey: no published key has the token's kid, even after
+	// fetching the key set again.
+	ErrUnknownKey = errors.New("verifier: token is signed by an unknown key")
+	// ErrInvalid: malformed token, bad signature, wrong algorithm or
+	// missing claims.
+	ErrInvalid = errors.New("verifier: token is invalid")
+)
+
+// Algorithm is the only signing algorithm of engine tokens.
+const Algorithm = "RS512"
+
+// Claims are the verified claims of an engine token.
+type Claims struct {
+	Account   string
+	Roles     []string // the account's roles when the token was issued
+	ExpiresAt time.Time
+	IssuedAt  time.Time // zero for tokens without iat
+	ID        string    // jti; empty for tokens without one
+	KeyID     string    // kid of the signing key; empty for tokens without one
+}
+
+// Options configure a Verifier. JWKSURL is required; zero values of the
+// others take the defaults.
+type Options struct {
+	// JWKSURL is Gatehouse's key set, e.g.
+	// https://gatehouse.example:30100/.well-known/jwks.json.
+	JWKSURL string
+	// HTTPClient fetches the key set [a client with a 10 s timeout].
+	HTTPClient *http.Client
+	// MinRefreshInterval is the least time between two fetches of the key
+	// set [30s].
+	MinRefreshInterval time.Duration
+	// MaxKeyAge is how long a fetched key set is used before it is
+	// fetched again on the next verification [1h]. A failed fetch keeps
+	// the old set.
+	MaxKeyAge time.Duration
+	// Leeway is the clock skew tolerated on exp [0].
+	Leeway time.Duration
+	// Now is the clock [time.Now].
+	Now func() time.Time
+}
+
+func (o *Options) defaults() error {
+	if o.JWKSURL == "" {
+		return errors.New("verifier: JWKSURL is required")
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if o.MinRefreshInterval <= 0 {
+		o.MinRefreshInterval = 30 * time.Second
+	}
+	if o.MaxKeyAge <= 0 {
+		o.MaxKeyAge = time.Hour
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return nil
+}
+
+// Verifier verifies engine tokens against Gatehouse's published keys. It
+// is safe for concurrent use.
+type Verifier struct {
+	opts Options
+
+	mu        sync.RWMutex
+	keys      keySet
+	fetchedAt time.Time // of the current set
+
+	fetchMu   sync.Mutex // one fetch at a time
+	lastFetch time.Time  // last attempt, successful or not
+}
+
+// keySet is an immutable set of public keys.
+type keySet struct {
+	byID  map[string]*rsa.PublicKey
+	first *rsa.PublicKey // the active key: Gatehouse lists it first
+}
+
+// New fetches the key set once and returns a Verifier; it fails when the
+// set cannot be fetched or holds no usable key.
+func New(ctx context.Context, opts Options) (*Verifier, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	v := &Verifier{opts: opts}
+	if err := v.refresh(ctx, time.Time{}); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// VerifyHeader verifies the token of an Authorization header value
+// ("Bearer <token>", scheme case-insensitive).
+func (v *Verifier) VerifyHeader(ctx context.Context, authorization string) (*Claims, error) {
+	if authorization == "" {
+		return nil, ErrNoToken
+	}
+	scheme, tok, ok := strings.Cut(authorization, " ")
+	if !ok || tok == "" || strings.Contains(tok, " ") || !strings.EqualFold(scheme, "Bearer") {
+		return nil, ErrBadHeader
+	}
+	return v.Verify(ctx, tok)
+}
+
+// claims is the JSON form of an engine token's claims.
+type claims struct {
+	Account string   `json:"account"`
+	Roles   []string `json:"roles"`
+	jwt.RegisteredClaims
+}
+
+// Verify checks token's signature against the published keys, its
+// algorithm (RS512 only) and its exp, and returns its claims. ctx bounds
+// a fetch of the key set, if one is needed.
+func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
+	v.refreshIfOld(ctx)
+	var kid string
+	c := new(claims)
+	_, err := jwt.ParseWithClaims(token, c, func(t *jwt.Token) (any, error) {
+		k, id, err := v.key(ctx, t.Header["kid"])
+		kid = id
+		return k, err
+	},
+		jwt.WithValidMethods([]string{Algorithm}),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(v.opts.Leeway),
+		jwt.WithTimeFunc(v.opts.Now))
+	switch {
+	case errors.Is(err, ErrUnknownKey):
+		return nil, ErrUnknownKey
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return nil, ErrExpired
+	case err != nil:
+		return nil, fmt.Errorf("%w: %s", ErrInvalid, cause(err))
+	case c.Account == "":
+		return nil, fmt.Errorf("%w: no account claim", ErrInvalid)
+	}
+	out := &Claims{Account: c.Account, Roles: c.Roles, ExpiresAt: c.ExpiresAt.Time, ID: c.ID, KeyID: kid}
+	if c.IssuedAt != nil {
+		out.IssuedAt = c.IssuedAt.Time
+	}
+	return out, nil
+}
+
+// cause names why a token failed without echoing it.
+func cause(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "malformed"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return "bad signature"
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "unverifiable (algorithm or key)"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return "missing exp"
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return "not valid yet"
+	}
+	return "invalid"
+}
+
+// key returns the public key a token names, fetching the set again for
+// an unknown kid (rate-limited). A token without kid is checked against
+// the active key, as Gatehouse does.
+func (v *Verifier) key(ctx context.Context, rawKID any) (*rsa.PublicKey, string, error) {
+	if rawKID == nil {
+		if k := v.current().first; k != nil {
+			return k, "", nil
+		}
+		return nil, "", ErrUnknownKey
+	}
+	kid, ok := rawKID.(string)
+	if !ok {
+		return nil, "", errors.New("kid is not a string")
+	}
+	if k := v.current().byID[kid]; k != nil {
+		return k, kid, nil
+	}
+	if err := v.refresh(ctx, v.fetchedAtOf()); err != nil {
+		return nil, kid, ErrUnknownKey
+	}
+	if k := v.current().byID[kid]; k != nil {
+		return k, kid, nil
+	}
+	return nil, kid, ErrUnknownKey
+}
+
+func (v *Verifier) current() keySet {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.keys
+}
+
+func (v *Verifier) fetchedAtOf() time.Time {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.fetchedAt
+}
+
+// refreshIfOld fetches the set again when it is older than MaxKeyAge;
+// failure keeps the old set.
+func (v *Verifier) refreshIfOld(ctx context.Context) {
+	seen := v.fetchedAtOf()
+	if v.opts.Now().Sub(seen) >= v.opts.MaxKeyAge {
+		_ = v.refresh(ctx, seen)
+	}
+}
+
+// errTooSoon: a fetch was attempted less than MinRefreshInterval ago.
+var errTooSoon = errors.New("verifier: key set fetched too recently")
+
+// refresh fetches the key set unless another caller already replaced the
+// set seen (fetched at seen) or the last attempt was too recent.
+func (v *Verifier) refresh(ctx context.Context, seen time.Time) error {
+	v.fetchMu.Lock()
+	defer v.fetchMu.Unlock()
+	if !v.fetchedAtOf().Equal(seen) {
+		return nil // someone else fetched meanwhile
+	}
+	now := v.opts.Now()
+	if !v.lastFetch.IsZero() && now.Sub(v.lastFetch) < v.opts.MinRefreshInterval {
+		return errTooSoon
+	}
+	v.lastFetch = now
+	ks, err := v.fetch(ctx)
+	if err != nil {
+		return err
+	}
+	v.mu.Lock()
+	v.keys, v.fetchedAt = ks, now
+	v.mu.Unlock()
+	return nil
+}
+
+// maxJWKS bounds the size of a key set document.
+const maxJWKS = 1 << 20
+
+// fetch downloads and parses the key set, keeping RSA signing keys for
+// RS512.
+func (v *Verifier) fetch(ctx context.Context) (keySet, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.opts.JWKSURL, nil)
+	if err != nil {
+		return keySet{}, fmt.Errorf("verifier: %w", err)
+	}
+	resp, err := v.opts.HTTPClient.Do(req)
+	if err != nil {
+		return keySet{}, fmt.Errorf("verifier: fetch key set: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return keySet{}, fmt.Errorf("verifier: fetch key set: status %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKS))
+	if err != nil {
+		return keySet{}, fmt.Errorf("verifier: fetch key set: %w", err)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(body, &set); err != nil {
+		return keySet{}, fmt.Errorf("verifier: parse key set: %w", err)
+	}
+	ks := keySet{byID: map[string]*rsa.PublicKey{}}
+	for _, k := range set.Keys {
+		pub, ok := k.Key.(*rsa.PublicKey)
+		if !ok || (k.Use != "" && k.Use != "sig") || (k.Algorithm != "" && k.Algorithm != Algorithm) {
+			continue
+		}
+		if ks.first == nil {
+			ks.first = pub
+		}
+		if k.KeyID != "" {
+			ks.byID[k.KeyID] = pub
+		}
+	}
+	if ks.first == nil {
+		return keySet{}, errors.New("verifier: the key set holds no RS512 signing key")
+	}
+	return ks, nil
+}
