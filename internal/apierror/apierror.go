@@ -6,8 +6,11 @@
 package apierror
 
 import (
+	"context"
 	"errors"
 	"fmt"
+
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // Error is an API error. Code is a six-digit string; Status is Code/1000.
@@ -99,3 +102,21 @@ var (
 	Internal              = def("500003", "Internal server error")
 	StoreUnavailable      = def("503001", "Store unavailable")
 )
+
+// FromStore maps a store failure to the API's error: API errors pass
+// through, an unreachable or closed store (or a change feed that did not
+// catch up in time) is StoreUnavailable, anything else stays an internal
+// error.
+func FromStore(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := As(err); ok {
+		return err
+	}
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrStopped) ||
+		errors.Is(err, context.DeadlineExceeded) {
+		return StoreUnavailable
+	}
+	return fmt.Errorf("store: %w", err)
+}

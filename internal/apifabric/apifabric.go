@@ -7,8 +7,6 @@ package apifabric
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -47,8 +45,7 @@ type Service struct {
 	logger  *slog.Logger
 	hashKey []byte // HMAC key of app secrets
 	signKey []byte // HS256 key of AccessTokens
-	apps    *appTable
-	feed    *store.Follower
+	apps    *store.Table[appRecord]
 	cache   *tokenCache
 }
 
@@ -66,36 +63,20 @@ func New(ctx context.Context, st store.Store, log *audit.Log, logger *slog.Logge
 	s := &Service{
 		opts: opts, st: st, audit: log, logger: logger,
 		hashKey: hashKey, signKey: signKey,
-		apps:  newAppTable(),
+		apps:  store.NewTable(appPrefix, store.DecodeJSON[appRecord]),
 		cache: newTokenCache(opts.CacheSize),
 	}
-	if s.feed, err = store.Follow(ctx, st, appPrefix, s.apps); err != nil {
-		return nil, fmt.Errorf("load %s: %w", appPrefix, err)
+	if err := s.apps.Follow(ctx, st); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
 // Healthy reports whether the in-memory app table is connected to the store.
-func (s *Service) Healthy() bool { return s.feed.Healthy() }
+func (s *Service) Healthy() bool { return s.apps.Healthy() }
 
 // sync waits until the app table applied revision rev of a write under
 // appPrefix, so the write is visible to the next request on this replica.
 func (s *Service) sync(ctx context.Context, rev int64) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	return storeErr(s.feed.WaitFor(ctx, rev))
-}
-
-// storeErr maps a store failure to the API's error.
-func storeErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := apierror.As(err); ok {
-		return err
-	}
-	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrStopped) {
-		return apierror.StoreUnavailable
-	}
-	return fmt.Errorf("store: %w", err)
+	return apierror.FromStore(s.apps.Sync(ctx, rev))
 }

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"sort"
 	"strconv"
-	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -140,65 +139,9 @@ func (r *appRecord) matchSecret(h []byte, now time.Time) (int64, bool) {
 	return 0, false
 }
 
-// appTable is the in-memory mirror of apps/, kept current by a
-// store.Follower. Token verification reads it under a read lock.
-type appTable struct {
-	mu   sync.RWMutex
-	apps map[string]*appRecord
-}
-
-func newAppTable() *appTable { return &appTable{apps: map[string]*appRecord{}} }
-
-func decodeApp(it store.Item) (*appRecord, bool) {
-	rec := new(appRecord)
-	if err := json.Unmarshal(it.Value, rec); err != nil {
-		return nil, false
-	}
-	return rec, true
-}
-
-// Reset implements store.Handler.
-func (t *appTable) Reset(items []store.Item) {
-	m := make(map[string]*appRecord, len(items))
-	for _, it := range items {
-		if rec, ok := decodeApp(it); ok {
-			m[it.Key[len(appPrefix):]] = rec
-		}
-	}
-	t.mu.Lock()
-	t.apps = m
-	t.mu.Unlock()
-}
-
-// Apply implements store.Handler.
-func (t *appTable) Apply(ev store.Event) {
-	key := ev.Item.Key[len(appPrefix):]
-	rec, ok := decodeApp(ev.Item)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if ev.Type == store.EventPut && ok {
-		t.apps[key] = rec
-	} else {
-		delete(t.apps, key)
-	}
-}
-
-// get returns the app under key. Callers must not modify it.
-func (t *appTable) get(key string) (*appRecord, bool) {
-	t.mu.RLock()
-	rec, ok := t.apps[key]
-	t.mu.RUnlock()
-	return rec, ok
-}
-
-// sorted returns every app ordered by name, then key.
-func (t *appTable) sorted() []*appRecord {
-	t.mu.RLock()
-	out := make([]*appRecord, 0, len(t.apps))
-	for _, r := range t.apps {
-		out = append(out, r)
-	}
-	t.mu.RUnlock()
+// sortedApps returns every app ordered by name, then key.
+func sortedApps(t *store.Table[appRecord]) []*appRecord {
+	out := t.Values()
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Name != out[j].Name {
 			return out[i].Name < out[j].Name
@@ -248,13 +191,13 @@ func (s *Service) hashSecret(secret string) []byte {
 
 // AppExists reports whether an app with key exists, active or not.
 func (s *Service) AppExists(key string) bool {
-	_, ok := s.apps.get(key)
+	_, ok := s.apps.Get(key)
 	return ok
 }
 
 // ListApps returns every app, ordered by name.
 func (s *Service) ListApps() []App {
-	recs := s.apps.sorted()
+	recs := sortedApps(s.apps)
 	out := make([]App, len(recs))
 	for i, r := range recs {
 		out[i] = r.public()
@@ -264,7 +207,7 @@ func (s *Service) ListApps() []App {
 
 // GetApp returns one app.
 func (s *Service) GetApp(key string) (App, error) {
-	rec, ok := s.apps.get(key)
+	rec, ok := s.apps.Get(key)
 	if !ok {
 		return App{}, errAppNotFound
 	}
@@ -297,7 +240,7 @@ func (s *Service) createApp(ctx context.Context, req CreateAppRequest) (*Created
 		SecretHash: s.hashSecret(secret), Generation: 1, CreateTime: now, UpdateTime: now}
 	it, err := s.st.Create(ctx, store.Item{Key: appPrefix + rec.Key, Value: mustJSON(rec)})
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, apierror.FromStore(err)
 	}
 	if err := s.sync(ctx, it.Revision); err != nil {
 		return nil, err
@@ -366,7 +309,7 @@ func (s *Service) deleteApp(ctx context.Context, key string) error {
 		return nil, nil
 	})
 	if err != nil {
-		return storeErr(err)
+		return apierror.FromStore(err)
 	}
 	metrics.TokensRevoked.WithLabelValues(metrics.KindAccess, "app-delete").Inc()
 	return s.sync(ctx, it.Revision)
@@ -421,7 +364,7 @@ func (s *Service) update(ctx context.Context, key string, fn func(*appRecord)) (
 		return &store.Item{Value: mustJSON(&rec)}, nil
 	})
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, apierror.FromStore(err)
 	}
 	return &out, s.sync(ctx, it.Revision)
 }

@@ -92,7 +92,7 @@ func (s *Service) TokenByAkSk(ctx context.Context, req TokenRequest, ip string) 
 		return nil, err
 	}
 	now := s.opts.Now()
-	rec, known := s.apps.get(req.AppKey)
+	rec, known := s.apps.Get(req.AppKey)
 	if !known {
 		rec = &appRecord{} // compare against empty hashes: same work, no match
 	}
@@ -199,7 +199,7 @@ func (s *Service) verify(appKey, authorization string) (*Access, error) {
 	if c.Subject != appKey {
 		return nil, apierror.AppKeyMismatch
 	}
-	rec, ok := s.apps.get(c.Subject)
+	rec, ok := s.apps.Get(c.Subject)
 	switch {
 	case !ok:
 		return nil, apierror.AccessTokenInvalid.WithDetail("app deleted")

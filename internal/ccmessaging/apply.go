@@ -68,7 +68,7 @@ func (s *Service) applyToken(ctx context.Context, app *apifabric.Access, req App
 	if err := req.validate(); err != nil {
 		return "", err
 	}
-	ch, ok := s.channels.get(req.ChannelID)
+	ch, ok := s.channels.Get(req.ChannelID)
 	if !ok {
 		return "", apierror.InvalidParams.WithDetail("channel not found")
 	}
@@ -87,7 +87,7 @@ func (s *Service) applyToken(ctx context.Context, app *apifabric.Access, req App
 	earlier := s.sessions.get(key)
 	it, err := s.st.Put(ctx, store.Item{Key: key, Value: mustJSON(rec), Expires: s.storeExpiry(&rec)})
 	if err != nil {
-		return "", storeErr(err)
+		return "", apierror.FromStore(err)
 	}
 	if err := waitFor(ctx, s.sessFeed, it.Revision); err != nil {
 		return "", err
@@ -116,7 +116,7 @@ func (s *Service) tokenTimes(now time.Time) (int64, int64) {
 // is written before). Idleness itself is enforced from memory.
 func (s *Service) storeExpiry(rec *sessionRecord) time.Time {
 	var idle time.Duration
-	if ch, ok := s.channels.get(rec.Channel); ok {
+	if ch, ok := s.channels.Get(rec.Channel); ok {
 		idle = ch.idle
 	}
 	end := min(rec.LastActivity+(idle+2*s.opts.FlushInterval).Milliseconds(), rec.MaxEnd)

@@ -9,7 +9,6 @@ package ccmessaging
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -74,9 +73,8 @@ type Service struct {
 	audit    *audit.Log
 	logger   *slog.Logger
 	minter   minter
-	channels *channelTable
+	channels *store.Table[channel]
 	sessions *sessionTable
-	chFeed   *store.Follower
 	sessFeed *store.Follower
 
 	// locks serialize renewals of one session on this replica, so
@@ -102,10 +100,10 @@ func New(ctx context.Context, st store.Store, fabric *apifabric.Service, log *au
 		return nil, err
 	}
 	s := &Service{opts: opts, st: st, fabric: fabric, audit: log, logger: logger, minter: minter{key: key}}
-	s.channels = newChannelTable()
+	s.channels = store.NewTable(channelPrefix, decodeChannel)
 	s.sessions = newSessionTable(s.minter)
-	if s.chFeed, err = store.Follow(ctx, st, channelPrefix, s.channels); err != nil {
-		return nil, fmt.Errorf("load %s: %w", channelPrefix, err)
+	if err := s.channels.Follow(ctx, st); err != nil {
+		return nil, err
 	}
 	if s.sessFeed, err = store.Follow(ctx, st, sessionPrefix, s.sessions); err != nil {
 		return nil, fmt.Errorf("load %s: %w", sessionPrefix, err)
@@ -118,7 +116,7 @@ func New(ctx context.Context, st store.Store, fabric *apifabric.Service, log *au
 
 // Healthy reports whether the channel and session tables are connected to
 // the store.
-func (s *Service) Healthy() bool { return s.chFeed.Healthy() && s.sessFeed.Healthy() }
+func (s *Service) Healthy() bool { return s.channels.Healthy() && s.sessFeed.Healthy() }
 
 // Close stops the background writer after writing the pending
 // last-activity times. Call it before closing the store.
@@ -142,22 +140,7 @@ func (s *Service) lock(key string) *sync.Mutex {
 // waitFor waits until f applied revision rev, so a write is visible to the
 // next request on this replica.
 func waitFor(ctx context.Context, f *store.Follower, rev int64) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, store.SyncTimeout)
 	defer cancel()
-	return storeErr(f.WaitFor(ctx, rev))
-}
-
-// storeErr maps a store failure to the API's error.
-func storeErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := apierror.As(err); ok {
-		return err
-	}
-	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrStopped) {
-		return apierror.StoreUnavailable
-	}
-	return fmt.Errorf("store: %w", err)
+	return apierror.FromStore(f.WaitFor(ctx, rev))
 }

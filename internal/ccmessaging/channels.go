@@ -9,7 +9,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -93,15 +92,6 @@ type channel struct {
 // openTo reports whether app may hold sessions on the channel.
 func (c *channel) openTo(app string) bool { return slices.Contains(c.rec.AppKeys, app) }
 
-// channelTable is the in-memory mirror of channels/, kept current by a
-// store.Follower.
-type channelTable struct {
-	mu       sync.RWMutex
-	channels map[string]*channel
-}
-
-func newChannelTable() *channelTable { return &channelTable{channels: map[string]*channel{}} }
-
 func decodeChannel(it store.Item) (*channel, bool) {
 	c := new(channel)
 	if json.Unmarshal(it.Value, &c.rec) != nil {
@@ -115,48 +105,9 @@ func decodeChannel(it store.Item) (*channel, bool) {
 	return c, true
 }
 
-// Reset implements store.Handler.
-func (t *channelTable) Reset(items []store.Item) {
-	m := make(map[string]*channel, len(items))
-	for _, it := range items {
-		if c, ok := decodeChannel(it); ok {
-			m[c.rec.ID] = c
-		}
-	}
-	t.mu.Lock()
-	t.channels = m
-	t.mu.Unlock()
-}
-
-// Apply implements store.Handler.
-func (t *channelTable) Apply(ev store.Event) {
-	id := ev.Item.Key[len(channelPrefix):]
-	c, ok := decodeChannel(ev.Item)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if ev.Type == store.EventPut && ok {
-		t.channels[id] = c
-	} else {
-		delete(t.channels, id)
-	}
-}
-
-// get returns the channel with id. Callers must not modify it.
-func (t *channelTable) get(id string) (*channel, bool) {
-	t.mu.RLock()
-	c, ok := t.channels[id]
-	t.mu.RUnlock()
-	return c, ok
-}
-
-// sorted returns every channel ordered by ID.
-func (t *channelTable) sorted() []*channel {
-	t.mu.RLock()
-	out := make([]*channel, 0, len(t.channels))
-	for _, c := range t.channels {
-		out = append(out, c)
-	}
-	t.mu.RUnlock()
+// sortedChannels returns every channel ordered by ID.
+func sortedChannels(t *store.Table[channel]) []*channel {
+	out := t.Values()
 	sort.Slice(out, func(i, j int) bool { return out[i].rec.ID < out[j].rec.ID })
 	return out
 }
@@ -220,7 +171,7 @@ func (s *Service) checkAppKeys(keys []string) ([]string, error) {
 
 // ListChannels returns every channel, ordered by ID.
 func (s *Service) ListChannels() []Channel {
-	chs := s.channels.sorted()
+	chs := sortedChannels(s.channels)
 	out := make([]Channel, len(chs))
 	for i, c := range chs {
 		out[i] = c.rec.public()
@@ -230,7 +181,7 @@ func (s *Service) ListChannels() []Channel {
 
 // GetChannel returns one channel.
 func (s *Service) GetChannel(id string) (Channel, error) {
-	c, ok := s.channels.get(id)
+	c, ok := s.channels.Get(id)
 	if !ok {
 		return Channel{}, errChannelNotFound
 	}
@@ -276,9 +227,9 @@ func (s *Service) createChannel(ctx context.Context, req ChannelRequest) (Channe
 		return Channel{}, apierror.InvalidParams.Detailf("channel %s already exists", rec.ID)
 	}
 	if err != nil {
-		return Channel{}, storeErr(err)
+		return Channel{}, apierror.FromStore(err)
 	}
-	return rec.public(), waitFor(ctx, s.chFeed, it.Revision)
+	return rec.public(), apierror.FromStore(s.channels.Sync(ctx, it.Revision))
 }
 
 // UpdateChannel changes a channel's name, apps or idle timeout. Removing
@@ -335,9 +286,9 @@ func (s *Service) updateChannel(ctx context.Context, id string, req UpdateChanne
 		return &store.Item{Value: mustJSON(rec)}, nil
 	})
 	if err != nil {
-		return Channel{}, storeErr(err)
+		return Channel{}, apierror.FromStore(err)
 	}
-	return out.public(), waitFor(ctx, s.chFeed, it.Revision)
+	return out.public(), apierror.FromStore(s.channels.Sync(ctx, it.Revision))
 }
 
 // DeleteChannel deletes a channel; its sessions end at once.
@@ -355,9 +306,9 @@ func (s *Service) deleteChannel(ctx context.Context, id string) error {
 		return nil, nil
 	})
 	if err != nil {
-		return storeErr(err)
+		return apierror.FromStore(err)
 	}
-	return waitFor(ctx, s.chFeed, it.Revision)
+	return apierror.FromStore(s.channels.Sync(ctx, it.Revision))
 }
 
 // auditChange records an administrative change and its outcome.

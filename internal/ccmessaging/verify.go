@@ -152,7 +152,7 @@ func (s *Service) find(ctx context.Context, tok string, now time.Time) (*session
 		return nil, 0, errEnded("no such session")
 	}
 	if err != nil {
-		return nil, 0, storeErr(err)
+		return nil, 0, apierror.FromStore(err)
 	}
 	if err := waitFor(ctx, s.sessFeed, it.Revision); err != nil {
 		return nil, 0, err
@@ -181,7 +181,7 @@ func (s *Service) mayBeNewer(c *claims, now time.Time) bool {
 
 // checkLive returns the session's channel, or why the session has ended.
 func (s *Service) checkLive(sess *session, nowMs int64) (*channel, error) {
-	ch, ok := s.channels.get(sess.rec.Channel)
+	ch, ok := s.channels.Get(sess.rec.Channel)
 	switch {
 	case !ok || ch.rec.UID != sess.rec.ChannelUID:
 		return nil, errEnded("channel deleted")
@@ -239,7 +239,7 @@ func (s *Service) renew(ctx context.Context, old *session, now time.Time, ip str
 	case errors.Is(err, errNoWrite):
 		rev = seen
 	case err != nil:
-		return nil, storeErr(err)
+		return nil, apierror.FromStore(err)
 	default:
 		ccmRenewed.Inc()
 		s.audit.Record(audit.Record{Actor: old.rec.AppKey, IP: ip, Action: "session.renew",
@@ -292,7 +292,7 @@ func (s *Service) deleteSession(ctx context.Context, key, sid, reason string) er
 		return nil, nil
 	})
 	if err != nil {
-		return storeErr(err)
+		return apierror.FromStore(err)
 	}
 	metrics.TokensRevoked.WithLabelValues(metrics.KindCCMessaging, reason).Inc()
 	return waitFor(ctx, s.sessFeed, it.Revision)

@@ -58,7 +58,7 @@ func (e *Engine) validateRoles(roles []string) error {
 		}
 	}
 	for _, r := range roles {
-		if !e.roles.has(r) {
+		if !e.roles.Has(r) {
 			return apierror.AccountHasInvalidRole.Detailf("role %s not exists", r)
 		}
 	}
@@ -90,10 +90,10 @@ func (e *Engine) createAccount(ctx context.Context, req CreateAccountRequest) er
 	if err := e.validateRoles(req.Roles); err != nil {
 		return err
 	}
-	if e.accounts.has(req.Name) {
+	if e.accounts.Has(req.Name) {
 		return apierror.AccountDuplicated
 	}
-	if e.accounts.len() >= e.opts.MaxAccounts {
+	if e.accounts.Len() >= e.opts.MaxAccounts {
 		return apierror.AccountNoQuota
 	}
 	hash, err := e.hasher.Hash(req.Password)
@@ -109,7 +109,7 @@ func (e *Engine) createAccount(ctx context.Context, req CreateAccountRequest) er
 		if errors.Is(err, store.ErrExists) {
 			return apierror.AccountDuplicated
 		}
-		return storeErr(err)
+		return apierror.FromStore(err)
 	}
 	return nil
 }
@@ -135,7 +135,7 @@ func (e *Engine) BatchCreateAccounts(ctx context.Context, c Caller, reqs []Creat
 
 // ListAccounts returns every account, ordered by name.
 func (e *Engine) ListAccounts() []Account {
-	recs := e.accounts.sorted()
+	recs := sortedByName(e.accounts, func(a *accountRecord) string { return a.Name })
 	out := make([]Account, len(recs))
 	for i, r := range recs {
 		out[i] = r.public()
@@ -145,7 +145,7 @@ func (e *Engine) ListAccounts() []Account {
 
 // GetAccount returns one account.
 func (e *Engine) GetAccount(name string) (Account, error) {
-	rec, ok := e.accounts.get(name)
+	rec, ok := e.accounts.Get(name)
 	if !ok {
 		return Account{}, apierror.AccountNotExist
 	}
@@ -160,7 +160,7 @@ func (e *Engine) checkMutable(c Caller, name string) error {
 	if name == c.Account {
 		return apierror.OwnAccount
 	}
-	if !e.accounts.has(name) {
+	if !e.accounts.Has(name) {
 		return apierror.AccountNotExist
 	}
 	return nil
@@ -226,7 +226,7 @@ func (e *Engine) deleteAccount(ctx context.Context, c Caller, name string) error
 		return nil, nil
 	})
 	if err != nil {
-		return storeErr(err)
+		return apierror.FromStore(err)
 	}
 	metrics.TokensRevoked.WithLabelValues(metrics.KindEngine, "account-delete").Inc()
 	return e.sync(ctx, key, it.Revision)
@@ -253,7 +253,7 @@ func (e *Engine) changePassword(ctx context.Context, c Caller, name string, req 
 	if self && req.CurrentPassword == "" {
 		return apierror.InvalidParams.WithDetail("currentPassword is required")
 	}
-	rec, ok := e.accounts.get(name)
+	rec, ok := e.accounts.Get(name)
 	if !ok {
 		return apierror.AccountNotExist
 	}
@@ -317,7 +317,7 @@ func (e *Engine) updateAccount(ctx context.Context, name string, fn func(*accoun
 		return &store.Item{Value: jsonMarshal(&rec)}, nil
 	})
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, apierror.FromStore(err)
 	}
 	return &out, e.sync(ctx, key, it.Revision)
 }

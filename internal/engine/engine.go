@@ -101,10 +101,9 @@ type Engine struct {
 	audit  *audit.Log
 	logger *slog.Logger
 
-	accounts *view[accountRecord]
-	roles    *view[roleRecord]
-	revoked  *view[revokedRecord]
-	feeds    map[string]*store.Follower // by key prefix
+	accounts *store.Table[accountRecord]
+	roles    *store.Table[roleRecord]
+	revoked  *store.Table[revokedRecord]
 	cache    *tokenCache
 }
 
@@ -129,21 +128,17 @@ func New(ctx context.Context, st store.Store, signer Signer, hasher *password.Ha
 	}
 	e := &Engine{
 		opts: opts, st: st, signer: signer, hasher: hasher, audit: log, logger: logger,
-		accounts: newView[accountRecord](accountPrefix),
-		roles:    newView[roleRecord](rolePrefix),
-		revoked:  newView[revokedRecord](revokedPrefix),
+		accounts: store.NewTable(accountPrefix, store.DecodeJSON[accountRecord]),
+		roles:    store.NewTable(rolePrefix, store.DecodeJSON[roleRecord]),
+		revoked:  store.NewTable(revokedPrefix, store.DecodeJSON[revokedRecord]),
 		cache:    newTokenCache(opts.CacheSize),
-		feeds:    map[string]*store.Follower{},
 	}
-	for _, f := range []struct {
-		prefix string
-		h      store.Handler
-	}{{accountPrefix, e.accounts}, {rolePrefix, e.roles}, {revokedPrefix, e.revoked}} {
-		fl, err := store.Follow(ctx, st, f.prefix, f.h)
-		if err != nil {
-			return nil, fmt.Errorf("load %s: %w", f.prefix, err)
+	for _, t := range []interface {
+		Follow(context.Context, store.Store) error
+	}{e.accounts, e.roles, e.revoked} {
+		if err := t.Follow(ctx, st); err != nil {
+			return nil, err
 		}
-		e.feeds[f.prefix] = fl
 	}
 	if err := e.bootstrap(ctx); err != nil {
 		return nil, err
@@ -153,12 +148,7 @@ func New(ctx context.Context, st store.Store, signer Signer, hasher *password.Ha
 
 // Healthy reports whether every in-memory view is connected to the store.
 func (e *Engine) Healthy() bool {
-	for _, f := range e.feeds {
-		if !f.Healthy() {
-			return false
-		}
-	}
-	return true
+	return e.accounts.Healthy() && e.roles.Healthy() && e.revoked.Healthy()
 }
 
 // bootstrap creates the built-in roles and the root account if missing.
@@ -170,7 +160,7 @@ func (e *Engine) bootstrap(ctx context.Context) error {
 			return fmt.Errorf("create role %s: %w", name, err)
 		}
 	}
-	if e.accounts.has(RootAccount) {
+	if e.accounts.Has(RootAccount) {
 		return nil
 	}
 	pw, generated := e.opts.RootPassword, false
@@ -237,29 +227,17 @@ func (e *Engine) create(ctx context.Context, key string, rec any) (store.Item, e
 	return it, e.sync(ctx, key, it.Revision)
 }
 
-// sync waits until the view that follows key applied revision rev, so a
+// sync waits until the table that mirrors key applied revision rev, so a
 // write is visible to the next request on this replica.
 func (e *Engine) sync(ctx context.Context, key string, rev int64) error {
-	for prefix, f := range e.feeds {
-		if strings.HasPrefix(key, prefix) {
-			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			defer cancel()
-			return storeErr(f.WaitFor(ctx, rev))
-		}
+	var err error
+	switch {
+	case strings.HasPrefix(key, accountPrefix):
+		err = e.accounts.Sync(ctx, rev)
+	case strings.HasPrefix(key, rolePrefix):
+		err = e.roles.Sync(ctx, rev)
+	case strings.HasPrefix(key, revokedPrefix):
+		err = e.revoked.Sync(ctx, rev)
 	}
-	return nil
-}
-
-// storeErr maps a store failure to the API's error.
-func storeErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := apierror.As(err); ok {
-		return err
-	}
-	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, store.ErrClosed) {
-		return apierror.StoreUnavailable
-	}
-	return fmt.Errorf("store: %w", err)
+	return apierror.FromStore(err)
 }

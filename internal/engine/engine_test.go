@@ -200,7 +200,7 @@ func TestRootTokenSurvivesMissingRoot(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for e.accounts.has(RootAccount) || e.accounts.has("other") {
+	for e.accounts.Has(RootAccount) || e.accounts.Has("other") {
 		if time.Now().After(deadline) {
 			t.Fatal("the view kept deleted accounts")
 		}

@@ -75,7 +75,7 @@ func (e *Engine) reserveAttempt(ctx context.Context, key string) (banned bool, e
 		val, _ := json.Marshal(rec)
 		return &store.Item{Value: val, Expires: expires}, nil
 	})
-	return banned, storeErr(err)
+	return banned, apierror.FromStore(err)
 }
 
 // recordBan audits the ban of name::ip once the attempt that caused it
@@ -96,7 +96,7 @@ func (e *Engine) recordBan(name, ip string) {
 func (e *Engine) clearFailures(ctx context.Context, key string) error {
 	err := e.st.Delete(ctx, lockPrefix+key)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return storeErr(err)
+		return apierror.FromStore(err)
 	}
 	return nil
 }
@@ -105,7 +105,7 @@ func (e *Engine) clearFailures(ctx context.Context, key string) error {
 func (e *Engine) Locks(ctx context.Context) ([]Lock, error) {
 	items, _, err := e.st.List(ctx, lockPrefix)
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, apierror.FromStore(err)
 	}
 	now := e.opts.Now().UnixNano()
 	out := []Lock{}
@@ -130,11 +130,11 @@ func (e *Engine) Locks(ctx context.Context) ([]Lock, error) {
 func (e *Engine) ClearLocks(ctx context.Context, c Caller, name string) error {
 	items, _, err := e.st.List(ctx, lockPrefix+name+"::")
 	if err != nil {
-		return storeErr(err)
+		return apierror.FromStore(err)
 	}
 	for _, it := range items {
 		if err := e.st.Delete(ctx, it.Key); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return storeErr(err)
+			return apierror.FromStore(err)
 		}
 	}
 	e.audit.Record(audit.Record{Actor: c.Account, IP: c.IP, Action: "lockout.clear", Target: name, Outcome: audit.Success})

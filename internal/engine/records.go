@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"sort"
 	"strconv"
-	"sync"
 
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -117,92 +116,9 @@ func jsonMarshal(v any) []byte {
 	return b
 }
 
-// view is an in-memory mirror of one prefix of the store, decoded into
-// records of type T and kept current by a store.Follower. Reads take a
-// read lock only; the hot path of token verification reads these views.
-type view[T any] struct {
-	prefix string
-	mu     sync.RWMutex
-	items  map[string]*T
-}
-
-func newView[T any](prefix string) *view[T] {
-	return &view[T]{prefix: prefix, items: map[string]*T{}}
-}
-
-func (v *view[T]) decode(it store.Item) (*T, bool) {
-	rec := new(T)
-	if err := json.Unmarshal(it.Value, rec); err != nil {
-		return nil, false
-	}
-	return rec, true
-}
-
-// Reset implements store.Handler.
-func (v *view[T]) Reset(items []store.Item) {
-	m := make(map[string]*T, len(items))
-	for _, it := range items {
-		if rec, ok := v.decode(it); ok {
-			m[it.Key[len(v.prefix):]] = rec
-		}
-	}
-	v.mu.Lock()
-	v.items = m
-	v.mu.Unlock()
-}
-
-// Apply implements store.Handler.
-func (v *view[T]) Apply(ev store.Event) {
-	name := ev.Item.Key[len(v.prefix):]
-	if ev.Type == store.EventDelete {
-		v.mu.Lock()
-		delete(v.items, name)
-		v.mu.Unlock()
-		return
-	}
-	rec, ok := v.decode(ev.Item)
-	v.mu.Lock()
-	if ok {
-		v.items[name] = rec
-	} else {
-		delete(v.items, name)
-	}
-	v.mu.Unlock()
-}
-
-// get returns the record under name. Callers must not modify it.
-func (v *view[T]) get(name string) (*T, bool) {
-	v.mu.RLock()
-	rec, ok := v.items[name]
-	v.mu.RUnlock()
-	return rec, ok
-}
-
-// has reports whether name is present.
-func (v *view[T]) has(name string) bool {
-	_, ok := v.get(name)
-	return ok
-}
-
-// len returns the number of records.
-func (v *view[T]) len() int {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	return len(v.items)
-}
-
-// sorted returns every record, ordered by name. Callers must not modify them.
-func (v *view[T]) sorted() []*T {
-	v.mu.RLock()
-	names := make([]string, 0, len(v.items))
-	for n := range v.items {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	out := make([]*T, len(names))
-	for i, n := range names {
-		out[i] = v.items[n]
-	}
-	v.mu.RUnlock()
-	return out
+// sortedByName returns the records of t ordered by name.
+func sortedByName[T any](t *store.Table[T], name func(*T) string) []*T {
+	recs := t.Values()
+	sort.Slice(recs, func(i, j int) bool { return name(recs[i]) < name(recs[j]) })
+	return recs
 }

@@ -21,7 +21,7 @@ type RoleRequest struct {
 
 // ListRoles returns every role, ordered by name.
 func (e *Engine) ListRoles() []Role {
-	recs := e.roles.sorted()
+	recs := sortedByName(e.roles, func(r *roleRecord) string { return r.Name })
 	out := make([]Role, len(recs))
 	for i, r := range recs {
 		out[i] = r.public()
@@ -31,7 +31,7 @@ func (e *Engine) ListRoles() []Role {
 
 // GetRole returns one role.
 func (e *Engine) GetRole(name string) (Role, error) {
-	rec, ok := e.roles.get(name)
+	rec, ok := e.roles.Get(name)
 	if !ok {
 		return Role{}, apierror.RoleNotExist
 	}
@@ -52,10 +52,10 @@ func (e *Engine) createRole(ctx context.Context, req RoleRequest) error {
 	if err := validatePerms(req.Perms); err != nil {
 		return err
 	}
-	if e.roles.has(req.Name) {
+	if e.roles.Has(req.Name) {
 		return apierror.RoleDuplicated
 	}
-	if e.roles.len() >= e.opts.MaxRoles {
+	if e.roles.Len() >= e.opts.MaxRoles {
 		return apierror.RoleNoQuota
 	}
 	now := e.opts.Now().Unix()
@@ -64,7 +64,7 @@ func (e *Engine) createRole(ctx context.Context, req RoleRequest) error {
 		if errors.Is(err, store.ErrExists) {
 			return apierror.RoleDuplicated
 		}
-		return storeErr(err)
+		return apierror.FromStore(err)
 	}
 	return nil
 }
@@ -81,7 +81,7 @@ func (e *Engine) updateRole(ctx context.Context, name string, req RoleRequest) e
 	if isBuiltinRole(name) {
 		return apierror.BuiltInRole
 	}
-	if !e.roles.has(name) {
+	if !e.roles.Has(name) {
 		return apierror.RoleNotExist
 	}
 	if err := validatePerms(req.Perms); err != nil {
@@ -101,7 +101,7 @@ func (e *Engine) updateRole(ctx context.Context, name string, req RoleRequest) e
 		return &store.Item{Value: jsonMarshal(&rec)}, nil
 	})
 	if err != nil {
-		return storeErr(err)
+		return apierror.FromStore(err)
 	}
 	return e.sync(ctx, key, it.Revision)
 }
@@ -117,10 +117,10 @@ func (e *Engine) deleteRole(ctx context.Context, name string) error {
 	if isBuiltinRole(name) {
 		return apierror.BuiltInRole
 	}
-	if !e.roles.has(name) {
+	if !e.roles.Has(name) {
 		return apierror.RoleNotExist
 	}
-	for _, a := range e.accounts.sorted() {
+	for _, a := range sortedByName(e.accounts, func(a *accountRecord) string { return a.Name }) {
 		if slices.Contains(a.Roles, name) {
 			return apierror.RoleIsBound.Detailf("role is bound to account %s", a.Name)
 		}
@@ -133,7 +133,7 @@ func (e *Engine) deleteRole(ctx context.Context, name string) error {
 		return nil, nil
 	})
 	if err != nil {
-		return storeErr(err)
+		return apierror.FromStore(err)
 	}
 	return e.sync(ctx, key, it.Revision)
 }

@@ -59,7 +59,7 @@ func (e *Engine) Login(ctx context.Context, req LoginRequest, ip string) (string
 		}
 		ttl = d
 	}
-	rec, exists := e.accounts.get(req.Name)
+	rec, exists := e.accounts.Get(req.Name)
 	// A name no account can have is not counted: there is nothing to
 	// protect, and counting would let anyone write arbitrary keys.
 	lockKey, counted := LockKey(req.Name, ip), password.ValidName(req.Name)
@@ -273,10 +273,10 @@ func unverifiableCause(err error) string {
 
 // check applies revocation and account state to verified claims.
 func (e *Engine) check(c *Claims) (*Principal, error) {
-	if c.ID != "" && e.revoked.has(c.ID) {
+	if c.ID != "" && e.revoked.Has(c.ID) {
 		return nil, apierror.Unauthorized.WithDetail("token revoked")
 	}
-	rec, ok := e.accounts.get(c.Account)
+	rec, ok := e.accounts.Get(c.Account)
 	if !ok {
 		if c.Account == RootAccount {
 			return &Principal{Account: c.Account, Roles: c.Roles, JTI: c.ID, Expires: c.ExpiresAt.Time}, nil
@@ -301,7 +301,7 @@ func (e *Engine) Logout(ctx context.Context, p *Principal, ip string) error {
 	key := revokedPrefix + p.JTI
 	it, err := e.st.Put(ctx, store.Item{Key: key, Value: val, Expires: p.Expires.Add(e.opts.Leeway + time.Second)})
 	if err != nil {
-		return storeErr(err)
+		return apierror.FromStore(err)
 	}
 	metrics.TokensRevoked.WithLabelValues(metrics.KindEngine, "logout").Inc()
 	e.audit.Record(audit.Record{Actor: p.Account, IP: ip, Action: "token.revoke", Target: p.Account, Outcome: audit.Success, Detail: "logout"})
@@ -311,7 +311,7 @@ func (e *Engine) Logout(ctx context.Context, p *Principal, ip string) error {
 // Authorize checks that p may apply verb to resource.
 func (e *Engine) Authorize(p *Principal, resource, verb string, labels map[string]string) error {
 	for _, name := range p.Roles {
-		if r, ok := e.roles.get(name); ok && allows(r.Perms, resource, verb, labels) {
+		if r, ok := e.roles.Get(name); ok && allows(r.Perms, resource, verb, labels) {
 			return nil
 		}
 	}
@@ -322,7 +322,7 @@ func (e *Engine) Authorize(p *Principal, resource, verb string, labels map[strin
 func (e *Engine) SelfPerms(p *Principal) []Permission {
 	perms := []Permission{}
 	for _, name := range p.Roles {
-		if r, ok := e.roles.get(name); ok {
+		if r, ok := e.roles.Get(name); ok {
 			perms = append(perms, r.Perms...)
 		}
 	}
