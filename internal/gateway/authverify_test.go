@@ -10,6 +10,7 @@ import (
 // TestAuthVerifyEngine asks /auth/verify about engine-token requests the
 // ways nginx, Traefik and Envoy do.
 func TestAuthVerifyEngine(t *testing.T) {
+	t.Parallel()
 	g := start(t, nil)
 	root := g.root()
 	writer := g.user(root, "writer", perm([]string{"create"}, "instance"))
@@ -86,6 +87,7 @@ func TestAuthVerifyEngine(t *testing.T) {
 
 // TestAuthVerifyCCMessaging asks /auth/verify about ccmessaging requests.
 func TestAuthVerifyCCMessaging(t *testing.T) {
+	t.Parallel()
 	g := start(t, nil)
 	s := g.openSession(g.root(), "erin")
 	const path = ccmPrefix + "chat/messages"

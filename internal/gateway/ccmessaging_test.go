@@ -15,6 +15,7 @@ const ccmPrefix = "/apiaccess/ccmessaging/"
 // and that the consumed credentials and spoofed identities do not reach
 // the upstream.
 func TestGatewayCCMessaging(t *testing.T) {
+	t.Parallel()
 	up := newEcho(t)
 	g := start(t, nil, gateway.Route{Prefix: ccmPrefix, Upstream: up.URL})
 	s := g.openSession(g.root(), "alice")
@@ -71,6 +72,7 @@ func TestGatewayCCMessaging(t *testing.T) {
 // session is renewed in-band and the new token relayed to the client, on
 // an upstream's answer and on a gateway error alike, and by /auth/verify.
 func TestGatewayCCMessagingRenewal(t *testing.T) {
+	t.Parallel()
 	up := newEcho(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
@@ -137,12 +138,27 @@ func (g *Gateway) newUpstream(r Route) *upstream {
 		Rewrite:        u.rewrite,
 		Transport:      tr,
 		FlushInterval:  -1,
+		BufferPool:     copyBuffers,
 		ModifyResponse: u.modifyResponse,
 		ErrorHandler:   u.proxyError,
 		ErrorLog:       slog.NewLogLogger(g.cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return u
 }
+
+// bufferPool recycles the buffers the proxies copy bodies through.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if buf, ok := b.p.Get().(*[]byte); ok {
+		return *buf
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
+
+var copyBuffers = &bufferPool{}
 
 // identity is what a check learned about the caller.
 type identity struct {
@@ -203,12 +219,14 @@ func (u *upstream) requestTarget(r *http.Request) (target, error) {
 	return mapRequest(r.Method, r.URL, func() ([]byte, error) { return peekBody(r) })
 }
 
-// rewrite builds the upstream request: the target URL, X-Forwarded-*,
-// no client-sent X-Gatehouse-* headers, the caller's identity, and
-// without the credentials the route consumed.
+// rewrite builds the upstream request: the target URL, X-Forwarded-*
+// (X-Forwarded-For is the client as Gatehouse sees it, through its
+// trusted proxies), no client-sent X-Gatehouse-* headers, the caller's
+// identity, and without the credentials the route consumed.
 func (u *upstream) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(u.target)
 	pr.SetXForwarded()
+	pr.Out.Header.Set("X-Forwarded-For", u.g.cfg.ClientIP(pr.In))
 	h := pr.Out.Header
 	removeIdentityHeaders(h)
 	for k, v := range identityFrom(pr.In.Context()).header {

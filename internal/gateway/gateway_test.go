@@ -16,6 +16,7 @@ var (
 // TestGatewayRBAC sends requests of every Service Center resource, as
 // accounts of different roles, through a /v4/ route.
 func TestGatewayRBAC(t *testing.T) {
+	t.Parallel()
 	up := newEcho(t)
 	g := start(t, nil, gateway.Route{Prefix: "/v4/", Upstream: up.URL})
 	root := g.root()
@@ -98,6 +99,7 @@ func contains(list []string, s string) bool {
 // TestGatewayAuthentication covers requests without a valid token and
 // Service Center's public APIs.
 func TestGatewayAuthentication(t *testing.T) {
+	t.Parallel()
 	up := newEcho(t)
 	g := start(t, nil, gateway.Route{Prefix: "/v4/", Upstream: up.URL})
 	const path = "/v4/default/registry/microservices"
@@ -127,6 +129,7 @@ func TestGatewayAuthentication(t *testing.T) {
 // TestGatewayOwnRoutesFirst checks that Gatehouse's own endpoints are not
 // proxied, and that everything else under the prefix is.
 func TestGatewayOwnRoutesFirst(t *testing.T) {
+	t.Parallel()
 	up := newEcho(t)
 	g := start(t, nil, gateway.Route{Prefix: "/v4/", Upstream: up.URL})
 	root := g.root()
@@ -146,6 +149,7 @@ func TestGatewayOwnRoutesFirst(t *testing.T) {
 // TestGatewayRejectsAmbiguousPaths checks that paths an upstream could
 // route differently from the gateway's decision are refused.
 func TestGatewayRejectsAmbiguousPaths(t *testing.T) {
+	t.Parallel()
 	up := newEcho(t)
 	g := start(t, nil, gateway.Route{Prefix: "/v4/", Upstream: up.URL})
 	dev := g.user(g.root(), "lister", perm(get, "service"))
@@ -165,6 +169,7 @@ func TestGatewayRejectsAmbiguousPaths(t *testing.T) {
 // creation reaches the upstream intact, and that an oversize one is
 // refused.
 func TestGatewayLabelBody(t *testing.T) {
+	t.Parallel()
 	up := newEcho(t)
 	g := start(t, nil, gateway.Route{Prefix: "/v4/", Upstream: up.URL})
 	root := g.root()
@@ -184,6 +189,7 @@ func TestGatewayLabelBody(t *testing.T) {
 // TestGatewayRouteOverrides covers a route's own resource and verb, and
 // strip-authorization.
 func TestGatewayRouteOverrides(t *testing.T) {
+	t.Parallel()
 	up := newEcho(t)
 	strip := true
 	g := start(t, nil,

@@ -114,6 +114,7 @@ http {
 // front of an upstream, with Gatehouse's /auth/verify deciding, and checks
 // allowed, denied and renewed requests end to end.
 func TestNginxAuthRequest(t *testing.T) {
+	t.Parallel()
 	bin := nginxBinary()
 	if bin == "" {
 		t.Skip("nginx is not installed")

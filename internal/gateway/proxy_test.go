@@ -19,6 +19,7 @@ import (
 // TestGatewayHeaders checks the identity headers, that client-sent
 // X-Gatehouse-* headers never reach the upstream, and hop-by-hop headers.
 func TestGatewayHeaders(t *testing.T) {
+	t.Parallel()
 	up := newEcho(t)
 	g := start(t, nil, gateway.Route{Prefix: "/v4/", Upstream: up.URL})
 	root := g.root()
@@ -73,6 +74,7 @@ func TestGatewayHeaders(t *testing.T) {
 // server-sent event arrives before the upstream writes the next) and
 // that a request body reaches the upstream whole.
 func TestGatewayStreaming(t *testing.T) {
+	t.Parallel()
 	next := make(chan struct{})
 	var gotBody []byte
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -122,6 +124,7 @@ func TestGatewayStreaming(t *testing.T) {
 // TestGatewayUpgrade checks that a connection upgrade (as websockets use)
 // passes through both ways.
 func TestGatewayUpgrade(t *testing.T) {
+	t.Parallel()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") != "echo" || r.Header.Get(gateway.HeaderAccount) != "root" {
 			http.Error(w, "bad upgrade", 400)
@@ -168,6 +171,7 @@ func TestGatewayUpgrade(t *testing.T) {
 // TestGatewayUpstreamDown checks 502 in the error model when nothing
 // listens upstream.
 func TestGatewayUpstreamDown(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -185,6 +189,7 @@ func TestGatewayUpstreamDown(t *testing.T) {
 // without response headers, long before the upstream would answer; the
 // gateway-wide timeout applies to routes that set none.
 func TestGatewayUpstreamTimeout(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v4/default/admin/fast" {

@@ -20,7 +20,8 @@ const VerifyPath = "/auth/verify"
 // request's own headers: a ccmessaging request for paths under
 // /apiaccess/ccmessaging/, an engine-token request with Service Center's
 // mapping otherwise. It answers 200 with the identity headers (and a
-// renewed ccmessaging-token), or the native endpoints' 401/403 bodies.
+// renewed ccmessaging-token), or the native endpoints' 401/403 bodies; a
+// request naming its original twice, differently, is 400.
 func (g *Gateway) AuthVerify() http.Handler {
 	return http.HandlerFunc(g.authVerify)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"go.etcd.io/raft/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -33,12 +34,17 @@ func (s *Store) mapError(ctx context.Context, err error) error {
 
 // unavailable reports whether err says the cluster could not serve the
 // request: a timeout, no connection, no leader, a leader change, an
-// overloaded or full cluster.
+// overloaded or full cluster, a member shutting down (whose stopped raft
+// node answers with an untyped error).
 func unavailable(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
-	code := status.Code(err)
+	st, _ := status.FromError(err)
+	if st.Message() == raft.ErrStopped.Error() {
+		return true
+	}
+	code := st.Code()
 	var etcdErr rpctypes.EtcdError
 	if errors.As(err, &etcdErr) {
 		code = etcdErr.Code()

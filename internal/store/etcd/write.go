@@ -173,3 +173,22 @@ func (s *Store) found(resp *clientv3.TxnResponse) (*store.Item, error) {
 	}
 	return s.decode(kvs[0])
 }
+
+// live returns a copy of the stored item it for an UpdateFunc, or nil
+// when it is absent (nil) or expired at now.
+func live(it *store.Item, now time.Time) *store.Item {
+	if it == nil || it.Expired(now) {
+		return nil
+	}
+	c := *it
+	return &c
+}
+
+// modRevision is the revision a transaction compares against: 0 when the
+// key is absent, which etcd's compare treats as "does not exist".
+func modRevision(it *store.Item) int64 {
+	if it == nil {
+		return 0
+	}
+	return it.Revision
+}

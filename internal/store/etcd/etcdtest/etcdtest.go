@@ -146,9 +146,6 @@ func (c *Cluster) all() []int {
 	return idx
 }
 
-// Size is the number of members.
-func (c *Cluster) Size() int { return len(c.layout.Members) }
-
 // Endpoints returns the client URLs of every member, running or not.
 func (c *Cluster) Endpoints() []string {
 	var eps []string
