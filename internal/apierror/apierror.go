@@ -100,6 +100,8 @@ var (
 	AccessTokenExpired    = def("401503", "Access token is expired")
 	AppKeyMismatch        = def("401504", "App key does not match the access token")
 	Internal              = def("500003", "Internal server error")
+	BadGateway            = def("502001", "Bad gateway")     // gateway mode: upstream unreachable or broken
+	GatewayTimeout        = def("504001", "Gateway timeout") // gateway mode: upstream too slow
 	StoreUnavailable      = def("503001", "Store unavailable")
 )
 

@@ -70,6 +70,9 @@ func VerbForMethod(method string) string {
 	return method
 }
 
+// IsResourceType reports whether t is a resource type permissions can name.
+func IsResourceType(t string) bool { return slices.Contains(allResources, t) }
+
 func builtinPerms(name string) []Permission {
 	var types []string
 	for _, r := range allResources {
@@ -94,7 +97,7 @@ func validatePerms(perms []Permission) error {
 			return apierror.InvalidParams.WithDetail("a permission needs resources and verbs")
 		}
 		for _, r := range p.Resources {
-			if !slices.Contains(allResources, r.Type) {
+			if !IsResourceType(r.Type) {
 				return apierror.InvalidParams.Detailf("unknown resource type %q", r.Type)
 			}
 		}

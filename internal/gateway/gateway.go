@@ -26,14 +26,6 @@ import (
 	"github.com/gatehouse/gatehouse/internal/engine"
 )
 
-// Errors of the proxy, in the error model (SPEC §2).
-var (
-	// BadGateway: the upstream could not be reached or broke the exchange.
-	BadGateway = &apierror.Error{Code: "502001", Message: "Bad gateway"}
-	// GatewayTimeout: the upstream did not answer within the route's timeout.
-	GatewayTimeout = &apierror.Error{Code: "504001", Message: "Gateway timeout"}
-)
-
 // ErrorWriter renders err as the answer to r.
 type ErrorWriter func(w http.ResponseWriter, r *http.Request, err error)
 
@@ -263,11 +255,11 @@ func (u *upstream) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		u.g.cfg.Logger.Warn("upstream timed out", "route", u.Prefix, "err", err)
-		u.writeError(w, r, GatewayTimeout)
+		u.writeError(w, r, apierror.GatewayTimeout)
 		return
 	}
 	u.g.cfg.Logger.Warn("upstream failed", "route", u.Prefix, "err", err)
-	u.writeError(w, r, BadGateway)
+	u.writeError(w, r, apierror.BadGateway)
 }
 
 func (u *upstream) writeError(w http.ResponseWriter, r *http.Request, err error) {

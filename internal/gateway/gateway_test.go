@@ -9,8 +9,8 @@ import (
 )
 
 var (
-	get, create, update, del = []string{"get"}, []string{"create"}, []string{"update"}, []string{"delete"}
-	anyVerb                  = []string{"*"}
+	get, create = []string{"get"}, []string{"create"}
+	anyVerb     = []string{"*"}
 )
 
 // TestGatewayRBAC sends requests of every Service Center resource, as

@@ -27,15 +27,6 @@ const CCMessagingPrefix = "/apiaccess/ccmessaging/"
 // response headers when neither the route nor the gateway says otherwise.
 const DefaultTimeout = 30 * time.Second
 
-// resourceTypes are the resource types a route may name: those of the
-// engine's roles.
-var resourceTypes = []string{
-	engine.ResourceService, engine.ResourceInstance, engine.ResourceSchema, engine.ResourceRule,
-	engine.ResourceTag, engine.ResourceDep, engine.ResourceGovernance, engine.ResourceOps,
-	engine.ResourceAccount, engine.ResourceRole, engine.ResourceApp, engine.ResourceChannel,
-	engine.ResourceSession, engine.ResourceKey, engine.ResourceAudit,
-}
-
 // Route sends requests under Prefix to Upstream after checking them. The
 // YAML keys are those of the `routes:` list of the config file.
 type Route struct {
@@ -115,7 +106,7 @@ func (r Route) check() error {
 	}
 	switch r.kind() {
 	case KindEngine:
-		if r.Resource != "" && !slices.Contains(resourceTypes, r.Resource) {
+		if r.Resource != "" && !engine.IsResourceType(r.Resource) {
 			return fmt.Errorf("unknown resource %q", r.Resource)
 		}
 		if r.Verb != "" && !slices.Contains([]string{engine.VerbGet, engine.VerbCreate, engine.VerbUpdate, engine.VerbDelete}, r.Verb) {

@@ -132,6 +132,7 @@ func (c *clock) add(d time.Duration) {
 }
 
 func TestVerify(t *testing.T) {
+	t.Parallel()
 	base := gatehouse(t)
 	tok := login(t, base)
 	ctx := context.Background()
@@ -182,6 +183,7 @@ func TestVerify(t *testing.T) {
 // TestVerifyKeyRotation checks that after a rotation tokens of the new key
 // verify (after one fetch) and tokens of the old key still do.
 func TestVerifyKeyRotation(t *testing.T) {
+	t.Parallel()
 	base := gatehouse(t)
 	ctx := context.Background()
 	fetches := &counter{}
@@ -217,6 +219,7 @@ func TestVerifyKeyRotation(t *testing.T) {
 // TestVerifyUnknownKey checks tokens of keys Gatehouse never published,
 // and that the fetches they cause are rate-limited.
 func TestVerifyUnknownKey(t *testing.T) {
+	t.Parallel()
 	base := gatehouse(t)
 	ctx := context.Background()
 	real := login(t, base)
@@ -281,6 +284,7 @@ func TestVerifyUnknownKey(t *testing.T) {
 }
 
 func TestNewFailsWithoutKeys(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.NotFoundHandler())
 	defer srv.Close()
 	if _, err := verifier.New(context.Background(), verifier.Options{JWKSURL: srv.URL}); err == nil {
@@ -297,6 +301,7 @@ func TestNewFailsWithoutKeys(t *testing.T) {
 }
 
 func TestMiddleware(t *testing.T) {
+	t.Parallel()
 	base := gatehouse(t)
 	tok := login(t, base)
 	ctx := context.Background()

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse/gatehouse/internal/bench"
+)
+
+func newBenchCmd() *cobra.Command {
+	var (
+		cfg        bench.Config
+		asJSON     bool
+		cpuProfile string
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Benchmark a Gatehouse server (by default one started in-process)",
+		Long: "Drive load over real HTTP connections at a Gatehouse server, scenario by scenario,\n" +
+			"and report requests, errors, req/s and latency percentiles, each scenario's\n" +
+			"throughput also as a ratio to the floor (GET /healthz) or, for login, to the\n" +
+			"machine's cryptographic limit. Scenarios: " + fmt.Sprint(bench.DefaultScenarios) + " (the default) and scale.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.RootPassword == "" {
+				cfg.RootPassword = rootPasswordFromEnv()
+			}
+			cfg.Progress, cfg.Log = cmd.ErrOrStderr(), cmd.ErrOrStderr()
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
+			rep, err := bench.Run(cmd.Context(), cfg)
+			if rep != nil {
+				if werr := writeReport(cmd, rep, asJSON); err == nil {
+					err = werr
+				}
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Target, "target", "", "base URL of a running server (default: start one in-process)")
+	f.StringVar(&cfg.RootPassword, "root-password", "", "root password of --target (default $GATEHOUSE_ROOT_PASSWORD)")
+	f.DurationVar(&cfg.Duration, "duration", 5*time.Second, "measuring time of each scenario")
+	f.IntVar(&cfg.Connections, "connections", 32, "concurrent connections")
+	f.StringSliceVar(&cfg.Scenarios, "scenarios", nil, "scenarios to run, comma separated (default all but scale)")
+	f.IntVar(&cfg.Sessions, "sessions", 1_000_000, "live sessions of the scale scenario")
+	f.BoolVar(&asJSON, "json", false, "write the result as JSON on stdout")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	return cmd
+}
+
+// writeReport writes rep to stdout as JSON or as a table.
+func writeReport(cmd *cobra.Command, rep *bench.Report, asJSON bool) error {
+	if !asJSON {
+		return bench.WriteTable(cmd.OutOrStdout(), rep)
+	}
+	enc := json.NewEncoder(cmd.OutOrStdout())
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
