@@ -2,6 +2,7 @@ package ccmessaging
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"time"
@@ -132,30 +133,37 @@ func (s *Service) verify(ctx context.Context, cr Credentials) (*Identity, string
 }
 
 // find returns the session a token belongs to and the token's generation.
-// A token this replica does not know is looked up in the store only when
-// it is validly signed and could belong to a change not yet delivered by
-// the change feed (a session opened or renewed on another replica).
 func (s *Service) find(ctx context.Context, tok string, now time.Time) (*session, int64, error) {
 	h := tokenHash(tok)
 	if sess, gen, ok := s.sessions.lookup(h); ok {
 		return sess, gen, nil
 	}
+	return s.findUnknown(ctx, tok, h, now)
+}
+
+// findUnknown finds a token, of hash h, that the session table did not
+// know a moment ago. The token is looked up in the store only when it is
+// validly signed and could belong to a change not yet delivered by the
+// change feed (a session opened or renewed on another replica). The feed
+// may deliver the token's own record at any time, so mayBeNewer may judge
+// a table newer than the one that missed: the token is looked up again in
+// the table it judged before being refused.
+func (s *Service) findUnknown(ctx context.Context, tok string, h [sha256.Size]byte, now time.Time) (*session, int64, error) {
 	c, ok := s.minter.parse(tok)
 	if !ok {
 		return nil, 0, errInvalidToken
 	}
-	if !s.mayBeNewer(c, now) {
-		return nil, 0, errDeadToken
-	}
-	it, err := s.st.Get(ctx, sessionKey(c.Channel, c.User))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, 0, errEnded("no such session")
-	}
-	if err != nil {
-		return nil, 0, apierror.FromStore(err)
-	}
-	if err := waitFor(ctx, s.sessFeed, it.Revision); err != nil {
-		return nil, 0, err
+	if s.mayBeNewer(c, now) {
+		it, err := s.st.Get(ctx, sessionKey(c.Channel, c.User))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, 0, errEnded("no such session")
+		}
+		if err != nil {
+			return nil, 0, apierror.FromStore(err)
+		}
+		if err := waitFor(ctx, s.sessFeed, it.Revision); err != nil {
+			return nil, 0, err
+		}
 	}
 	if sess, gen, ok := s.sessions.lookup(h); ok {
 		return sess, gen, nil
