@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/bolt"
+	"github.com/gatehouse/gatehouse/internal/store/etcd"
 )
 
 // Config is everything a server needs; the command fills it from flags,
@@ -36,6 +38,10 @@ type Config struct {
 	DataDir       string
 	Store         string // "bolt" or "etcd"
 	EtcdEndpoints []string
+	EtcdPrefix    string // key prefix in etcd ["/gatehouse/"]
+	EtcdCACert    string // CA bundle verifying the etcd members (TLS)
+	EtcdCert      string // client certificate for etcd (mutual TLS)
+	EtcdKey       string // its private key
 
 	RSABits        int
 	PrivateKeyFile string
@@ -114,7 +120,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.close()
 		}
 	}()
-	if s.st, err = openStore(cfg); err != nil {
+	if s.st, err = openStore(ctx, cfg, logger); err != nil {
 		return nil, err
 	}
 	s.st = metrics.InstrumentStore(s.st)
@@ -185,16 +191,49 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	return s, nil
 }
 
-func openStore(cfg Config) (store.Store, error) {
+func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (store.Store, error) {
 	switch cfg.Store {
 	case "", "bolt":
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, err
 		}
 		return bolt.Open(filepath.Join(cfg.DataDir, "gatehouse.db"), bolt.Options{})
+	case "etcd":
+		tlsCfg, err := etcdTLS(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return etcd.Open(ctx, etcd.Config{Endpoints: cfg.EtcdEndpoints, Prefix: cfg.EtcdPrefix, TLS: tlsCfg, Logger: logger})
 	default:
 		return nil, fmt.Errorf("unknown store %q (want bolt or etcd)", cfg.Store)
 	}
+}
+
+// etcdTLS builds the TLS configuration of the etcd client, or nil when no
+// certificate settings are given.
+func etcdTLS(cfg Config) (*tls.Config, error) {
+	if cfg.EtcdCACert == "" && cfg.EtcdCert == "" && cfg.EtcdKey == "" {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.EtcdCACert != "" {
+		pem, err := os.ReadFile(cfg.EtcdCACert)
+		if err != nil {
+			return nil, fmt.Errorf("etcd CA: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("etcd CA %s: no certificate found", cfg.EtcdCACert)
+		}
+	}
+	if cfg.EtcdCert != "" || cfg.EtcdKey != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.EtcdCert, cfg.EtcdKey)
+		if err != nil {
+			return nil, fmt.Errorf("etcd client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
 }
 
 // Addr is the address the server listens on.
