@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ func binary(t *testing.T) string {
 
 // run starts the binary and returns it with the address from its
 // "listening" log line.
-func run(t *testing.T, bin string, env []string, args ...string) (*exec.Cmd, string, *strings.Builder) {
+func run(t *testing.T, bin string, env []string, args ...string) (*exec.Cmd, string, *logLines) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -42,13 +43,13 @@ func run(t *testing.T, bin string, env []string, args ...string) (*exec.Cmd, str
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	log := &strings.Builder{}
+	log := &logLines{}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
-			log.WriteString(line + "\n")
+			log.add(line)
 			var rec struct{ Msg, Addr string }
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
 				addr <- rec.Addr
@@ -66,6 +67,24 @@ func run(t *testing.T, bin string, env []string, args ...string) (*exec.Cmd, str
 		t.Fatal("no listening line")
 	}
 	return nil, "", nil
+}
+
+// logLines collects a process's stderr lines while tests read them.
+type logLines struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logLines) add(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(line + "\n")
+}
+
+func (l *logLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func TestServeLifecycle(t *testing.T) {

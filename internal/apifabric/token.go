@@ -107,7 +107,11 @@ func (s *Service) TokenByAkSk(ctx context.Context, req TokenRequest, ip string) 
 		reason = "app inactive"
 	}
 	if reason != "" {
-		s.audit.Record(audit.Record{Actor: req.AppKey, IP: ip, Action: "app.token", Target: req.AppKey, Outcome: audit.Failure, Detail: reason})
+		r := audit.Record{IP: ip, Action: "app.token", Outcome: audit.Failure, Detail: reason}
+		if known { // an unknown key may be a secret pasted into the wrong field
+			r.Actor, r.Target = req.AppKey, req.AppKey
+		}
+		s.audit.Record(r)
 		return nil, errBadCredentials
 	}
 	tok, err := s.issue(req.AppKey, gen, now, time.Duration(seconds)*time.Second)
