@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/keyring"
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/tokencache"
 )
 
 // Names of the shared server secrets this package uses.
@@ -46,7 +47,7 @@ type Service struct {
 	hashKey []byte // HMAC key of app secrets
 	signKey []byte // HS256 key of AccessTokens
 	apps    *store.Table[appRecord]
-	cache   *tokenCache
+	cache   *tokencache.Cache[*accessClaims]
 }
 
 // New loads the apps from st and follows their changes until ctx ends.
@@ -64,7 +65,7 @@ func New(ctx context.Context, st store.Store, log *audit.Log, logger *slog.Logge
 		opts: opts, st: st, audit: log, logger: logger,
 		hashKey: hashKey, signKey: signKey,
 		apps:  store.NewTable(appPrefix, store.DecodeJSON[appRecord]),
-		cache: newTokenCache(opts.CacheSize),
+		cache: tokencache.New(opts.CacheSize, func(c *accessClaims) time.Time { return c.ExpiresAt.Time }),
 	}
 	if err := s.apps.Follow(ctx, st); err != nil {
 		return nil, err

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"sort"
 	"strconv"
 	"time"
@@ -17,7 +16,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
-	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/engine"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -223,7 +221,7 @@ func (s *Service) CreateApp(ctx context.Context, c engine.Caller, req CreateAppR
 	if out != nil {
 		target = out.AppKey
 	}
-	s.auditChange(c, "app.create", target, err)
+	s.audit.Change(c.Account, c.IP, "app.create", target, err)
 	return out, err
 }
 
@@ -238,7 +236,7 @@ func (s *Service) createApp(ctx context.Context, req CreateAppRequest) (*Created
 	now := s.opts.Now().Unix()
 	rec := &appRecord{Key: uuid.NewString(), Name: req.Name, Description: req.Description, Status: StatusActive,
 		SecretHash: s.hashSecret(secret), Generation: 1, CreateTime: now, UpdateTime: now}
-	it, err := s.st.Create(ctx, store.Item{Key: appPrefix + rec.Key, Value: mustJSON(rec)})
+	it, err := s.st.Create(ctx, store.Item{Key: appPrefix + rec.Key, Value: store.EncodeJSON(rec)})
 	if err != nil {
 		return nil, apierror.FromStore(err)
 	}
@@ -253,7 +251,7 @@ func (s *Service) createApp(ctx context.Context, req CreateAppRequest) (*Created
 // reactivation.
 func (s *Service) UpdateApp(ctx context.Context, c engine.Caller, key string, req UpdateAppRequest) (App, error) {
 	rec, err := s.updateApp(ctx, key, req)
-	s.auditChange(c, "app.update", key, err)
+	s.audit.Change(c.Account, c.IP, "app.update", key, err)
 	if err != nil {
 		return App{}, err
 	}
@@ -297,7 +295,7 @@ func (s *Service) updateApp(ctx context.Context, key string, req UpdateAppReques
 // DeleteApp deletes an app; its AccessTokens stop working at once.
 func (s *Service) DeleteApp(ctx context.Context, c engine.Caller, key string) error {
 	err := s.deleteApp(ctx, key)
-	s.auditChange(c, "app.delete", key, err)
+	s.audit.Change(c.Account, c.IP, "app.delete", key, err)
 	return err
 }
 
@@ -320,7 +318,7 @@ func (s *Service) deleteApp(ctx context.Context, key string) error {
 // secret older than that stops at once.
 func (s *Service) RotateSecret(ctx context.Context, c engine.Caller, key string, req RotateSecretRequest) (*Secret, error) {
 	out, err := s.rotateSecret(ctx, key, req)
-	s.auditChange(c, "app.secret.rotate", key, err)
+	s.audit.Change(c.Account, c.IP, "app.secret.rotate", key, err)
 	return out, err
 }
 
@@ -361,32 +359,10 @@ func (s *Service) update(ctx context.Context, key string, fn func(*appRecord)) (
 		fn(&rec)
 		rec.UpdateTime = now
 		out = rec
-		return &store.Item{Value: mustJSON(&rec)}, nil
+		return &store.Item{Value: store.EncodeJSON(&rec)}, nil
 	})
 	if err != nil {
 		return nil, apierror.FromStore(err)
 	}
 	return &out, s.sync(ctx, it.Revision)
-}
-
-// auditChange records an administrative change and its outcome.
-func (s *Service) auditChange(c engine.Caller, action, target string, err error) {
-	r := audit.Record{Actor: c.Account, IP: c.IP, Action: action, Target: target, Outcome: audit.Success}
-	if err != nil {
-		r.Outcome = audit.Failure
-		r.Detail = "internal error"
-		if ae, ok := apierror.As(err); ok {
-			r.Detail = ae.Code + " " + ae.Message
-		}
-	}
-	s.audit.Record(r)
-}
-
-// mustJSON encodes a record; records are plain structs, so it cannot fail.
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(errors.New("apifabric: encode record: " + err.Error()))
-	}
-	return b
 }

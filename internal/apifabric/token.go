@@ -2,7 +2,6 @@ package apifabric
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/metrics"
+	"github.com/gatehouse/gatehouse/internal/tokencache"
 )
 
 // AccessToken lifetimes a client may ask for with X-Token-Expire, in seconds.
@@ -218,8 +218,8 @@ func (s *Service) verify(appKey, authorization string) (*Access, error) {
 // parse returns the claims of a token whose signature is valid and which
 // has not expired, from the cache when possible.
 func (s *Service) parse(tok string, now time.Time) (*accessClaims, error) {
-	key := sha256.Sum256([]byte(tok))
-	if c, ok := s.cache.get(key); ok {
+	key := tokencache.KeyOf(tok)
+	if c, ok := s.cache.Get(key); ok {
 		accessCacheHit.Inc()
 		if !now.Before(c.ExpiresAt.Time) {
 			return nil, apierror.AccessTokenExpired
@@ -240,6 +240,6 @@ func (s *Service) parse(tok string, now time.Time) (*accessClaims, error) {
 	case c.Subject == "":
 		return nil, apierror.AccessTokenInvalid.WithDetail("token names no app")
 	}
-	s.cache.put(key, c, now)
+	s.cache.Put(key, c, now)
 	return c, nil
 }

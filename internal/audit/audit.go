@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -144,4 +145,17 @@ func (l *Log) Close() {
 	close(l.queue)
 	l.mu.Unlock()
 	l.wg.Wait()
+}
+
+// Change audits an administrative change by actor from ip and its outcome:
+// a failure records the API error's code and message, never its input.
+func (l *Log) Change(actor, ip, action, target string, err error) {
+	r := Record{Actor: actor, IP: ip, Action: action, Target: target, Outcome: Success}
+	if err != nil {
+		r.Outcome, r.Detail = Failure, "internal error"
+		if ae, ok := apierror.As(err); ok {
+			r.Detail = ae.Code + " " + ae.Message
+		}
+	}
+	l.Record(r)
 }

@@ -66,7 +66,7 @@ func (s *Service) writeActivity(ctx context.Context, sess *session, last int64) 
 			return nil, errNoWrite
 		}
 		rec.LastActivity = last
-		return &store.Item{Value: mustJSON(rec), Expires: s.storeExpiry(&rec)}, nil
+		return &store.Item{Value: store.EncodeJSON(rec), Expires: s.storeExpiry(&rec)}, nil
 	})
 	if err != nil && !errors.Is(err, errNoWrite) {
 		if ctx.Err() == nil {

@@ -54,6 +54,6 @@ func (s *Service) Sessions(channelID, userID string) []SessionInfo {
 // working at once.
 func (s *Service) KillSession(ctx context.Context, c engine.Caller, channelID, userID string) error {
 	err := s.deleteSession(ctx, sessionKey(channelID, userID), "", "admin")
-	s.auditChange(c, "session.end", channelID+"/"+userID, err)
+	s.audit.Change(c.Account, c.IP, "session.end", channelID+"/"+userID, err)
 	return err
 }

@@ -85,7 +85,7 @@ func (s *Service) applyToken(ctx context.Context, app *apifabric.Access, req App
 	}
 	key := sessionKey(rec.Channel, rec.User)
 	earlier := s.sessions.get(key)
-	it, err := s.st.Put(ctx, store.Item{Key: key, Value: mustJSON(rec), Expires: s.storeExpiry(&rec)})
+	it, err := s.st.Put(ctx, store.Item{Key: key, Value: store.EncodeJSON(rec), Expires: s.storeExpiry(&rec)})
 	if err != nil {
 		return "", apierror.FromStore(err)
 	}

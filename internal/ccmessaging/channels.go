@@ -15,7 +15,6 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/apifabric"
-	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/engine"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -195,7 +194,7 @@ func (s *Service) CreateChannel(ctx context.Context, c engine.Caller, req Channe
 	if err == nil {
 		target = ch.ID
 	}
-	s.auditChange(c, "channel.create", target, err)
+	s.audit.Change(c.Account, c.IP, "channel.create", target, err)
 	return ch, err
 }
 
@@ -222,7 +221,7 @@ func (s *Service) createChannel(ctx context.Context, req ChannelRequest) (Channe
 	now := s.opts.Now().Unix()
 	rec := channelRecord{ID: req.ID, UID: uuid.NewString(), Name: req.Name, AppKeys: keys,
 		SessionIdleTimeout: req.SessionIdleTimeout, CreateTime: now, UpdateTime: now}
-	it, err := s.st.Create(ctx, store.Item{Key: channelPrefix + rec.ID, Value: mustJSON(rec)})
+	it, err := s.st.Create(ctx, store.Item{Key: channelPrefix + rec.ID, Value: store.EncodeJSON(rec)})
 	if errors.Is(err, store.ErrExists) {
 		return Channel{}, apierror.InvalidParams.Detailf("channel %s already exists", rec.ID)
 	}
@@ -237,7 +236,7 @@ func (s *Service) createChannel(ctx context.Context, req ChannelRequest) (Channe
 // applies to every session from its next request on.
 func (s *Service) UpdateChannel(ctx context.Context, c engine.Caller, id string, req UpdateChannelRequest) (Channel, error) {
 	ch, err := s.updateChannel(ctx, id, req)
-	s.auditChange(c, "channel.update", id, err)
+	s.audit.Change(c.Account, c.IP, "channel.update", id, err)
 	return ch, err
 }
 
@@ -283,7 +282,7 @@ func (s *Service) updateChannel(ctx context.Context, id string, req UpdateChanne
 		}
 		rec.UpdateTime = now
 		out = rec
-		return &store.Item{Value: mustJSON(rec)}, nil
+		return &store.Item{Value: store.EncodeJSON(rec)}, nil
 	})
 	if err != nil {
 		return Channel{}, apierror.FromStore(err)
@@ -294,7 +293,7 @@ func (s *Service) updateChannel(ctx context.Context, id string, req UpdateChanne
 // DeleteChannel deletes a channel; its sessions end at once.
 func (s *Service) DeleteChannel(ctx context.Context, c engine.Caller, id string) error {
 	err := s.deleteChannel(ctx, id)
-	s.auditChange(c, "channel.delete", id, err)
+	s.audit.Change(c.Account, c.IP, "channel.delete", id, err)
 	return err
 }
 
@@ -309,26 +308,4 @@ func (s *Service) deleteChannel(ctx context.Context, id string) error {
 		return apierror.FromStore(err)
 	}
 	return apierror.FromStore(s.channels.Sync(ctx, it.Revision))
-}
-
-// auditChange records an administrative change and its outcome.
-func (s *Service) auditChange(c engine.Caller, action, target string, err error) {
-	r := audit.Record{Actor: c.Account, IP: c.IP, Action: action, Target: target, Outcome: audit.Success}
-	if err != nil {
-		r.Outcome = audit.Failure
-		r.Detail = "internal error"
-		if ae, ok := apierror.As(err); ok {
-			r.Detail = ae.Code + " " + ae.Message
-		}
-	}
-	s.audit.Record(r)
-}
-
-// mustJSON encodes a record; records are plain structs, so it cannot fail.
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic("ccmessaging: encode record: " + err.Error())
-	}
-	return b
 }

@@ -240,7 +240,7 @@ func (s *Service) renew(ctx context.Context, old *session, now time.Time, ip str
 			return nil, errNoWrite
 		}
 		s.nextGeneration(&rec, now, old.act.last.Load())
-		return &store.Item{Value: mustJSON(rec), Expires: s.storeExpiry(&rec)}, nil
+		return &store.Item{Value: store.EncodeJSON(rec), Expires: s.storeExpiry(&rec)}, nil
 	})
 	rev := it.Revision
 	switch {

@@ -38,7 +38,7 @@ func TestFindUnknownRechecksTable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &Service{opts: Options{SessionMax: 24 * time.Hour}, minter: m, sessions: newSessionTable(m)}
 			key := sessionKey(tc.table.Channel, tc.table.User)
-			s.sessions.Apply(store.Event{Type: store.EventPut, Item: store.Item{Key: key, Value: mustJSON(tc.table)}})
+			s.sessions.Apply(store.Event{Type: store.EventPut, Item: store.Item{Key: key, Value: store.EncodeJSON(tc.table)}})
 			sess, gen, err := s.findUnknown(context.Background(), tok, tokenHash(tok), now)
 			switch {
 			case tc.wantGen == 0 && !errors.Is(err, errDeadToken):

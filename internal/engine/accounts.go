@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
-	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -70,7 +69,7 @@ func validStatus(s string) bool { return s == StatusActive || s == StatusInactiv
 // CreateAccount creates an account.
 func (e *Engine) CreateAccount(ctx context.Context, c Caller, req CreateAccountRequest) error {
 	err := e.createAccount(ctx, req)
-	e.auditChange(c, "account.create", req.Name, err)
+	e.audit.Change(c.Account, c.IP, "account.create", req.Name, err)
 	return err
 }
 
@@ -170,7 +169,7 @@ func (e *Engine) checkMutable(c Caller, name string) error {
 // revokes the account's earlier tokens.
 func (e *Engine) UpdateAccount(ctx context.Context, c Caller, name string, req UpdateAccountRequest) error {
 	err := e.doUpdateAccount(ctx, c, name, req)
-	e.auditChange(c, "account.update", name, err)
+	e.audit.Change(c.Account, c.IP, "account.update", name, err)
 	return err
 }
 
@@ -210,7 +209,7 @@ func (e *Engine) doUpdateAccount(ctx context.Context, c Caller, name string, req
 // DeleteAccount deletes an account; its tokens stop working at once.
 func (e *Engine) DeleteAccount(ctx context.Context, c Caller, name string) error {
 	err := e.deleteAccount(ctx, c, name)
-	e.auditChange(c, "account.delete", name, err)
+	e.audit.Change(c.Account, c.IP, "account.delete", name, err)
 	return err
 }
 
@@ -238,7 +237,7 @@ func (e *Engine) deleteAccount(ctx context.Context, c Caller, name string) error
 // Earlier tokens of the account are revoked.
 func (e *Engine) ChangePassword(ctx context.Context, c Caller, name string, req ChangePasswordRequest) error {
 	err := e.changePassword(ctx, c, name, req)
-	e.auditChange(c, "account.password", name, err)
+	e.audit.Change(c.Account, c.IP, "account.password", name, err)
 	return err
 }
 
@@ -314,26 +313,12 @@ func (e *Engine) updateAccount(ctx context.Context, name string, fn func(*accoun
 			return nil, err
 		}
 		out = rec
-		return &store.Item{Value: jsonMarshal(&rec)}, nil
+		return &store.Item{Value: store.EncodeJSON(&rec)}, nil
 	})
 	if err != nil {
 		return nil, apierror.FromStore(err)
 	}
 	return &out, e.sync(ctx, key, it.Revision)
-}
-
-// auditChange records an administrative change and its outcome.
-func (e *Engine) auditChange(c Caller, action, target string, err error) {
-	r := audit.Record{Actor: c.Account, IP: c.IP, Action: action, Target: target, Outcome: audit.Success}
-	if err != nil {
-		r.Outcome = audit.Failure
-		if ae, ok := apierror.As(err); ok {
-			r.Detail = ae.Code + " " + ae.Message
-		} else {
-			r.Detail = "internal error"
-		}
-	}
-	e.audit.Record(r)
 }
 
 func dedupe(in []string) []string {

@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/tokencache"
 )
 
 // Signer signs and verifies engine tokens; *keyring.Ring implements it.
@@ -104,7 +105,7 @@ type Engine struct {
 	accounts *store.Table[accountRecord]
 	roles    *store.Table[roleRecord]
 	revoked  *store.Table[revokedRecord]
-	cache    *tokenCache
+	cache    *tokencache.Cache[*Claims]
 }
 
 // revokedRecord is a denylisted token id, kept until the token's exp.
@@ -131,7 +132,7 @@ func New(ctx context.Context, st store.Store, signer Signer, hasher *password.Ha
 		accounts: store.NewTable(accountPrefix, store.DecodeJSON[accountRecord]),
 		roles:    store.NewTable(rolePrefix, store.DecodeJSON[roleRecord]),
 		revoked:  store.NewTable(revokedPrefix, store.DecodeJSON[revokedRecord]),
-		cache:    newTokenCache(opts.CacheSize),
+		cache:    newClaimsCache(opts.CacheSize),
 	}
 	for _, t := range []interface {
 		Follow(context.Context, store.Store) error
@@ -144,6 +145,11 @@ func New(ctx context.Context, st store.Store, signer Signer, hasher *password.Ha
 		return nil, err
 	}
 	return e, nil
+}
+
+// newClaimsCache returns the verified-token cache of engine tokens.
+func newClaimsCache(size int) *tokencache.Cache[*Claims] {
+	return tokencache.New(size, func(c *Claims) time.Time { return c.ExpiresAt.Time })
 }
 
 // Healthy reports whether every in-memory view is connected to the store.
@@ -220,7 +226,7 @@ func generatePassword() string {
 
 // create stores rec under key if absent and waits until the local view has it.
 func (e *Engine) create(ctx context.Context, key string, rec any) (store.Item, error) {
-	it, err := e.st.Create(ctx, store.Item{Key: key, Value: jsonMarshal(rec)})
+	it, err := e.st.Create(ctx, store.Item{Key: key, Value: store.EncodeJSON(rec)})
 	if err != nil {
 		return it, err
 	}

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/json"
 	"sort"
 	"strconv"
 
@@ -105,15 +104,6 @@ func (r *roleRecord) public() Role {
 		CreateTime: strconv.FormatInt(r.CreateTime, 10),
 		UpdateTime: strconv.FormatInt(r.UpdateTime, 10),
 	}
-}
-
-// jsonMarshal encodes a record; records are plain structs, so it cannot fail.
-func jsonMarshal(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic("engine: encode record: " + err.Error())
-	}
-	return b
 }
 
 // sortedByName returns the records of t ordered by name.

@@ -41,7 +41,7 @@ func (e *Engine) GetRole(name string) (Role, error) {
 // CreateRole creates a role.
 func (e *Engine) CreateRole(ctx context.Context, c Caller, req RoleRequest) error {
 	err := e.createRole(ctx, req)
-	e.auditChange(c, "role.create", req.Name, err)
+	e.audit.Change(c.Account, c.IP, "role.create", req.Name, err)
 	return err
 }
 
@@ -73,7 +73,7 @@ func (e *Engine) createRole(ctx context.Context, req RoleRequest) error {
 // every token at once (permissions are looked up per request).
 func (e *Engine) UpdateRole(ctx context.Context, c Caller, name string, req RoleRequest) error {
 	err := e.updateRole(ctx, name, req)
-	e.auditChange(c, "role.update", name, err)
+	e.audit.Change(c.Account, c.IP, "role.update", name, err)
 	return err
 }
 
@@ -98,7 +98,7 @@ func (e *Engine) updateRole(ctx context.Context, name string, req RoleRequest) e
 			return nil, err
 		}
 		rec.Perms, rec.UpdateTime = nonNil(req.Perms), now
-		return &store.Item{Value: jsonMarshal(&rec)}, nil
+		return &store.Item{Value: store.EncodeJSON(&rec)}, nil
 	})
 	if err != nil {
 		return apierror.FromStore(err)
@@ -109,7 +109,7 @@ func (e *Engine) updateRole(ctx context.Context, name string, req RoleRequest) e
 // DeleteRole deletes a role no account holds.
 func (e *Engine) DeleteRole(ctx context.Context, c Caller, name string) error {
 	err := e.deleteRole(ctx, name)
-	e.auditChange(c, "role.delete", name, err)
+	e.audit.Change(c.Account, c.IP, "role.delete", name, err)
 	return err
 }
 

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/tokencache"
 )
 
 // Claims are the claims of an engine token: Service Center's account,
@@ -217,9 +217,9 @@ func (e *Engine) Verify(authorization string) (*Principal, error) {
 // parse returns the claims of a token whose signature is valid and which
 // has not expired, from the cache when possible.
 func (e *Engine) parse(tok string) (*Claims, error) {
-	key := sha256.Sum256([]byte(tok))
+	key := tokencache.KeyOf(tok)
 	now := e.opts.Now()
-	if c, ok := e.cache.get(key); ok {
+	if c, ok := e.cache.Get(key); ok {
 		cacheHit.Inc()
 		if !now.Before(c.ExpiresAt.Add(e.opts.Leeway)) {
 			return nil, apierror.TokenExpired
@@ -241,7 +241,7 @@ func (e *Engine) parse(tok string) (*Claims, error) {
 	case c.Account == "":
 		return nil, apierror.Unauthorized.WithDetail("token has no account")
 	}
-	e.cache.put(key, c, now.Unix())
+	e.cache.Put(key, c, now)
 	return c, nil
 }
 

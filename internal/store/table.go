@@ -120,3 +120,13 @@ func (t *Table[T]) Values() []*T {
 	t.mu.RUnlock()
 	return out
 }
+
+// EncodeJSON encodes a record as JSON. Records are plain structs, so a
+// failure is a programming error and panics.
+func EncodeJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("store: encode record: " + err.Error())
+	}
+	return b
+}

@@ -1,0 +1,67 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/store/bolt"
+)
+
+func TestRecordStoreAndList(t *testing.T) {
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "a.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var logs bytes.Buffer
+	l := audit.New(st, slog.New(slog.NewJSONHandler(&logs, nil)), time.Hour)
+	base := time.Now()
+	for i, action := range []string{"login", "account.create", "role.delete"} {
+		l.Record(audit.Record{Time: base.Add(time.Duration(i) * time.Millisecond), Actor: "root", IP: "127.0.0.1", Action: action, Outcome: audit.Success})
+	}
+	l.Change("root", "10.0.0.1", "account.update", "bob", apierror.AccountNotExist.WithDetail("secret-ish input"))
+	l.Change("root", "10.0.0.1", "account.delete", "bob", errors.New("disk on fire"))
+	l.Close() // flushes the queue
+	l.Record(audit.Record{Action: "after-close"}) // must not panic
+
+	recs, err := l.List(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 5 {
+		t.Fatalf("stored %d records, want 5: %+v", len(recs), recs)
+	}
+	for i := 1; i < len(recs); i++ {
+		if recs[i].Time.After(recs[i-1].Time) {
+			t.Fatalf("records not newest first: %+v", recs)
+		}
+	}
+	byAction := map[string]audit.Record{}
+	for _, r := range recs {
+		byAction[r.Action] = r
+	}
+	if r := byAction["account.update"]; r.Outcome != audit.Failure || r.Detail != "400200 Account not exists" {
+		t.Fatalf("failed change recorded as %+v", r)
+	}
+	if r := byAction["account.delete"]; r.Detail != "internal error" {
+		t.Fatalf("internal failure recorded as %+v", r)
+	}
+	if strings.Contains(logs.String(), "secret-ish") || strings.Contains(logs.String(), "disk on fire") {
+		t.Fatal("error input leaked into the audit log")
+	}
+	if n := strings.Count(logs.String(), `"msg":"audit"`); n != 6 {
+		t.Fatalf("%d audit log lines, want 6", n)
+	}
+	two, err := l.List(context.Background(), 2)
+	if err != nil || len(two) != 2 || two[0] != recs[0] {
+		t.Fatalf("limit 2: %v %+v", err, two)
+	}
+}
