@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,9 +12,8 @@ import (
 
 func newBenchCmd() *cobra.Command {
 	var (
-		cfg        bench.Config
-		asJSON     bool
-		cpuProfile string
+		cfg    bench.Config
+		asJSON bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -31,17 +28,6 @@ func newBenchCmd() *cobra.Command {
 				cfg.RootPassword = rootPasswordFromEnv()
 			}
 			cfg.Progress, cfg.Log = cmd.ErrOrStderr(), cmd.ErrOrStderr()
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
-			}
 			rep, err := bench.Run(cmd.Context(), cfg)
 			if rep != nil {
 				if werr := writeReport(cmd, rep, asJSON); err == nil {
@@ -59,7 +45,7 @@ func newBenchCmd() *cobra.Command {
 	f.StringSliceVar(&cfg.Scenarios, "scenarios", nil, "scenarios to run, comma separated (default all but scale)")
 	f.IntVar(&cfg.Sessions, "sessions", 1_000_000, "live sessions of the scale scenario")
 	f.BoolVar(&asJSON, "json", false, "write the result as JSON on stdout")
-	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	f.StringVar(&cfg.ProfileDir, "cpuprofile", "", "directory to write a CPU profile of each scenario's measuring time to (<scenario>.pprof)")
 	return cmd
 }
 

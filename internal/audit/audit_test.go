@@ -29,7 +29,7 @@ func TestRecordStoreAndList(t *testing.T) {
 	}
 	l.Change("root", "10.0.0.1", "account.update", "bob", apierror.AccountNotExist.WithDetail("secret-ish input"))
 	l.Change("root", "10.0.0.1", "account.delete", "bob", errors.New("disk on fire"))
-	l.Close() // flushes the queue
+	l.Close()                                     // flushes the queue
 	l.Record(audit.Record{Action: "after-close"}) // must not panic
 
 	recs, err := l.List(context.Background(), 0)

@@ -1,8 +1,9 @@
 // Package bolt is Gatehouse's embedded store backend: a single bbolt file
 // holding every item with its revision and expiry, a store-wide revision
 // counter, an expiry index swept in the background, and an in-memory change
-// feed with a short history. Concurrent writes are group-committed, and a
-// write is on disk before it returns.
+// feed with a short history. Concurrent writes are group-committed: each
+// commit carries every write that arrived while the previous one was being
+// synced. A write is on disk before it returns.
 package bolt
 
 import (
@@ -34,9 +35,6 @@ type Options struct {
 	// LockTimeout is how long Open waits for the file lock held by another
 	// process before failing (default 2s).
 	LockTimeout time.Duration
-	// BatchDelay is how long a write waits for concurrent writes to share
-	// its commit (default 500µs).
-	BatchDelay time.Duration
 	// Now is the clock used for expiry (default time.Now).
 	Now func() time.Time
 }
@@ -54,9 +52,6 @@ func (o Options) withDefaults() Options {
 	if o.LockTimeout <= 0 {
 		o.LockTimeout = 2 * time.Second
 	}
-	if o.BatchDelay <= 0 {
-		o.BatchDelay = 500 * time.Microsecond
-	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -72,9 +67,10 @@ var (
 
 // Store is a store.Store kept in one bbolt file.
 type Store struct {
-	db  *bbolt.DB
-	now func() time.Time
-	hub *hub
+	db      *bbolt.DB
+	now     func() time.Time
+	hub     *hub
+	commits *committer
 
 	mu     sync.RWMutex // shared by every operation, exclusive while closing
 	closed bool
@@ -91,14 +87,13 @@ var _ store.Store = (*Store)(nil)
 // another process holds the file for longer than opts.LockTimeout.
 func Open(path string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.LockTimeout})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.LockTimeout, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType})
 	if errors.Is(err, bberrors.ErrTimeout) {
 		return nil, fmt.Errorf("bolt: open %s: file is locked by another process: %w", path, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	db.MaxBatchDelay = opts.BatchDelay
 	rev, err := initialize(db)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("bolt: open %s: %w", path, err), db.Close())
@@ -110,6 +105,7 @@ func Open(path string, opts Options) (*Store, error) {
 		stop:  make(chan struct{}),
 		swept: make(chan struct{}),
 	}
+	s.commits = newCommitter(db, opts.Now, s.hub.publish)
 	go s.sweepLoop(opts.SweepInterval)
 	return s, nil
 }
@@ -236,6 +232,7 @@ func (s *Store) Close() error {
 		s.mu.Lock()
 		s.closed = true
 		s.mu.Unlock()
+		s.commits.close()
 		s.hub.close()
 		s.closeErr = s.db.Close()
 	})

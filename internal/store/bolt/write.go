@@ -13,7 +13,7 @@ import (
 var errEmptyKey = errors.New("bolt: empty key")
 
 // writeTx is one write operation's view of a write transaction. Operations
-// of a batch share the transaction, each with its own writeTx.
+// committed together share the transaction, each with its own writeTx.
 type writeTx struct {
 	items, expiry, meta *bbolt.Bucket
 	now                 time.Time
@@ -36,40 +36,15 @@ func newWriteTx(tx *bbolt.Tx, now time.Time) (*writeTx, error) {
 
 // write runs op in a group-committed write transaction and, once the
 // commit succeeded, publishes the events op produced. An error op returns
-// before modifying anything is returned as is without failing the batch;
-// an error after a modification rolls the transaction back.
+// before modifying anything is returned as is without failing the other
+// writes of the commit; an error after a modification rolls op's changes
+// back.
 func (s *Store) write(ctx context.Context, op func(w *writeTx) error) error {
 	if err := s.enter(ctx); err != nil {
 		return err
 	}
 	defer s.mu.RUnlock()
-	var (
-		opErr  error
-		events []store.Event
-	)
-	err := s.db.Batch(func(tx *bbolt.Tx) error {
-		opErr, events = nil, nil // Batch may run this function more than once
-		w, err := newWriteTx(tx, s.now())
-		if err != nil {
-			return err
-		}
-		if opErr = op(w); opErr != nil {
-			if w.dirty {
-				return opErr
-			}
-			return nil
-		}
-		events = w.events
-		if len(events) == 0 {
-			return nil
-		}
-		return w.meta.Put(revisionKey, encodeRevision(w.revision))
-	})
-	if err != nil {
-		return err
-	}
-	s.hub.publish(events)
-	return opErr
+	return s.commits.write(op)
 }
 
 // lookup returns the stored record under key, expired or not.
@@ -184,7 +159,7 @@ func (s *Store) CompareAndSwap(ctx context.Context, expected int64, item store.I
 
 // Update applies fn to the live item under key inside the write
 // transaction, so no concurrent write is lost. fn must be quick and must
-// not call the store: it holds up every write of its batch.
+// not call the store: it holds up every write committed with it.
 func (s *Store) Update(ctx context.Context, key string, fn store.UpdateFunc) (store.Item, error) {
 	return s.writeItem(ctx, func(w *writeTx) (store.Item, error) {
 		rec, ok, err := w.live(key)
