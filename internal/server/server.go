@@ -197,16 +197,26 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (store.Stor
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, err
 		}
-		return bolt.Open(filepath.Join(cfg.DataDir, "gatehouse.db"), bolt.Options{})
+		return opened(bolt.Open(filepath.Join(cfg.DataDir, "gatehouse.db"), bolt.Options{}))
 	case "etcd":
 		tlsCfg, err := etcdTLS(cfg)
 		if err != nil {
 			return nil, err
 		}
-		return etcd.Open(ctx, etcd.Config{Endpoints: cfg.EtcdEndpoints, Prefix: cfg.EtcdPrefix, TLS: tlsCfg, Logger: logger})
+		return opened(etcd.Open(ctx, etcd.Config{Endpoints: cfg.EtcdEndpoints, Prefix: cfg.EtcdPrefix, TLS: tlsCfg, Logger: logger}))
 	default:
 		return nil, fmt.Errorf("unknown store %q (want bolt or etcd)", cfg.Store)
 	}
+}
+
+// opened returns the result of a backend's Open as a store.Store: nil,
+// not an interface holding a nil pointer, when the open failed, so that
+// nothing is closed after a failed start.
+func opened[S store.Store](st S, err error) (store.Store, error) {
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // etcdTLS builds the TLS configuration of the etcd client, or nil when no
