@@ -10,8 +10,8 @@ import (
 )
 
 // leases hands out the leases that make etcd delete expiring items. Items
-// expiring within the same second share one lease, which lasts until the
-// end of that second or a little later: etcd deletes them together, in one
+// expiring within the same bucket (see leaseEnd) share one lease, which
+// lasts until the end of that bucket or a little later: etcd deletes them together, in one
 // revision, without one lease per key. Expiry is also kept in each item's
 // envelope, so reads hide an item from its precise expiry on, before the
 // lease runs out.
@@ -19,7 +19,7 @@ type leases struct {
 	lease clientv3.Lease
 
 	mu     sync.Mutex
-	grants map[int64]*grant // by the Unix second the lease runs out
+	grants map[int64]*grant // by the Unix second its bucket ends
 	pruned int64            // Unix second of the last pruning
 }
 
@@ -35,20 +35,34 @@ func newLeases(lease clientv3.Lease) *leases {
 	return &leases{lease: lease, grants: make(map[int64]*grant)}
 }
 
-// expirySecond is the end of the second in which expires falls: the
-// instant the shared lease of that second runs out.
-func expirySecond(expires time.Time) time.Time {
-	end := expires.Truncate(time.Second)
-	if end.Before(expires) {
-		end = end.Add(time.Second)
+// maxLeaseWidth bounds how many seconds of expiries one lease covers.
+const maxLeaseWidth = 4096 * time.Second
+
+// leaseEnd is the instant the shared lease covering expires runs out: the
+// end of a bucket of expiries whose width grows with their distance from
+// now — one second for what expires within a few minutes, up to
+// maxLeaseWidth (about an hour) for what expires days away — so that long
+// retentions need a few hundred leases rather than one per second. Widths
+// are powers of two seconds, so buckets line up across writes. A lease may
+// run out later than an item's expiry; reads hide the item from its
+// precise expiry on, so that costs only space.
+func leaseEnd(expires, now time.Time) time.Time {
+	width := time.Second
+	for width < maxLeaseWidth && 2*width <= expires.Sub(now)/128 {
+		width *= 2
 	}
-	return end
+	n, w := expires.UnixNano(), int64(width) // buckets aligned on the Unix epoch
+	end := n - n%w
+	if end < n {
+		end += w
+	}
+	return time.Unix(0, end)
 }
 
 // forExpiry returns a lease that runs out no earlier than expires,
-// granting it (within timeout) if no item of the same second has one.
+// granting it (within timeout) if no item of the same bucket has one.
 func (l *leases) forExpiry(ctx context.Context, timeout time.Duration, expires time.Time) (clientv3.LeaseID, error) {
-	end := expirySecond(expires)
+	end := leaseEnd(expires, time.Now())
 	l.mu.Lock()
 	g, ok := l.grants[end.Unix()]
 	if !ok {
@@ -85,14 +99,14 @@ func (l *leases) complete(ctx context.Context, end time.Time, g *grant) {
 	close(g.ready)
 }
 
-// forget drops the lease of expires's second if it is id, once etcd said
-// it no longer exists.
-func (l *leases) forget(expires time.Time, id clientv3.LeaseID) {
-	end := expirySecond(expires)
+// forget drops the lease id, once etcd said it no longer exists.
+func (l *leases) forget(id clientv3.LeaseID) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if g, ok := l.grants[end.Unix()]; ok && isReady(g) && g.id == id {
-		delete(l.grants, end.Unix())
+	for end, g := range l.grants {
+		if isReady(g) && g.id == id {
+			delete(l.grants, end)
+		}
 	}
 }
 

@@ -7,20 +7,38 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-func TestExpirySecond(t *testing.T) {
-	base := time.Unix(1_800_000_000, 0)
+func TestLeaseEnd(t *testing.T) {
+	base := time.Unix(439_453*4096, 0) // a multiple of 4096 s
+	now := base.Add(-time.Hour)
 	tests := []struct {
-		expires, want time.Time
+		name         string
+		expires, now time.Time
+		want         time.Time
 	}{
-		{base, base},
-		{base.Add(time.Nanosecond), base.Add(time.Second)},
-		{base.Add(999 * time.Millisecond), base.Add(time.Second)},
-		{base.Add(-time.Nanosecond), base},
+		{"whole second", base, base.Add(-time.Minute), base},
+		{"rounds up to the second", base.Add(time.Nanosecond), base.Add(-time.Minute), base.Add(time.Second)},
+		{"just before", base.Add(-time.Nanosecond), base.Add(-time.Minute), base},
+		{"past expiry", base.Add(time.Millisecond), base.Add(time.Hour), base.Add(time.Second)},
+		{"an hour away: 16 s buckets", base.Add(time.Second), now, base.Add(16 * time.Second)},
+		{"30 days away: capped width", base.Add(time.Second), base.Add(-30 * 24 * time.Hour), base.Add(maxLeaseWidth)},
 	}
 	for _, tc := range tests {
-		if got := expirySecond(tc.expires); !got.Equal(tc.want) {
-			t.Errorf("expirySecond(%v) = %v, want %v", tc.expires, got, tc.want)
+		got := leaseEnd(tc.expires, tc.now)
+		if !got.Equal(tc.want) {
+			t.Errorf("%s: leaseEnd = %v, want %v", tc.name, got, tc.want)
 		}
+		if got.Before(tc.expires) {
+			t.Errorf("%s: lease ends before the item expires", tc.name)
+		}
+	}
+	// A month of audit records written once a second needs few leases.
+	ends := map[int64]bool{}
+	for i := range 30 * 24 * 3600 {
+		w := base.Add(time.Duration(i) * time.Second)
+		ends[leaseEnd(w.Add(30*24*time.Hour), w).Unix()] = true
+	}
+	if len(ends) > 700 {
+		t.Errorf("a month of 30-day expiries needs %d leases", len(ends))
 	}
 }
 

@@ -142,7 +142,7 @@ func (s *Store) commit(ctx context.Context, key string, cmps []clientv3.Cmp, nex
 			return err
 		})
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) && !replaced {
-			s.leases.forget(next.Expires, lease)
+			s.leases.forget(lease)
 			continue
 		}
 		return resp, err
