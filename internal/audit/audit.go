@@ -40,6 +40,8 @@ type Record struct {
 
 // Log writes audit records. Store writes happen in the background so an
 // audited request does not wait for them; Close flushes what is queued.
+// Each store item holds the records queued at the time it is written (a
+// JSON array), so a burst of events costs a few writes, not one per event.
 type Log struct {
 	st        store.Store
 	logger    *slog.Logger
@@ -50,9 +52,12 @@ type Log struct {
 	closed    bool
 }
 
-// writers is how many store writes may be in flight at once; concurrent
-// writes are group-committed by the backends.
-const writers = 16
+const (
+	// writers is how many store writes may be in flight at once.
+	writers = 4
+	// maxBatch bounds the records of one store item.
+	maxBatch = 512
+)
 
 // New starts an audit log writing to st (nil: log lines only) and logger,
 // keeping records for retention.
@@ -95,22 +100,46 @@ func (l *Log) Record(r Record) {
 	}
 }
 
+// writer stores what is queued, each time every record waiting (up to
+// maxBatch) in one item.
 func (l *Log) writer() {
 	defer l.wg.Done()
+	batch := make([]Record, 0, maxBatch)
 	for r := range l.queue {
-		l.write(r)
+		batch = append(batch[:0], r)
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-l.queue:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		l.write(batch)
 	}
 }
 
-func (l *Log) write(r Record) {
+// write stores batch in one item, under a key that orders it by its first
+// record's time and kept until the last one's retention has passed.
+func (l *Log) write(batch []Record) {
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
-	key := fmt.Sprintf("%s%016x-%s", prefix, r.Time.UnixNano(), hex.EncodeToString(rnd[:]))
-	val, _ := json.Marshal(r)
+	key := fmt.Sprintf("%s%016x-%s", prefix, batch[0].Time.UnixNano(), hex.EncodeToString(rnd[:]))
+	val, _ := json.Marshal(batch)
+	last := batch[0].Time
+	for _, r := range batch[1:] {
+		if r.Time.After(last) {
+			last = r.Time
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := l.st.Put(ctx, store.Item{Key: key, Value: val, Expires: r.Time.Add(l.retention)}); err != nil {
-		l.logger.Warn("audit record not stored", "action", r.Action, "err", err)
+	if _, err := l.st.Put(ctx, store.Item{Key: key, Value: val, Expires: last.Add(l.retention)}); err != nil {
+		l.logger.Warn("audit records not stored", "records", len(batch), "err", err)
 	}
 }
 
@@ -120,18 +149,32 @@ func (l *Log) List(ctx context.Context, limit int) ([]Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(items, func(i, j int) bool { return items[i].Key > items[j].Key })
-	if limit > 0 && len(items) > limit {
-		items = items[:limit]
-	}
-	out := make([]Record, 0, len(items))
+	var out []Record
 	for _, it := range items {
-		var r Record
-		if json.Unmarshal(it.Value, &r) == nil {
-			out = append(out, r)
-		}
+		out = append(out, decode(it.Value)...)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.After(out[j].Time) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	if out == nil {
+		out = []Record{}
 	}
 	return out, nil
+}
+
+// decode returns the records of an item: a JSON array of records, or a
+// single record as items written before batching hold.
+func decode(val []byte) []Record {
+	var batch []Record
+	if json.Unmarshal(val, &batch) == nil {
+		return batch
+	}
+	var r Record
+	if json.Unmarshal(val, &r) == nil {
+		return []Record{r}
+	}
+	return nil
 }
 
 // Close stores every queued record and stops the writers.

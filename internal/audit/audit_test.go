@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/bolt"
 )
 
@@ -63,5 +64,30 @@ func TestRecordStoreAndList(t *testing.T) {
 	two, err := l.List(context.Background(), 2)
 	if err != nil || len(two) != 2 || two[0] != recs[0] {
 		t.Fatalf("limit 2: %v %+v", err, two)
+	}
+}
+
+// TestListReadsSingleRecords checks that items holding one record, as
+// stored before records were batched, are listed with batched ones.
+func TestListReadsSingleRecords(t *testing.T) {
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "a.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	old := time.Now().Add(-time.Minute).UTC()
+	val := []byte(`{"time":"` + old.Format(time.RFC3339Nano) + `","actor":"root","action":"login","outcome":"success"}`)
+	if _, err := st.Put(t.Context(), store.Item{Key: "audit/0000000000000001-00000000", Value: val}); err != nil {
+		t.Fatal(err)
+	}
+	l := audit.New(st, slog.New(slog.DiscardHandler), time.Hour)
+	l.Record(audit.Record{Actor: "root", Action: "logout", Outcome: audit.Success})
+	l.Close()
+	recs, err := l.List(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || recs[0].Action != "logout" || recs[1].Action != "login" || !recs[1].Time.Equal(old) {
+		t.Fatalf("records %+v, want logout then the older login", recs)
 	}
 }

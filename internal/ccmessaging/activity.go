@@ -2,7 +2,6 @@ package ccmessaging
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"sync"
 	"time"
@@ -37,7 +36,7 @@ func (s *Service) flush(ctx context.Context) {
 	slots := make(chan struct{}, flushWriters)
 	for _, sess := range s.sessions.all() {
 		last := sess.act.last.Load()
-		if last <= sess.act.flushed.Load() || last <= sess.rec.LastActivity {
+		if last <= sess.act.flushed.Load() || last <= sess.record().LastActivity {
 			continue
 		}
 		slots <- struct{}{}
@@ -54,23 +53,24 @@ func (s *Service) flush(ctx context.Context) {
 // writeActivity stores last as the session's last activity, unless the
 // session was replaced or ended, or already records a later time.
 func (s *Service) writeActivity(ctx context.Context, sess *session, last int64) {
-	_, err := s.st.Update(ctx, sess.key, func(cur *store.Item) (*store.Item, error) {
+	known := sess.record()
+	_, err := s.st.Update(ctx, sessionKey(known.Channel, known.User), func(cur *store.Item) (*store.Item, error) {
 		if cur == nil {
 			return nil, errNoWrite
 		}
-		var rec sessionRecord
-		if err := json.Unmarshal(cur.Value, &rec); err != nil {
-			return nil, err
+		rec, ok := decodeSession(string(cur.Value))
+		if !ok {
+			return nil, errBadRecord
 		}
-		if rec.ID != sess.rec.ID || rec.LastActivity >= last {
+		if rec.ID != known.ID || rec.LastActivity >= last {
 			return nil, errNoWrite
 		}
 		rec.LastActivity = last
-		return &store.Item{Value: store.EncodeJSON(rec), Expires: s.storeExpiry(&rec)}, nil
+		return &store.Item{Value: encodeSession(&rec), Expires: s.storeExpiry(&rec)}, nil
 	})
 	if err != nil && !errors.Is(err, errNoWrite) {
 		if ctx.Err() == nil {
-			s.logger.Warn("session activity not stored", "channel", sess.rec.Channel, "err", err)
+			s.logger.Warn("session activity not stored", "channel", known.Channel, "err", err)
 		}
 		return
 	}

@@ -27,18 +27,17 @@ type SessionInfo struct {
 func (s *Service) Sessions(channelID, userID string) []SessionInfo {
 	now := s.opts.Now().UnixMilli()
 	out := []SessionInfo{}
-	all := s.sessions.all()
-	sort.Slice(all, func(i, j int) bool { return all[i].key < all[j].key })
-	for _, sess := range all {
-		r := &sess.rec
+	for _, sess := range s.sessions.all() {
+		rec := sess.record()
+		r := &rec
 		if (channelID != "" && r.Channel != channelID) || (userID != "" && r.User != userID) {
 			continue
 		}
-		ch, err := s.checkLive(sess, now)
+		ch, err := s.checkLive(sess, r, now)
 		if err != nil {
 			continue
 		}
-		last := sess.lastActivity()
+		last := sess.lastActivity(r)
 		out = append(out, SessionInfo{
 			ChannelID: r.Channel, UserID: r.User, UserName: r.UserName, Locale: r.Locale, AppKey: r.AppKey,
 			CreateTime:       strconv.FormatInt(r.Created/1000, 10),
@@ -47,6 +46,10 @@ func (s *Service) Sessions(channelID, userID string) []SessionInfo {
 			SessionExpiresAt: min(last+ch.idle.Milliseconds(), r.MaxEnd) / 1000,
 		})
 	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := &out[i], &out[j]
+		return a.ChannelID < b.ChannelID || a.ChannelID == b.ChannelID && a.UserID < b.UserID
+	})
 	return out
 }
 

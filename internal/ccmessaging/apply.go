@@ -84,8 +84,8 @@ func (s *Service) applyToken(ctx context.Context, app *apifabric.Access, req App
 		Created: now.UnixMilli(), LastActivity: now.UnixMilli(), MaxEnd: now.Add(s.opts.SessionMax).UnixMilli(),
 	}
 	key := sessionKey(rec.Channel, rec.User)
-	earlier := s.sessions.get(key)
-	it, err := s.st.Put(ctx, store.Item{Key: key, Value: store.EncodeJSON(rec), Expires: s.storeExpiry(&rec)})
+	earlier := s.sessions.get(rec.Channel, rec.User)
+	it, err := s.st.Put(ctx, store.Item{Key: key, Value: encodeSession(&rec), Expires: s.storeExpiry(&rec)})
 	if err != nil {
 		return "", apierror.FromStore(err)
 	}

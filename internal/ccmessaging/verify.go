@@ -3,7 +3,6 @@ package ccmessaging
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -42,6 +41,8 @@ var (
 	errOtherApp     = apierror.Unauthorized.WithDetail("ccmessaging-token belongs to another app")
 	// errNoWrite aborts a store update that finds nothing to change.
 	errNoWrite = errors.New("no change")
+	// errBadRecord is the failure to decode a stored session.
+	errBadRecord = errors.New("ccmessaging: unreadable session record")
 )
 
 // errEnded is the answer for a token whose session has ended.
@@ -101,42 +102,43 @@ func (s *Service) verify(ctx context.Context, cr Credentials) (*Identity, string
 		return nil, "", errNoToken
 	}
 	now := s.opts.Now()
-	sess, gen, err := s.find(ctx, cr.Token, now)
+	sess, rec, gen, err := s.find(ctx, cr.Token, now)
 	if err != nil {
 		return nil, "", err
 	}
-	if sess.rec.AppKey != app.AppKey {
+	if rec.AppKey != app.AppKey {
 		return nil, "", errOtherApp
 	}
-	ch, err := s.checkLive(sess, now.UnixMilli())
+	ch, err := s.checkLive(sess, &rec, now.UnixMilli())
 	if err != nil {
 		return nil, "", err
 	}
-	sid := sess.rec.ID
-	v := classify(&sess.rec, sid, gen, now)
+	sid := rec.ID
+	v := classify(&rec, sid, gen, now)
 	if v == tokenExpired {
-		if sess, err = s.renew(ctx, sess, now, cr.IP); err != nil {
+		if sess, err = s.renew(ctx, sess, &rec, now, cr.IP); err != nil {
 			return nil, "", err
 		}
-		v = classify(&sess.rec, sid, gen, now)
+		rec = sess.record()
+		v = classify(&rec, sid, gen, now)
 	}
 	renewed := ""
 	switch v {
 	case tokenValid:
 	case tokenSuperseded:
-		renewed = sess.token
+		renewed = s.minter.mint(&rec, rec.Gen, rec.Issued, rec.Exp)
 	default:
 		return nil, "", errDeadToken
 	}
 	sess.act.touch(now.UnixMilli())
-	return s.identity(sess, ch, now), renewed, nil
+	return s.identity(&rec, ch, now), renewed, nil
 }
 
 // find returns the session a token belongs to and the token's generation.
-func (s *Service) find(ctx context.Context, tok string, now time.Time) (*session, int64, error) {
+func (s *Service) find(ctx context.Context, tok string, now time.Time) (*session, sessionRecord, int64, error) {
 	h := tokenHash(tok)
-	if sess, gen, ok := s.sessions.lookup(h); ok {
-		return sess, gen, nil
+	if sess, rec, gen, ok := s.sessions.lookup(h); ok {
+		return sess, rec, gen, nil
 	}
 	return s.findUnknown(ctx, tok, h, now)
 }
@@ -148,27 +150,27 @@ func (s *Service) find(ctx context.Context, tok string, now time.Time) (*session
 // may deliver the token's own record at any time, so mayBeNewer may judge
 // a table newer than the one that missed: the token is looked up again in
 // the table it judged before being refused.
-func (s *Service) findUnknown(ctx context.Context, tok string, h [sha256.Size]byte, now time.Time) (*session, int64, error) {
+func (s *Service) findUnknown(ctx context.Context, tok string, h [sha256.Size]byte, now time.Time) (*session, sessionRecord, int64, error) {
 	c, ok := s.minter.parse(tok)
 	if !ok {
-		return nil, 0, errInvalidToken
+		return nil, sessionRecord{}, 0, errInvalidToken
 	}
 	if s.mayBeNewer(c, now) {
 		it, err := s.st.Get(ctx, sessionKey(c.Channel, c.User))
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, 0, errEnded("no such session")
+			return nil, sessionRecord{}, 0, errEnded("no such session")
 		}
 		if err != nil {
-			return nil, 0, apierror.FromStore(err)
+			return nil, sessionRecord{}, 0, apierror.FromStore(err)
 		}
 		if err := waitFor(ctx, s.sessFeed, it.Revision); err != nil {
-			return nil, 0, err
+			return nil, sessionRecord{}, 0, err
 		}
 	}
-	if sess, gen, ok := s.sessions.lookup(h); ok {
-		return sess, gen, nil
+	if sess, rec, gen, ok := s.sessions.resolve(c, h); ok {
+		return sess, rec, gen, nil
 	}
-	return nil, 0, errDeadToken
+	return nil, sessionRecord{}, 0, errDeadToken
 }
 
 // mayBeNewer reports whether a validly signed token unknown to the session
@@ -177,34 +179,35 @@ func (s *Service) mayBeNewer(c *claims, now time.Time) bool {
 	if now.Sub(c.IssuedAt.Time) >= s.opts.SessionMax {
 		return false // its session has reached its maximum lifetime
 	}
-	local := s.sessions.get(sessionKey(c.Channel, c.User))
-	switch {
-	case local == nil:
+	sess := s.sessions.get(c.Channel, c.User)
+	if sess == nil {
 		return true
-	case local.rec.ID == c.Session:
-		return c.Gen > local.rec.Gen
 	}
-	return c.IssuedAt.Unix() >= local.rec.Created/1000
+	local := sess.record()
+	if local.ID == c.Session {
+		return c.Gen > local.Gen
+	}
+	return c.IssuedAt.Unix() >= local.Created/1000
 }
 
-// checkLive returns the session's channel, or why the session has ended.
-func (s *Service) checkLive(sess *session, nowMs int64) (*channel, error) {
-	ch, ok := s.channels.Get(sess.rec.Channel)
+// checkLive returns the channel of sess, whose record is rec, or why the
+// session has ended.
+func (s *Service) checkLive(sess *session, rec *sessionRecord, nowMs int64) (*channel, error) {
+	ch, ok := s.channels.Get(rec.Channel)
 	switch {
-	case !ok || ch.rec.UID != sess.rec.ChannelUID:
+	case !ok || ch.rec.UID != rec.ChannelUID:
 		return nil, errEnded("channel deleted")
-	case !ch.openTo(sess.rec.AppKey):
+	case !ch.openTo(rec.AppKey):
 		return nil, errEnded("channel no longer open to the app")
-	case nowMs >= sess.rec.MaxEnd:
+	case nowMs >= rec.MaxEnd:
 		return nil, errEnded("maximum lifetime reached")
-	case nowMs-sess.lastActivity() >= ch.idle.Milliseconds():
+	case nowMs-sess.lastActivity(rec) >= ch.idle.Milliseconds():
 		return nil, errEnded("idle timeout")
 	}
 	return ch, nil
 }
 
-func (s *Service) identity(sess *session, ch *channel, now time.Time) *Identity {
-	r := &sess.rec
+func (s *Service) identity(r *sessionRecord, ch *channel, now time.Time) *Identity {
 	return &Identity{
 		AppKey: r.AppKey, ChannelID: r.Channel, UserID: r.User, UserName: r.UserName, Locale: r.Locale, SessionID: r.ID,
 		Expires:        time.Unix(r.Exp, 0),
@@ -212,35 +215,39 @@ func (s *Service) identity(sess *session, ch *channel, now time.Time) *Identity 
 	}
 }
 
-// renew starts the next token generation of old's session, whose current
-// token has expired, and returns the session as it is afterwards. Requests
+// renew starts the next token generation of old's session, of record rec,
+// whose current token has expired, and returns the session as it is
+// afterwards. Requests
 // on this replica renew one at a time; the first writes and the others
 // find its result in the session table. Across replicas the store decides:
 // the update writes only if the record still holds old's generation, and
 // otherwise the session is taken as the store has it (renewed by another
 // replica, replaced or ended).
-func (s *Service) renew(ctx context.Context, old *session, now time.Time, ip string) (*session, error) {
-	mu := s.lock(old.key)
+func (s *Service) renew(ctx context.Context, old *session, rec *sessionRecord, now time.Time, ip string) (*session, error) {
+	key := sessionKey(rec.Channel, rec.User)
+	mu := s.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
-	if cur := s.sessions.get(old.key); cur != nil && (cur.rec.ID != old.rec.ID || cur.rec.Gen != old.rec.Gen) {
-		return cur, nil
+	if cur := s.sessions.get(rec.Channel, rec.User); cur != nil && cur != old {
+		if c := cur.record(); c.ID != rec.ID || c.Gen != rec.Gen {
+			return cur, nil
+		}
 	}
 	var seen int64 // revision of the record found, when nothing was written
-	it, err := s.st.Update(ctx, old.key, func(cur *store.Item) (*store.Item, error) {
+	it, err := s.st.Update(ctx, key, func(cur *store.Item) (*store.Item, error) {
 		if cur == nil {
 			return nil, errEnded("no such session")
 		}
-		var rec sessionRecord
-		if err := json.Unmarshal(cur.Value, &rec); err != nil {
-			return nil, err
+		stored, ok := decodeSession(string(cur.Value))
+		if !ok {
+			return nil, errBadRecord
 		}
-		if rec.ID != old.rec.ID || rec.Gen != old.rec.Gen || now.Unix() < rec.Exp {
+		if stored.ID != rec.ID || stored.Gen != rec.Gen || now.Unix() < stored.Exp {
 			seen = cur.Revision
 			return nil, errNoWrite
 		}
-		s.nextGeneration(&rec, now, old.act.last.Load())
-		return &store.Item{Value: store.EncodeJSON(rec), Expires: s.storeExpiry(&rec)}, nil
+		s.nextGeneration(&stored, now, old.act.last.Load())
+		return &store.Item{Value: encodeSession(&stored), Expires: s.storeExpiry(&stored)}, nil
 	})
 	rev := it.Revision
 	switch {
@@ -250,13 +257,13 @@ func (s *Service) renew(ctx context.Context, old *session, now time.Time, ip str
 		return nil, apierror.FromStore(err)
 	default:
 		ccmRenewed.Inc()
-		s.audit.Record(audit.Record{Actor: old.rec.AppKey, IP: ip, Action: "session.renew",
-			Target: old.rec.Channel + "/" + old.rec.User, Outcome: audit.Success})
+		s.audit.Record(audit.Record{Actor: rec.AppKey, IP: ip, Action: "session.renew",
+			Target: rec.Channel + "/" + rec.User, Outcome: audit.Success})
 	}
 	if err := waitFor(ctx, s.sessFeed, rev); err != nil {
 		return nil, err
 	}
-	cur := s.sessions.get(old.key)
+	cur := s.sessions.get(rec.Channel, rec.User)
 	if cur == nil {
 		return nil, errEnded("no such session")
 	}
@@ -294,7 +301,7 @@ func (s *Service) deleteSession(ctx context.Context, key, sid, reason string) er
 		if cur == nil {
 			return nil, errSessionNotFound
 		}
-		if rec, ok := decodeSession(*cur); sid != "" && (!ok || rec.ID != sid) {
+		if rec, ok := decodeSession(string(cur.Value)); sid != "" && (!ok || rec.ID != sid) {
 			return nil, errSessionNotFound
 		}
 		return nil, nil

@@ -39,11 +39,11 @@ func TestFindUnknownRechecksTable(t *testing.T) {
 			s := &Service{opts: Options{SessionMax: 24 * time.Hour}, minter: m, sessions: newSessionTable(m)}
 			key := sessionKey(tc.table.Channel, tc.table.User)
 			s.sessions.Apply(store.Event{Type: store.EventPut, Item: store.Item{Key: key, Value: store.EncodeJSON(tc.table)}})
-			sess, gen, err := s.findUnknown(context.Background(), tok, tokenHash(tok), now)
+			_, rec, gen, err := s.findUnknown(context.Background(), tok, tokenHash(tok), now)
 			switch {
 			case tc.wantGen == 0 && !errors.Is(err, errDeadToken):
 				t.Fatalf("got generation %d, %v; want %v", gen, err, errDeadToken)
-			case tc.wantGen != 0 && (err != nil || gen != tc.wantGen || sess.rec.ID != first.ID):
+			case tc.wantGen != 0 && (err != nil || gen != tc.wantGen || rec.ID != first.ID):
 				t.Fatalf("got generation %d, %v; want generation %d of session %s", gen, err, tc.wantGen, first.ID)
 			}
 		})

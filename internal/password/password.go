@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 )
 
@@ -21,9 +22,15 @@ var ErrInvalidHash = errors.New("password: invalid or unsupported hash")
 
 // Hasher hashes passwords with argon2id and verifies stored hashes. It is
 // immutable after construction and safe for concurrent use.
+//
+// At most GOMAXPROCS hashes are computed at once; more callers wait their
+// turn. Running more at once would only interleave them on the same
+// cores, each taking longer while their memory (m KiB each) evicts the
+// others' from the caches.
 type Hasher struct {
 	params Params
-	dummy  string // argon2id hash of a random password, for VerifyDummy
+	dummy  string        // argon2id hash of a random password, for VerifyDummy
+	slots  chan struct{} // one per hash being computed
 }
 
 // NewHasher returns a Hasher producing hashes with p, which must pass
@@ -32,7 +39,7 @@ func NewHasher(p Params) (*Hasher, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	h := &Hasher{params: p}
+	h := &Hasher{params: p, slots: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	dummy, err := h.Hash(rand.Text())
 	if err != nil {
 		return nil, err
@@ -49,6 +56,7 @@ func (h *Hasher) Hash(pw string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("password: reading salt: %w", err)
 	}
+	defer h.acquire()()
 	return encodeArgon2id(h.params, salt, deriveArgon2id(pw, salt, h.params)), nil
 }
 
@@ -59,6 +67,7 @@ func (h *Hasher) Hash(pw string) (string, error) {
 // caller should then store a fresh Hash of pw. A malformed or unsupported
 // hash yields an error wrapping ErrInvalidHash and ok false.
 func (h *Hasher) Verify(pw, encoded string) (ok, rehash bool, err error) {
+	defer h.acquire()()
 	current := false
 	switch {
 	case strings.HasPrefix(encoded, argon2idPrefix):
@@ -71,6 +80,13 @@ func (h *Hasher) Verify(pw, encoded string) (ok, rehash bool, err error) {
 		ok, err = verifyScrypt(pw, encoded)
 	}
 	return ok, ok && !current, err
+}
+
+// acquire waits for a free hashing slot and returns the function that
+// frees it.
+func (h *Hasher) acquire() (release func()) {
+	h.slots <- struct{}{}
+	return func() { <-h.slots }
 }
 
 // VerifyDummy spends the time of a failed Verify against an argon2id hash at

@@ -87,7 +87,12 @@ var _ store.Store = (*Store)(nil)
 // another process holds the file for longer than opts.LockTimeout.
 func Open(path string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.LockTimeout, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType})
+	// The list of free pages is kept in a hash map and not written by
+	// every commit but rebuilt when the file is opened, as etcd does: on a
+	// large file it would otherwise add pages to every commit.
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout: opts.LockTimeout, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType,
+	})
 	if errors.Is(err, bberrors.ErrTimeout) {
 		return nil, fmt.Errorf("bolt: open %s: file is locked by another process: %w", path, err)
 	}

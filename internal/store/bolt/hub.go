@@ -9,15 +9,13 @@ import (
 )
 
 // hub fans committed events out to watchers in revision order and keeps a
-// ring of recent events for watches that start in the past. Writers of
-// one batch return in arbitrary order, so events wait in pending until
-// every earlier revision has been published.
+// ring of recent events for watches that start in the past. The committer
+// publishes every commit's events in revision order.
 type hub struct {
 	mu       sync.Mutex
-	next     int64                 // revision of the next event to deliver
-	oldest   int64                 // first revision the history ever held
-	pending  map[int64]store.Event // committed events ahead of next
-	history  []store.Event         // revision r at index r % len(history)
+	next     int64         // revision of the next event to deliver
+	oldest   int64         // first revision the history ever held
+	history  []store.Event // revision r at index r % len(history)
 	buffer   int
 	watchers map[*watcher]struct{}
 	closed   bool
@@ -27,14 +25,13 @@ func newHub(revision int64, history, buffer int) *hub {
 	return &hub{
 		next:     revision + 1,
 		oldest:   revision + 1,
-		pending:  make(map[int64]store.Event),
 		history:  make([]store.Event, history),
 		buffer:   buffer,
 		watchers: make(map[*watcher]struct{}),
 	}
 }
 
-// publish hands over the events of one committed write.
+// publish hands over the events of one commit, in revision order.
 func (h *hub) publish(events []store.Event) {
 	if len(events) == 0 {
 		return
@@ -45,16 +42,8 @@ func (h *hub) publish(events []store.Event) {
 		return
 	}
 	for _, ev := range events {
-		h.pending[ev.Item.Revision] = ev
-	}
-	for {
-		ev, ok := h.pending[h.next]
-		if !ok {
-			return
-		}
-		delete(h.pending, h.next)
-		h.history[h.slot(h.next)] = ev
-		h.next++
+		h.history[h.slot(ev.Item.Revision)] = ev
+		h.next = ev.Item.Revision + 1
 		h.deliver(ev)
 	}
 }
@@ -131,7 +120,6 @@ func (h *hub) close() {
 	for w := range h.watchers {
 		h.finish(w, store.ErrClosed)
 	}
-	h.pending = nil
 }
 
 // watcher is one change feed of a hub.
