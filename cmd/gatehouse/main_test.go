@@ -185,3 +185,29 @@ func TestSettingsPrecedence(t *testing.T) {
 		t.Fatalf("unknown key accepted: %v", err)
 	}
 }
+
+// TestConfigFileFromEnv checks that GATEHOUSE_CONFIG names the settings
+// file when --config is not given, as for any other flag.
+func TestConfigFileFromEnv(t *testing.T) {
+	cfgFile := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	if err := os.WriteFile(cfgFile, []byte("listen: 127.0.0.1:2222\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GATEHOUSE_CONFIG", cfgFile)
+	var listen, config string
+	cmd := newServeCmd()
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := applyEnvAndFile(cmd.Flags(), ""); err != nil {
+			return err
+		}
+		listen, config = cmd.Flags().Lookup("listen").Value.String(), cmd.Flags().Lookup("config").Value.String()
+		return nil
+	}
+	cmd.SetArgs(nil)
+	if err := cmd.ExecuteContext(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if listen != "127.0.0.1:2222" || config != cfgFile {
+		t.Fatalf("listen %q, config %q: the file named by GATEHOUSE_CONFIG was not read", listen, config)
+	}
+}

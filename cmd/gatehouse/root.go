@@ -28,9 +28,18 @@ func newRootCmd() *cobra.Command {
 
 // applyEnvAndFile fills every flag the command line did not set, first
 // from GATEHOUSE_<FLAG> (upper case, dashes to underscores), then from the
-// YAML file named by --config (keys are flag names). Flags win over the
-// environment, the environment over the file.
+// YAML file named by --config (keys are flag names), or else by
+// GATEHOUSE_CONFIG. Flags win over the environment, the environment over
+// the file.
 func applyEnvAndFile(flags *pflag.FlagSet, configFile string) error {
+	if f := flags.Lookup("config"); f != nil && !f.Changed {
+		if v, ok := os.LookupEnv(envName(f)); ok {
+			if err := flags.Set(f.Name, v); err != nil {
+				return err
+			}
+			configFile = v
+		}
+	}
 	file := map[string]any{}
 	if configFile != "" {
 		b, err := os.ReadFile(configFile)
@@ -54,7 +63,7 @@ func applyEnvAndFile(flags *pflag.FlagSet, configFile string) error {
 		if err != nil || f.Changed {
 			return
 		}
-		env := "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		env := envName(f)
 		if v, ok := os.LookupEnv(env); ok {
 			err = setFlag(flags, f, splitList(f, v))
 			if err != nil {
@@ -70,6 +79,11 @@ func applyEnvAndFile(flags *pflag.FlagSet, configFile string) error {
 		}
 	})
 	return err
+}
+
+// envName is the environment variable of a flag: GATEHOUSE_<FLAG>.
+func envName(f *pflag.Flag) string {
+	return "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 }
 
 // fileSections are keys of the config file that are not flags but

@@ -284,6 +284,11 @@ func (e *Engine) changePassword(ctx context.Context, c Caller, name string, req 
 	}
 	now := e.opts.Now()
 	_, err = e.updateAccount(ctx, name, func(r *accountRecord) error {
+		// The current password was checked against rec: a change stored
+		// since (an admin's reset, on any replica) must not be undone.
+		if self && r.PasswordHash != rec.PasswordHash {
+			return apierror.WrongPassword.WithDetail("the password was changed meanwhile")
+		}
 		r.PasswordHash = hash
 		r.UpdateTime = now.Unix()
 		r.revokeTokens(now.UnixMilli())

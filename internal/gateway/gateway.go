@@ -199,7 +199,9 @@ func (u *upstream) check(r *http.Request) (identity, error) {
 }
 
 // requestTarget is what an engine-token request needs on this route: the
-// route's resource, or Service Center's mapping of the path.
+// route's resource, or Service Center's mapping of the path. A body read
+// for labels is read only once the token is known to be valid, so that
+// anonymous clients cannot make the gateway buffer bodies.
 func (u *upstream) requestTarget(r *http.Request) (target, error) {
 	if u.Resource != "" {
 		verb := u.Verb
@@ -208,7 +210,12 @@ func (u *upstream) requestTarget(r *http.Request) (target, error) {
 		}
 		return target{access: accessPermission, resource: u.Resource, verb: verb}, nil
 	}
-	return mapRequest(r.Method, r.URL, func() ([]byte, error) { return peekBody(r) })
+	return mapRequest(r.Method, r.URL, func() ([]byte, error) {
+		if _, err := u.g.cfg.Engine.Verify(r.Header.Get("Authorization")); err != nil {
+			return nil, err
+		}
+		return peekBody(r)
+	})
 }
 
 // rewrite builds the upstream request: the target URL, X-Forwarded-*

@@ -1,9 +1,13 @@
 package gateway_test
 
 import (
+	"context"
+	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/gateway"
 )
@@ -183,6 +187,40 @@ func TestGatewayLabelBody(t *testing.T) {
 	wantErr(t, g.do("POST", path, root, strings.Repeat(" ", 1<<20+1)), 413, "413001")
 	if up.count() != before {
 		t.Fatal("an oversize body reached the upstream")
+	}
+}
+
+// TestGatewayLabelBodyNeedsToken checks that the body of a service
+// creation is not read before the token is verified: a request without a
+// token is refused at once, while its body has not even been sent.
+func TestGatewayLabelBodyNeedsToken(t *testing.T) {
+	t.Parallel()
+	up := newEcho(t)
+	g := start(t, nil, gateway.Route{Prefix: "/v4/", Upstream: up.URL})
+	for _, token := range []string{"", "not.a.token"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		t.Cleanup(cancel)
+		body, unsent := io.Pipe()
+		context.AfterFunc(ctx, func() { unsent.Close() })
+		req, err := http.NewRequestWithContext(ctx, "POST", g.base+"/v4/default/registry/microservices", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = 1 << 20
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("token %q: no answer while the body is pending: %v", token, err)
+		}
+		if resp.StatusCode != 401 {
+			t.Fatalf("token %q: status %d, want 401", token, resp.StatusCode)
+		}
+		resp.Body.Close()
+	}
+	if up.count() != 0 {
+		t.Fatal("an unauthenticated request reached the upstream")
 	}
 }
 

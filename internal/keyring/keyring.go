@@ -78,9 +78,9 @@ type Options struct {
 	// 3072 or 4096 bits whatever Bits says. On first start it becomes the
 	// active key. If a ring already exists and the key is not one of its
 	// keys that still verify, it becomes the active key and the previous
-	// one is retired; if it is already in the ring (even retired), nothing
-	// changes, so restarting with the same file does not undo later
-	// rotations.
+	// one is retired; if it is already in the ring (even retired), or was
+	// and has expired since, nothing changes, so restarting with the same
+	// file does not undo later rotations.
 	PrivateKeyPEM []byte
 	// MaxTokenLifetime is how long a retired key keeps verifying: the
 	// longest lifetime of a token it signed, plus any leeway verifiers
@@ -230,6 +230,9 @@ func (r *Ring) importKey(ctx context.Context, priv *rsa.PrivateKey) error {
 	_, err = r.activate(ctx, k)
 	switch {
 	case errors.Is(err, errKeyPresent):
+		return nil
+	case errors.Is(err, errKeyExpired):
+		r.log.Warn("keyring: the key to import was rotated out and has expired; it is not used again", "kid", k.ID)
 		return nil
 	case err != nil:
 		return fmt.Errorf("keyring: import key: %w", err)

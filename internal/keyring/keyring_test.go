@@ -551,6 +551,28 @@ func TestImportIntoExistingRing(t *testing.T) {
 	}
 }
 
+// A key rotated out that has expired since is not made active again by a
+// restart that imports it.
+func TestImportOfExpiredKeyIgnored(t *testing.T) {
+	st := newStore(t)
+	opts := Options{PrivateKeyPEM: pkcs1PEM(fixtureKeys()[0]), MaxTokenLifetime: 200 * time.Millisecond}
+	r := openRing(t, st, opts)
+	info, err := r.Rotate(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the retired key to be deleted from the store", func() bool {
+		return len(storedRing(t, st).Keys) == 1
+	})
+	again := openRing(t, st, opts)
+	if got := activeID(t, again); got != info.ID {
+		t.Fatalf("restarting with the imported key reactivated it after it expired: active %s, want %s", got, info.ID)
+	}
+	if keys := storedRing(t, st).Keys; len(keys) != 1 || keys[0].ID != info.ID {
+		t.Fatalf("stored ring after the restart: %+v", keys)
+	}
+}
+
 func TestRingDeletedAndRecreated(t *testing.T) {
 	st := newStore(t)
 	r := importRing(t, st, 0)
@@ -639,14 +661,13 @@ func TestActivatedRefusesKeyInRing(t *testing.T) {
 			t.Fatalf("activating %s again: %v, want errKeyPresent", k.ID, err)
 		}
 	}
-	// Once the retired key has expired it may come back.
-	later := now.Add(time.Hour)
-	back, err := rec.activated(a, later, time.Hour)
-	if err != nil {
-		t.Fatal(err)
+	// Once the retired key has expired it leaves the ring for good.
+	later, _ := rec.pruned(now.Add(time.Hour))
+	if len(later.Keys) != 1 || later.Keys[0].ID != b.ID || len(later.Expired) != 1 || later.Expired[0] != a.ID {
+		t.Fatalf("ring after the retired key expired: %+v", later)
 	}
-	if len(back.Keys) != 2 || back.Keys[0].ID != a.ID || !back.Keys[0].Retired.IsZero() || back.Keys[1].ID != b.ID {
-		t.Fatalf("ring after re-activating an expired key: %+v", back.Keys)
+	if _, err := later.activated(a, now.Add(time.Hour), time.Hour); !errors.Is(err, errKeyExpired) {
+		t.Fatalf("re-activating an expired key: %v, want errKeyExpired", err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -20,13 +21,22 @@ const (
 // errKeyPresent aborts an activation whose key is already in the ring.
 var errKeyPresent = errors.New("keyring: key already in the ring")
 
+// errKeyExpired aborts an activation whose key was in the ring once and
+// has expired since.
+var errKeyExpired = errors.New("keyring: key retired and expired earlier")
+
 // errUnchanged aborts a prune that has nothing to remove.
 var errUnchanged = errors.New("keyring: nothing to prune")
 
 // ringRecord is the stored key ring: newest key first, exactly one key
-// without a retirement time (the active one).
+// without a retirement time (the active one). Expired holds the ids of
+// the keys deleted from the ring once they stopped verifying, so that
+// such a key (say, one rotated out after a compromise) never becomes
+// active again, for instance by a restart with the --private-key that
+// imported it.
 type ringRecord struct {
-	Keys []keyRecord `json:"keys"`
+	Keys    []keyRecord `json:"keys"`
+	Expired []string    `json:"expired,omitempty"`
 }
 
 // keyRecord is one stored key. Expires is the instant the retired key
@@ -78,24 +88,29 @@ func (rec ringRecord) item() (*store.Item, error) {
 	return &store.Item{Key: ringKey, Value: value}, nil
 }
 
-// pruned returns the ring without the keys expired at now, and whether
-// any were removed.
+// pruned returns the ring without the keys expired at now, their ids
+// added to Expired, and whether any were removed.
 func (rec ringRecord) pruned(now time.Time) (ringRecord, bool) {
-	kept := make([]keyRecord, 0, len(rec.Keys))
+	out := ringRecord{Keys: make([]keyRecord, 0, len(rec.Keys)), Expired: slices.Clone(rec.Expired)}
 	for _, k := range rec.Keys {
-		if !k.expired(now) {
-			kept = append(kept, k)
+		if k.expired(now) {
+			out.Expired = append(out.Expired, k.ID)
+		} else {
+			out.Keys = append(out.Keys, k)
 		}
 	}
-	return ringRecord{Keys: kept}, len(kept) != len(rec.Keys)
+	return out, len(out.Keys) != len(rec.Keys)
 }
 
 // activated returns the ring with next as its active key: the previous
 // active key is retired at now and verifies until now+lifetime, expired
 // keys are dropped. It fails with errKeyPresent if next is already in the
-// ring.
+// ring, and with errKeyExpired if it was and has expired.
 func (rec ringRecord) activated(next keyRecord, now time.Time, lifetime time.Duration) (ringRecord, error) {
 	live, _ := rec.pruned(now)
+	if slices.Contains(live.Expired, next.ID) {
+		return ringRecord{}, errKeyExpired
+	}
 	keys := append(make([]keyRecord, 0, len(live.Keys)+1), next)
 	for _, k := range live.Keys {
 		if k.ID == next.ID {
@@ -107,5 +122,5 @@ func (rec ringRecord) activated(next keyRecord, now time.Time, lifetime time.Dur
 		}
 		keys = append(keys, k)
 	}
-	return ringRecord{Keys: keys}, nil
+	return ringRecord{Keys: keys, Expired: live.Expired}, nil
 }

@@ -244,12 +244,16 @@ func (v *Verifier) fetchedAtOf() time.Time {
 }
 
 // refreshIfOld fetches the set again when it is older than MaxKeyAge;
-// failure keeps the old set.
+// failure keeps the old set. It does not wait for a fetch another caller
+// is making: the old set keeps serving meanwhile, so a slow or
+// unreachable Gatehouse does not hold up verifications.
 func (v *Verifier) refreshIfOld(ctx context.Context) {
 	seen := v.fetchedAtOf()
-	if v.opts.Now().Sub(seen) >= v.opts.MaxKeyAge {
-		_ = v.refresh(ctx, seen)
+	if v.opts.Now().Sub(seen) < v.opts.MaxKeyAge || !v.fetchMu.TryLock() {
+		return
 	}
+	defer v.fetchMu.Unlock()
+	_ = v.refreshLocked(ctx, seen)
 }
 
 // errTooSoon: a fetch was attempted less than MinRefreshInterval ago.
@@ -260,6 +264,11 @@ var errTooSoon = errors.New("verifier: key set fetched too recently")
 func (v *Verifier) refresh(ctx context.Context, seen time.Time) error {
 	v.fetchMu.Lock()
 	defer v.fetchMu.Unlock()
+	return v.refreshLocked(ctx, seen)
+}
+
+// refreshLocked is refresh with v.fetchMu held.
+func (v *Verifier) refreshLocked(ctx context.Context, seen time.Time) error {
 	if !v.fetchedAtOf().Equal(seen) {
 		return nil // someone else fetched meanwhile
 	}

@@ -283,6 +283,63 @@ func TestVerifyUnknownKey(t *testing.T) {
 	}
 }
 
+// TestVerifyDoesNotWaitForOldSetRefresh checks that while the key set is
+// fetched again for its age, and Gatehouse is slow to answer, other
+// verifications go on with the set they have.
+func TestVerifyDoesNotWaitForOldSetRefresh(t *testing.T) {
+	t.Parallel()
+	base := gatehouse(t)
+	ctx := context.Background()
+	tok := login(t, base)
+	var served atomic.Int32
+	fetching, release := make(chan struct{}), make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if served.Add(1) > 1 {
+			close(fetching)
+			<-release
+		}
+		resp, err := http.Get(base + "/.well-known/jwks.json")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(slow.Close)
+	unblock := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unblock)
+	clk := &clock{now: time.Now()}
+	v, err := verifier.New(ctx, verifier.Options{JWKSURL: slow.URL, MaxKeyAge: time.Minute, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.add(2 * time.Minute)
+	first := make(chan error, 1)
+	go func() {
+		_, err := v.Verify(ctx, tok)
+		first <- err
+	}()
+	<-fetching
+	other := make(chan error, 1)
+	go func() {
+		_, err := v.Verify(ctx, tok)
+		other <- err
+	}()
+	select {
+	case err := <-other:
+		if err != nil {
+			t.Fatalf("verification during a refresh: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a verification waited for the key set fetch of another")
+	}
+	unblock()
+	if err := <-first; err != nil {
+		t.Fatalf("verification that refreshed the set: %v", err)
+	}
+}
+
 func TestNewFailsWithoutKeys(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(http.NotFoundHandler())
