@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"sort"
 	"strings"
 	"time"
@@ -35,7 +36,20 @@ type Lock struct {
 }
 
 // LockKey is the lockout key of a login attempt.
-func LockKey(name, ip string) string { return name + "::" + ip }
+func LockKey(name, ip string) string { return name + "::" + ClientKey(ip) }
+
+// ClientKey is the address a client is counted under by lockout and rate
+// limits: an IPv4 address as is, an IPv6 address by its /64, the block
+// one subscriber usually holds, so that rotating addresses within it does
+// not buy fresh attempts.
+func ClientKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
+}
 
 // errNoChange aborts a store update that has nothing to change.
 var errNoChange = errors.New("no change")

@@ -157,3 +157,21 @@ func TestLockoutConcurrentGuesses(t *testing.T) {
 		t.Fatalf("%d guesses checked, want exactly the threshold 3: %v", checked, errs)
 	}
 }
+
+func TestClientKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":            "192.0.2.7",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
+		"::ffff:192.0.2.7":     "::ffff:192.0.2.7",
+		"not-an-ip":            "not-an-ip",
+		"fe80::1%eth0":         "fe80::/64",
+	} {
+		if got := ClientKey(in); got != want {
+			t.Errorf("ClientKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if LockKey("bob", "2001:db8::1") != LockKey("bob", "2001:db8::2") {
+		t.Error("addresses of one /64 get different lock keys")
+	}
+}

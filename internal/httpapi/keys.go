@@ -26,7 +26,7 @@ func (s *Server) keyRoutes() {
 			rec.Outcome = audit.Failure
 		}
 		s.Audit.Record(rec)
-		s.answer(w, r, k, err)
+		s.answer(w, r, k, apierror.FromStore(err))
 	}))
 }
 

@@ -5,10 +5,13 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/gatehouse/gatehouse/internal/engine"
 )
 
-// ipLimiter is a per-client-IP token bucket for the token-issuing
-// endpoints. Idle buckets are dropped so the map stays small.
+// ipLimiter is a per-client token bucket for the token-issuing endpoints,
+// keyed by engine.ClientKey (an IPv6 client by its /64). Idle buckets are
+// dropped, and the map never holds more than maxBuckets.
 type ipLimiter struct {
 	limit rate.Limit
 	burst int
@@ -21,6 +24,10 @@ type bucket struct {
 	lim  *rate.Limiter
 	seen time.Time
 }
+
+// maxBuckets bounds the limiter's memory against clients that rotate
+// addresses: past it, every bucket is dropped (all clients start afresh).
+const maxBuckets = 100_000
 
 func newIPLimiter(perSecond float64, burst int) *ipLimiter {
 	if perSecond <= 0 {
@@ -49,10 +56,14 @@ func (l *ipLimiter) allow(ip string) bool {
 		}
 		l.swept = now
 	}
-	b, ok := l.m[ip]
+	key := engine.ClientKey(ip)
+	b, ok := l.m[key]
 	if !ok {
+		if len(l.m) >= maxBuckets {
+			clear(l.m)
+		}
 		b = &bucket{lim: rate.NewLimiter(l.limit, l.burst)}
-		l.m[ip] = b
+		l.m[key] = b
 	}
 	b.seen = now
 	return b.lim.AllowN(now, 1)

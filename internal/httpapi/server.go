@@ -134,7 +134,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if route == "" {
 			route = "unmatched"
 		}
-		metrics.Requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
+		metrics.Requests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(sw.status)).Inc()
 		metrics.Latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	}()
 	if _, pattern := s.mux.Handler(r); pattern == "" {
@@ -142,6 +142,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mux.ServeHTTP(sw, r)
+}
+
+// methodLabel bounds the method label of metrics: clients choose the
+// method, and every distinct label value is kept forever.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
 }
 
 // unmatched answers a request no route takes: 405 when the path exists

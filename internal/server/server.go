@@ -130,7 +130,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return nil, fmt.Errorf("read private key: %w", err)
 		}
 	}
-	if s.ring, err = keyring.Open(ctx, s.st, keyring.Options{Bits: cfg.RSABits, PrivateKeyPEM: pem, Logger: logger,
+	if s.ring, err = keyring.Open(bg, s.st, keyring.Options{Bits: cfg.RSABits, PrivateKeyPEM: pem, Logger: logger,
 		MaxTokenLifetime: engine.MaxRequestedTTL + cfg.TokenLeeway}); err != nil {
 		return nil, fmt.Errorf("key ring: %w", err)
 	}
@@ -269,6 +269,9 @@ func (s *Server) close() {
 		s.audit.Close()
 	}
 	s.cancel()
+	if s.ring != nil {
+		s.ring.Close()
+	}
 	if s.st != nil {
 		if err := s.st.Close(); err != nil {
 			s.logger.Warn("closing the store", "err", err)
