@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -143,38 +144,39 @@ func (l *Log) write(batch []Record) {
 	}
 }
 
-// List returns the newest records, newest first, at most limit of them.
+// bucketShift groups item keys into time buckets for List: keys start
+// with 16 hex digits of a UnixNano time, and a bucket is what shares the
+// first 6 of them (2^40 ns, about 18 minutes).
+const bucketShift = 40
+
+// List returns the newest records, newest first, at most limit of them
+// (all when limit <= 0). It reads time buckets from the newest back and
+// stops once it has enough, so its cost follows limit, not retention.
 func (l *Log) List(ctx context.Context, limit int) ([]Record, error) {
-	items, _, err := l.st.List(ctx, prefix)
-	if err != nil {
-		return nil, err
+	if limit <= 0 {
+		limit = math.MaxInt
 	}
-	var out []Record
-	for _, it := range items {
-		out = append(out, decode(it.Value)...)
+	now := time.Now()
+	newest := uint64(now.Add(time.Hour).UnixNano()) >> bucketShift // an hour of clock skew between replicas
+	oldest := uint64(now.Add(-l.retention-time.Hour).UnixNano()) >> bucketShift
+	out := []Record{}
+	for b := newest; b >= oldest && len(out) < limit; b-- {
+		items, _, err := l.st.List(ctx, fmt.Sprintf("%s%06x", prefix, b))
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			var batch []Record
+			if json.Unmarshal(it.Value, &batch) == nil {
+				out = append(out, batch...)
+			}
+		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.After(out[j].Time) })
-	if limit > 0 && len(out) > limit {
+	if len(out) > limit {
 		out = out[:limit]
 	}
-	if out == nil {
-		out = []Record{}
-	}
 	return out, nil
-}
-
-// decode returns the records of an item: a JSON array of records, or a
-// single record as items written before batching hold.
-func decode(val []byte) []Record {
-	var batch []Record
-	if json.Unmarshal(val, &batch) == nil {
-		return batch
-	}
-	var r Record
-	if json.Unmarshal(val, &r) == nil {
-		return []Record{r}
-	}
-	return nil
 }
 
 // Close stores every queued record and stops the writers.

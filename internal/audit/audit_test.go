@@ -12,7 +12,6 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/audit"
-	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/bolt"
 )
 
@@ -67,27 +66,35 @@ func TestRecordStoreAndList(t *testing.T) {
 	}
 }
 
-// TestListReadsSingleRecords checks that items holding one record, as
-// stored before records were batched, are listed with batched ones.
-func TestListReadsSingleRecords(t *testing.T) {
+// TestListSpansTimeBuckets checks that List finds records across many
+// of its time buckets, newest first, and honours the retention window.
+func TestListSpansTimeBuckets(t *testing.T) {
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "a.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	old := time.Now().Add(-time.Minute).UTC()
-	val := []byte(`{"time":"` + old.Format(time.RFC3339Nano) + `","actor":"root","action":"login","outcome":"success"}`)
-	if _, err := st.Put(t.Context(), store.Item{Key: "audit/0000000000000001-00000000", Value: val}); err != nil {
-		t.Fatal(err)
+	l := audit.New(st, slog.New(slog.DiscardHandler), 48*time.Hour)
+	now := time.Now()
+	ages := []time.Duration{0, 20 * time.Minute, 3 * time.Hour, 30 * time.Hour}
+	for _, age := range ages {
+		l.Record(audit.Record{Time: now.Add(-age), Action: "age-" + age.String(), Outcome: audit.Success})
 	}
-	l := audit.New(st, slog.New(slog.DiscardHandler), time.Hour)
-	l.Record(audit.Record{Actor: "root", Action: "logout", Outcome: audit.Success})
 	l.Close()
 	recs, err := l.List(t.Context(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 2 || recs[0].Action != "logout" || recs[1].Action != "login" || !recs[1].Time.Equal(old) {
-		t.Fatalf("records %+v, want logout then the older login", recs)
+	if len(recs) != len(ages) {
+		t.Fatalf("listed %d records, want %d: %+v", len(recs), len(ages), recs)
+	}
+	for i, age := range ages {
+		if recs[i].Action != "age-"+age.String() {
+			t.Fatalf("record %d is %s, want age-%s", i, recs[i].Action, age)
+		}
+	}
+	two, err := l.List(t.Context(), 2)
+	if err != nil || len(two) != 2 || two[1].Action != "age-20m0s" {
+		t.Fatalf("limit 2: %v %+v", err, two)
 	}
 }
