@@ -21,6 +21,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -163,9 +164,27 @@ func jwtTimes(tok string) (iat, exp time.Time, err error) {
 	return iat, exp, nil
 }
 
+// httpClient returns a copy of hc (http.DefaultClient when nil) that does
+// not carry credentials to another host on a redirect: Go strips
+// Authorization there, but not the ccmessaging headers.
 func httpClient(hc *http.Client) *http.Client {
 	if hc == nil {
-		return http.DefaultClient
+		hc = http.DefaultClient
 	}
-	return hc
+	c := *hc
+	next := hc.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) > 0 && req.URL.Host != via[0].URL.Host {
+			req.Header.Del(SessionTokenHeader)
+			req.Header.Del(AppKeyHeader)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
 }
