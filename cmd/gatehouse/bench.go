@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,7 +22,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Benchmark a Gatehouse server (by default one started in-process)",
 		Long: "Drive load over real HTTP connections at a Gatehouse server, scenario by scenario,\n" +
-			"and report requests, errors, req/s and latency percentiles, each scenario's\n" +
+			"and report requests, errors, req/s, latency percentiles and CPU time, each scenario's\n" +
 			"throughput also as a ratio to the floor (GET /healthz) or, for login, to the\n" +
 			"machine's cryptographic limit. Scenarios: " + fmt.Sprint(bench.DefaultScenarios) + " (the default) and scale.",
 		Args: cobra.NoArgs,
@@ -28,7 +31,13 @@ func newBenchCmd() *cobra.Command {
 				cfg.RootPassword = rootPasswordFromEnv()
 			}
 			cfg.Progress, cfg.Log = cmd.ErrOrStderr(), cmd.ErrOrStderr()
-			rep, err := bench.Run(cmd.Context(), cfg)
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT) // stop cleanly: servers, data
+			defer stop()
+			rep, err := bench.Run(ctx, cfg)
 			if rep != nil {
 				if werr := writeReport(cmd, rep, asJSON); err == nil {
 					err = werr
@@ -40,7 +49,7 @@ func newBenchCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&cfg.Target, "target", "", "base URL of a running server (default: start one in-process)")
 	f.StringVar(&cfg.RootPassword, "root-password", "", "root password of --target (default $GATEHOUSE_ROOT_PASSWORD)")
-	f.DurationVar(&cfg.Duration, "duration", 5*time.Second, "measuring time of each scenario")
+	f.DurationVar(&cfg.Duration, "duration", 5*time.Second, "measuring time of each scenario (plus as long on its paired floor slices)")
 	f.IntVar(&cfg.Connections, "connections", 32, "concurrent connections")
 	f.StringSliceVar(&cfg.Scenarios, "scenarios", nil, "scenarios to run, comma separated (default all but scale)")
 	f.IntVar(&cfg.Sessions, "sessions", 1_000_000, "live sessions of the scale scenario")

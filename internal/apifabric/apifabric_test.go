@@ -40,7 +40,8 @@ func (c *clock) Advance(d time.Duration) {
 
 var admin = engine.Caller{Account: "root", IP: "127.0.0.1"}
 
-func newService(t testing.TB) (*apifabric.Service, *clock) {
+// newService starts a Service on a new store; mods adjust its options.
+func newService(t testing.TB, mods ...func(*apifabric.Options)) (*apifabric.Service, *clock) {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "gatehouse.db"), bolt.Options{})
 	if err != nil {
@@ -50,7 +51,11 @@ func newService(t testing.TB) (*apifabric.Service, *clock) {
 	t.Cleanup(func() { cancel(); st.Close() })
 	clk := &clock{t: time.Now()}
 	logger := slog.New(slog.DiscardHandler)
-	s, err := apifabric.New(ctx, st, audit.New(nil, logger, 0), logger, apifabric.Options{Now: clk.Now})
+	opts := apifabric.Options{Now: clk.Now}
+	for _, mod := range mods {
+		mod(&opts)
+	}
+	s, err := apifabric.New(ctx, st, audit.New(nil, logger, 0), logger, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,17 +309,38 @@ func TestValidText(t *testing.T) {
 	}
 }
 
-// BenchmarkVerify measures the hot path: a cached, valid AccessToken.
+// BenchmarkVerify measures the hot path, a cached valid AccessToken, and
+// the first verification of a token, which checks its signature.
 func BenchmarkVerify(b *testing.B) {
 	s, _ := newService(b)
 	app := createApp(b, s)
 	auth := "Bearer " + token(b, s, app.AppKey, app.AppSecret)
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := s.Verify(app.AppKey, auth); err != nil {
-				b.Error(err)
-				return
+	b.Run("cache-hit", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := s.Verify(app.AppKey, auth); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("cache-miss", func(b *testing.B) {
+		// Many more tokens than a cache of 32 entries holds: nearly every
+		// verification checks a signature.
+		small, _ := newService(b, func(o *apifabric.Options) { o.CacheSize = 32 })
+		app := createApp(b, small)
+		auths := make([]string, 4096)
+		for i := range auths {
+			auths[i] = "Bearer " + token(b, small, app.AppKey, app.AppSecret)
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			if _, err := small.Verify(app.AppKey, auths[i%len(auths)]); err != nil {
+				b.Fatal(err)
 			}
 		}
 	})

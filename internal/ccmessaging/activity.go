@@ -35,8 +35,8 @@ func (s *Service) flush(ctx context.Context) {
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, flushWriters)
 	for _, sess := range s.sessions.all() {
-		last := sess.act.last.Load()
-		if last <= sess.act.flushed.Load() || last <= sess.record().LastActivity {
+		last := sess.last.Load()
+		if last <= sess.flushed.Load() || last <= sess.record().LastActivity {
 			continue
 		}
 		slots <- struct{}{}
@@ -74,7 +74,7 @@ func (s *Service) writeActivity(ctx context.Context, sess *session, last int64) 
 		}
 		return
 	}
-	if last > sess.act.flushed.Load() {
-		sess.act.flushed.Store(last)
+	if last > sess.flushed.Load() {
+		sess.flushed.Store(last)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -295,7 +296,9 @@ func BenchmarkVerify(b *testing.B) {
 }
 
 // BenchmarkApplyToken measures opening sessions: one durable store write
-// and the wait for the change feed each.
+// and the wait for the change feed each, one at a time (each write a
+// commit of its own) and from parallel callers (whose writes share
+// commits).
 func BenchmarkApplyToken(b *testing.B) {
 	r := newReplica(b, openStore(b), &clock{t: time.Now()}, nil)
 	cr, channelID := setup(b, r)
@@ -304,13 +307,76 @@ func BenchmarkApplyToken(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		i++
-		req := ccmessaging.ApplyRequest{UserID: "user" + strconv.Itoa(i%1000), UserName: "User", ChannelID: channelID, Locale: "en"}
-		if _, err := r.msg.ApplyToken(ctx, app, req, cr.IP); err != nil {
-			b.Fatal(err)
-		}
+	var n atomic.Int64
+	open := func() error {
+		req := ccmessaging.ApplyRequest{UserID: "user" + strconv.FormatInt(n.Add(1)%1000, 10), UserName: "User", ChannelID: channelID, Locale: "en"}
+		_, err := r.msg.ApplyToken(ctx, app, req, cr.IP)
+		return err
 	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := open(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(16)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := open(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkRenew measures the in-band renewal of expired tokens by
+// parallel callers: one durable store write (shared with concurrent ones)
+// and the wait for the change feed each.
+func BenchmarkRenew(b *testing.B) {
+	clk := &clock{t: time.Now()}
+	r := newReplica(b, openStore(b), clk, nil)
+	cr, channelID := setup(b, r)
+	app, err := r.fabric.Verify(cr.AppKey, cr.Authorization)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tokens := make([]string, b.N)
+	errs := make([]error, 32)
+	var wg sync.WaitGroup
+	for w := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < b.N && errs[w] == nil; i += len(errs) {
+				req := ccmessaging.ApplyRequest{UserID: "user" + strconv.Itoa(i), UserName: "User", ChannelID: channelID, Locale: "en"}
+				tokens[i], errs[w] = r.msg.ApplyToken(context.Background(), app, req, cr.IP)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		b.Fatal(err)
+	}
+	clk.Advance(time.Hour + time.Second)
+	ctx := context.Background()
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		cr := cr
+		for pb.Next() {
+			cr.Token = tokens[next.Add(1)-1]
+			if _, renewed, err := r.msg.Verify(ctx, cr); err != nil || renewed == "" {
+				b.Errorf("renewal: %q, %v", renewed, err)
+				return
+			}
+		}
+	})
 }

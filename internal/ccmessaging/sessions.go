@@ -40,34 +40,29 @@ type sessionRecord struct {
 	MaxEnd       int64 `json:"maxEnd"`       // unix ms: the session ends then at the latest
 }
 
-// activity is the last-activity time of a session as this replica saw
-// it. Requests update it in memory; the background writer stores it.
-type activity struct {
-	last    atomic.Int64 // unix ms of the latest request served here
-	flushed atomic.Int64 // the latest value written to the store
-}
-
-func (a *activity) touch(ms int64) {
-	if ms > a.last.Load() {
-		a.last.Store(ms)
-	}
-}
-
 // session is a loaded session: its record, the hashes of its live tokens
 // (the current one and, while it exists, the previous one) and its
-// activity. A session's record is never modified; a change of the record
-// replaces the session. The record is kept in its binary form, decoded
-// when used: few pointers for the garbage collector to follow, whatever
-// the number of sessions.
+// last activity. A session's record is never modified; a change of the
+// record replaces the session. The record is kept in its binary form,
+// decoded when used, and the session holds no other pointer than the
+// hashes: few pointers for the garbage collector to follow, whatever the
+// number of sessions.
 type session struct {
 	enc string // the record's binary form
-	act *activity
-	// The token hashes are computed when the session is first looked up
-	// by a token, and written once, under the table's lock, before the
-	// session is indexed by them.
-	indexed   bool
-	cur, prev [sha256.Size]byte
+	// tokens are the hashes of the session's live tokens, computed when
+	// the session is first looked up by a token and set once, under the
+	// table's lock, before the session is indexed by them; nil until then.
+	tokens *tokenHashes
+	// last is the latest request time (unix ms) served here and flushed
+	// the latest one written to the store. A replacing version starts
+	// from these values; a request that still holds the version replaced
+	// may record its time there, a moment too late to be carried over.
+	last, flushed atomic.Int64
 }
+
+// tokenHashes are the hashes of a session's current token and, while it
+// has one, of its previous token.
+type tokenHashes struct{ cur, prev [sha256.Size]byte }
 
 // record returns the session's record; its strings share the session's
 // memory.
@@ -76,23 +71,46 @@ func (s *session) record() sessionRecord {
 	return rec
 }
 
+// touch records a request served at ms.
+func (s *session) touch(ms int64) {
+	if ms > s.last.Load() {
+		s.last.Store(ms)
+	}
+}
+
 // lastActivity is the latest request time known to this replica.
 func (s *session) lastActivity(rec *sessionRecord) int64 {
-	return max(rec.LastActivity, s.act.last.Load())
+	return max(rec.LastActivity, s.last.Load())
 }
 
-// hashes returns the hashes of the current token of rec and, if it has
-// one, of its previous token.
-func hashes(m minter, rec *sessionRecord) (cur, prev [sha256.Size]byte) {
-	cur = tokenHash(m.mint(rec, rec.Gen, rec.Issued, rec.Exp))
-	if rec.PrevUntil > 0 {
-		prev = tokenHash(m.mint(rec, rec.Gen-1, rec.PrevIssued, rec.PrevExp))
+// hashes returns the token hashes of rec. Those of an earlier version of
+// the session, when it is indexed, are reused where they are the same
+// tokens: a renewal's previous token is the earlier current one.
+func hashes(m minter, rec *sessionRecord, earlier *session) *tokenHashes {
+	var old sessionRecord
+	if earlier != nil && earlier.tokens != nil {
+		old = earlier.record()
 	}
-	return cur, prev
+	same := func(gen, iat, exp int64) bool {
+		return old.ID == rec.ID && old.Gen == gen && old.Issued == iat && old.Exp == exp
+	}
+	h := &tokenHashes{}
+	if same(rec.Gen, rec.Issued, rec.Exp) {
+		h.cur = earlier.tokens.cur
+	} else {
+		h.cur = tokenHash(m.mint(rec, rec.Gen, rec.Issued, rec.Exp))
+	}
+	switch {
+	case rec.PrevUntil <= 0:
+	case same(rec.Gen-1, rec.PrevIssued, rec.PrevExp):
+		h.prev = earlier.tokens.cur
+	case same(rec.Gen, rec.Issued, rec.Exp) && old.PrevUntil > 0 && old.PrevIssued == rec.PrevIssued && old.PrevExp == rec.PrevExp:
+		h.prev = earlier.tokens.prev
+	default:
+		h.prev = tokenHash(m.mint(rec, rec.Gen-1, rec.PrevIssued, rec.PrevExp))
+	}
+	return h
 }
-
-// userKey names a session by its channel and user, as its store key does.
-type userKey struct{ channel, user string }
 
 // sessionTable is the in-memory mirror of ccsessions/, kept current by a
 // store.Follower, indexed by channel and user and by the hash of every
@@ -103,39 +121,40 @@ type userKey struct{ channel, user string }
 type sessionTable struct {
 	minter minter
 	mu     sync.RWMutex
-	byKey  map[userKey]*session // keys share the sessions' memory
+	byKey  map[string]*session // by tableKey, sharing the sessions' memory
 	byHash map[[sha256.Size]byte]*session
 }
 
 func newSessionTable(m minter) *sessionTable {
-	return &sessionTable{minter: m, byKey: map[userKey]*session{}, byHash: map[[sha256.Size]byte]*session{}}
+	return &sessionTable{minter: m, byKey: map[string]*session{}, byHash: map[[sha256.Size]byte]*session{}}
 }
 
-// keyOf splits a store key into channel and user. Channel IDs are digits,
-// so the first "/" after the prefix ends the channel.
-func keyOf(key string) userKey {
+// keyOf returns the table key of a store key. Channel IDs are digits, so
+// the first "/" after the prefix ends the channel.
+func keyOf(key string) string {
 	ch, user, _ := strings.Cut(strings.TrimPrefix(key, sessionPrefix), "/")
-	return userKey{ch, user}
+	return tableKey(ch, user)
 }
 
 // load decodes a stored record into a session, keeping the activity of the
 // session it replaces when that is the same session.
-func (t *sessionTable) load(val []byte) (*session, userKey, bool) {
+func (t *sessionTable) load(val []byte) (*session, string, bool) {
 	enc, rec, ok := loadSession(val)
 	if !ok {
-		return nil, userKey{}, false
+		return nil, "", false
 	}
-	k := userKey{rec.Channel, rec.User}
-	s := &session{enc: enc, act: &activity{}}
+	k := tableKeyIn(enc)
+	s := &session{enc: enc}
 	if old := t.byKey[k]; old != nil && old.record().ID == rec.ID { // only the follower writes byKey
-		s.act = old.act
+		s.last.Store(old.last.Load())
+		s.flushed.Store(old.flushed.Load())
 	}
 	return s, k, true
 }
 
 // Reset implements store.Handler.
 func (t *sessionTable) Reset(items []store.Item) {
-	byKey := make(map[userKey]*session, len(items))
+	byKey := make(map[string]*session, len(items))
 	for _, it := range items {
 		if s, k, ok := t.load(it.Value); ok {
 			byKey[k] = s
@@ -154,8 +173,7 @@ func (t *sessionTable) Apply(ev store.Event) {
 	if ev.Type == store.EventPut {
 		if s, _, ok := t.load(ev.Item.Value); ok {
 			rec := s.record()
-			s.cur, s.prev = hashes(t.minter, &rec)
-			s.indexed, next = true, s
+			s.tokens, next = hashes(t.minter, &rec, t.indexed(k)), s
 		}
 	}
 	t.mu.Lock()
@@ -166,27 +184,37 @@ func (t *sessionTable) Apply(ev store.Event) {
 	}
 	if next != nil {
 		rec := next.record()
-		t.byKey[userKey{rec.Channel, rec.User}] = next
+		t.byKey[tableKeyIn(next.enc)] = next
 		t.index(next, &rec)
 	}
 }
 
+// indexed returns the session under k if its tokens are indexed.
+func (t *sessionTable) indexed(k string) *session {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if s := t.byKey[k]; s != nil && s.tokens != nil {
+		return s
+	}
+	return nil
+}
+
 // index adds s's token hashes to the hash index; t.mu is held.
 func (t *sessionTable) index(s *session, rec *sessionRecord) {
-	t.byHash[s.cur] = s
+	t.byHash[s.tokens.cur] = s
 	if rec.PrevUntil > 0 {
-		t.byHash[s.prev] = s
+		t.byHash[s.tokens.prev] = s
 	}
 }
 
 // unindex removes s's token hashes from the hash index; t.mu is held.
 func (t *sessionTable) unindex(s *session) {
-	if !s.indexed {
+	if s.tokens == nil {
 		return
 	}
-	delete(t.byHash, s.cur)
+	delete(t.byHash, s.tokens.cur)
 	if s.record().PrevUntil > 0 {
-		delete(t.byHash, s.prev)
+		delete(t.byHash, s.tokens.prev)
 	}
 }
 
@@ -194,7 +222,7 @@ func (t *sessionTable) unindex(s *session) {
 func (t *sessionTable) get(channel, user string) *session {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	return t.byKey[userKey{channel, user}]
+	return t.byKey[tableKey(channel, user)]
 }
 
 // lookup finds the session a token hash belongs to, its record and the
@@ -207,7 +235,7 @@ func (t *sessionTable) lookup(h [sha256.Size]byte) (*session, sessionRecord, int
 		return nil, sessionRecord{}, 0, false
 	}
 	rec := s.record()
-	if h == s.cur {
+	if h == s.tokens.cur {
 		return s, rec, rec.Gen, true
 	}
 	return s, rec, rec.Gen - 1, true
@@ -221,10 +249,10 @@ func (t *sessionTable) resolve(c *claims, h [sha256.Size]byte) (*session, sessio
 	if s, rec, gen, ok := t.lookup(h); ok {
 		return s, rec, gen, true
 	}
-	k := userKey{c.Channel, c.User}
+	k := tableKey(c.Channel, c.User)
 	t.mu.RLock()
 	s := t.byKey[k]
-	known := s == nil || s.indexed
+	known := s == nil || s.tokens != nil
 	t.mu.RUnlock()
 	if known {
 		return nil, sessionRecord{}, 0, false
@@ -233,10 +261,10 @@ func (t *sessionTable) resolve(c *claims, h [sha256.Size]byte) (*session, sessio
 	if rec.ID != c.Session {
 		return nil, sessionRecord{}, 0, false
 	}
-	cur, prev := hashes(t.minter, &rec) // outside the lock: signatures are slow
+	tokens := hashes(t.minter, &rec, nil) // outside the lock: signatures are slow
 	t.mu.Lock()
-	if !s.indexed && t.byKey[k] == s {
-		s.cur, s.prev, s.indexed = cur, prev, true
+	if s.tokens == nil && t.byKey[k] == s {
+		s.tokens = tokens
 		t.index(s, &rec)
 	}
 	t.mu.Unlock()

@@ -130,7 +130,7 @@ func (s *Service) verify(ctx context.Context, cr Credentials) (*Identity, string
 	default:
 		return nil, "", errDeadToken
 	}
-	sess.act.touch(now.UnixMilli())
+	sess.touch(now.UnixMilli())
 	return s.identity(&rec, ch, now), renewed, nil
 }
 
@@ -233,7 +233,8 @@ func (s *Service) renew(ctx context.Context, old *session, rec *sessionRecord, n
 			return cur, nil
 		}
 	}
-	var seen int64 // revision of the record found, when nothing was written
+	var seen int64              // revision of the record found, when nothing was written
+	sid, gen := rec.ID, rec.Gen // not rec itself: the callback would move it to the heap
 	it, err := s.st.Update(ctx, key, func(cur *store.Item) (*store.Item, error) {
 		if cur == nil {
 			return nil, errEnded("no such session")
@@ -242,11 +243,11 @@ func (s *Service) renew(ctx context.Context, old *session, rec *sessionRecord, n
 		if !ok {
 			return nil, errBadRecord
 		}
-		if stored.ID != rec.ID || stored.Gen != rec.Gen || now.Unix() < stored.Exp {
+		if stored.ID != sid || stored.Gen != gen || now.Unix() < stored.Exp {
 			seen = cur.Revision
 			return nil, errNoWrite
 		}
-		s.nextGeneration(&stored, now, old.act.last.Load())
+		s.nextGeneration(&stored, now, old.last.Load())
 		return &store.Item{Value: encodeSession(&stored), Expires: s.storeExpiry(&stored)}, nil
 	})
 	rev := it.Revision

@@ -1,18 +1,25 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
 )
 
 // MaxBody is the largest request body accepted (SPEC §6).
 const MaxBody = 64 << 10
+
+// Header values of JSON answers, shared by every answer: net/http only
+// reads them, and Header.Add appends to a copy.
+var (
+	jsonContentType = []string{"application/json"}
+	noStore         = []string{"no-store"}
+)
 
 // writeJSON answers status with v encoded as JSON.
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -21,8 +28,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status, b = http.StatusInternalServerError, []byte(`{"errorCode":"500003","errorMessage":"Internal server error"}`)
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
+	h["Content-Type"], h["Cache-Control"] = jsonContentType, noStore
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
@@ -57,7 +63,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		}
 		return apierror.InvalidParams.WithDetail("cannot read the body")
 	}
-	if len(strings.TrimSpace(string(body))) == 0 {
+	if len(bytes.TrimSpace(body)) == 0 {
 		return apierror.InvalidParams.WithDetail("the body is empty")
 	}
 	if err := json.Unmarshal(body, v); err != nil {

@@ -289,3 +289,44 @@ func increment(key string) store.UpdateFunc {
 		return &store.Item{Key: key, Value: strconv.AppendInt(nil, int64(n+1), 10)}, nil
 	}
 }
+
+// TestFailedWriteLeavesOthers checks that a write failing after it
+// modified the transaction it shares with others (a key over bbolt's
+// limit) fails alone: the concurrent writes committed with it succeed.
+func TestFailedWriteLeavesOthers(t *testing.T) {
+	s := newStore(t, testOptions)
+	ctx := t.Context()
+	if _, err := s.Put(ctx, store.Item{Key: strings.Repeat("k", 40000), Value: []byte("v")}); err == nil {
+		t.Fatal("Put with an oversized key succeeded")
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := fmt.Sprintf("good/%d", i)
+			if i%8 == 0 {
+				key = strings.Repeat("k", 40000)
+			}
+			_, err := s.Put(ctx, store.Item{Key: key, Value: []byte("v"), Expires: time.Now().Add(time.Hour)})
+			if (err == nil) != (i%8 != 0) {
+				errs <- fmt.Errorf("write %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	items, _, err := s.List(ctx, "")
+	if err != nil || len(items) != 56 {
+		t.Fatalf("listed %d items, %v; want the 56 good ones", len(items), err)
+	}
+	for i, it := range items {
+		if i > 0 && it.Revision == items[i-1].Revision {
+			t.Fatalf("two items share revision %d", it.Revision)
+		}
+	}
+}

@@ -12,6 +12,9 @@ import (
 
 var errEmptyKey = errors.New("bolt: empty key")
 
+// fillPercent is how full split pages are left.
+const fillPercent = 0.9
+
 // writeTx is one write operation's view of a write transaction. Operations
 // committed together share the transaction, each with its own writeTx.
 type writeTx struct {
@@ -29,6 +32,10 @@ func newWriteTx(tx *bbolt.Tx, now time.Time) (*writeTx, error) {
 		meta:   tx.Bucket(metaBucket),
 		now:    now,
 	}
+	// Keys mostly arrive in order (audit records and the expiry index by
+	// time, generated names by counter), and bbolt's default of splitting
+	// pages half full would leave half of every page empty.
+	w.items.FillPercent, w.expiry.FillPercent = fillPercent, fillPercent
 	var err error
 	w.revision, err = decodeRevision(w.meta.Get(revisionKey))
 	return w, err

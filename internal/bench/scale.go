@@ -1,0 +1,313 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/apifabric"
+	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/ccmessaging"
+	"github.com/gatehouse/gatehouse/internal/engine"
+	"github.com/gatehouse/gatehouse/internal/store/bolt"
+)
+
+// ScaleResult is the outcome of the scale scenario: an in-process server
+// restarted with Sessions live sessions on disk, its resident memory once
+// ready (which the memory target applies to) and after the session load
+// (which adds the heap's growth between collections), the time from start
+// to ready, and the session scenario's throughput compared with the same
+// run on BaselineSessions sessions.
+type ScaleResult struct {
+	Sessions       int     `json:"sessions"`
+	SeedS          float64 `json:"seed_s"`
+	RSSReadyBytes  uint64  `json:"rss_ready_bytes"`
+	RSSLoadedBytes uint64  `json:"rss_loaded_bytes"`
+	// HeapBytes is the live Go heap once ready; StoreFileBytes the size of
+	// the bolt file, whose pages the start-up load maps into memory.
+	HeapBytes         uint64  `json:"heap_bytes"`
+	StoreFileBytes    uint64  `json:"store_file_bytes"`
+	MemoryTargetBytes uint64  `json:"memory_target_bytes"`
+	MemoryMet         bool    `json:"memory_met"`
+	RestartS          float64 `json:"restart_s"`
+	RestartTargetS    float64 `json:"restart_target_s"`
+	RestartMet        bool    `json:"restart_met"`
+	SessionRPS        float64 `json:"session_rps"`
+	SessionErrors     uint64  `json:"session_errors"`
+	// SessionGCShare and BaselineGCShare are the garbage collector's share
+	// SessionCPUUs and BaselineCPUUs are the CPU time per request of the
+	// two session runs, in µs: unlike throughput, they do not depend on
+	// what else the machine runs.
+	SessionCPUUs  float64 `json:"session_cpu_us"`
+	BaselineCPUUs float64 `json:"baseline_cpu_us"`
+	// of the CPU time of the two session runs.
+	SessionGCShare   float64 `json:"session_gc_share"`
+	BaselineGCShare  float64 `json:"baseline_gc_share"`
+	BaselineSessions int     `json:"baseline_sessions"`
+	BaselineRPS      float64 `json:"baseline_rps"`
+	BaselineErrors   uint64  `json:"baseline_errors"`
+	Ratio            float64 `json:"ratio"`
+	RatioTarget      float64 `json:"ratio_target"`
+	ThroughputMet    bool    `json:"throughput_met"`
+}
+
+// Targets of the scale scenario.
+const (
+	baselineSessions  = 1000
+	scaleRestartLimit = 10 * time.Second
+	scaleRatioTarget  = 0.90
+	// memoryPerMillion is the resident memory allowed per million sessions.
+	memoryPerMillion = 1 << 30
+	// storeFile is the file server.Start keeps its bolt store in, within
+	// its data directory.
+	storeFile = "gatehouse.db"
+	// seedParallel is how many sessions are opened at once while seeding;
+	// concurrent writes share bolt commits.
+	seedParallel = 256
+)
+
+// scaleStore is a data directory seeded for the scale scenario.
+type scaleStore struct {
+	dir, rootPassword string
+	sessions          int
+	seeded            *seeded
+	seed              time.Duration
+}
+
+// scaleRun is what one restart of a seeded store measured.
+type scaleRun struct {
+	restart           time.Duration
+	rssReady, rssLoad uint64
+	heap, file        uint64
+	load              *measured
+}
+
+// scale seeds a store with baselineSessions and one with cfg.Sessions,
+// then restarts a server on each in turn and runs the session load: the
+// two measurements follow each other closely, so that what else the
+// machine runs changes little between them.
+func (r *runner) scale(ctx context.Context) (_ *ScaleResult, err error) {
+	var stores []*scaleStore
+	defer func() {
+		for _, st := range stores {
+			err = errors.Join(err, os.RemoveAll(st.dir))
+		}
+	}()
+	var runs []*scaleRun
+	for _, n := range []int{baselineSessions, r.cfg.Sessions} {
+		st, err := r.seedStore(ctx, n)
+		if st != nil {
+			stores = append(stores, st)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("seeding %d sessions: %w", n, err)
+		}
+	}
+	for _, st := range stores {
+		run, err := r.restart(ctx, st)
+		if err != nil {
+			return nil, fmt.Errorf("%d sessions: %w", st.sessions, err)
+		}
+		runs = append(runs, run)
+	}
+	base, big := runs[0], runs[1]
+	s := &ScaleResult{
+		Sessions: r.cfg.Sessions, SeedS: stores[1].seed.Seconds(),
+		RSSReadyBytes: big.rssReady, RSSLoadedBytes: big.rssLoad, HeapBytes: big.heap, StoreFileBytes: big.file,
+		MemoryTargetBytes: uint64(memoryPerMillion * max(1, float64(r.cfg.Sessions)/1e6)),
+		RestartS:          big.restart.Seconds(), RestartTargetS: scaleRestartLimit.Seconds(),
+		SessionRPS: big.load.rps(), SessionErrors: big.load.errors, SessionGCShare: big.load.gcShare(),
+		SessionCPUUs:     us(big.load.cpuPerRequest()),
+		BaselineSessions: baselineSessions, BaselineRPS: base.load.rps(), BaselineErrors: base.load.errors,
+		BaselineGCShare: base.load.gcShare(), BaselineCPUUs: us(base.load.cpuPerRequest()),
+		RatioTarget: scaleRatioTarget,
+	}
+	s.MemoryMet = s.RSSReadyBytes > 0 && s.RSSReadyBytes <= s.MemoryTargetBytes
+	s.RestartMet = big.restart <= scaleRestartLimit
+	if s.BaselineRPS > 0 {
+		s.Ratio = s.SessionRPS / s.BaselineRPS
+	}
+	s.ThroughputMet = s.Ratio >= scaleRatioTarget && s.SessionErrors+s.BaselineErrors == 0
+	return s, nil
+}
+
+// seedStore starts a server once on a new data directory (keys, root,
+// secrets), stops it and seeds n sessions into its store.
+func (r *runner) seedStore(ctx context.Context, n int) (*scaleStore, error) {
+	dir, err := os.MkdirTemp("", "gatehouse-bench-scale-")
+	if err != nil {
+		return nil, err
+	}
+	st := &scaleStore{dir: dir, rootPassword: newPassword(), sessions: n}
+	t, err := startServer(ctx, r.warn, r.d.client(), dir, st.rootPassword, nil)
+	if err != nil {
+		return st, err
+	}
+	if err := t.stop(); err != nil {
+		return st, err
+	}
+	t0 := time.Now()
+	st.seeded, err = seedSessions(ctx, dir, n, baselineSessions, r.cfg.Progress)
+	st.seed = time.Since(t0)
+	return st, err
+}
+
+// restart starts a server on a seeded store, measuring the time until it
+// is ready and its memory, runs the session load over a sample of the
+// sessions and stops it.
+func (r *runner) restart(ctx context.Context, st *scaleStore) (_ *scaleRun, err error) {
+	freeMemory()
+	run := &scaleRun{}
+	t0 := time.Now()
+	t, err := startServer(ctx, r.warn, r.d.client(), st.dir, st.rootPassword, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, t.stop()) }()
+	if err := waitReady(ctx, t); err != nil {
+		return nil, err
+	}
+	run.restart = time.Since(t0)
+	run.heap = freeMemory()
+	run.rssReady = residentBytes()
+	if fi, err := os.Stat(filepath.Join(st.dir, storeFile)); err == nil {
+		run.file = uint64(fi.Size())
+	}
+	name := "scale-" + strconv.Itoa(st.sessions)
+	if err := r.d.heapProfile(name); err != nil {
+		return nil, err
+	}
+	p, err := sessionPlan(t.api.base, st.seeded.app, st.seeded.tokens, r.cfg.Connections, cycle, statusOK)
+	if err != nil {
+		return nil, err
+	}
+	if run.load, _, err = r.d.run(ctx, name, p, nil); err != nil {
+		return nil, err
+	}
+	run.rssLoad = residentBytes()
+	r.d.close()
+	return run, nil
+}
+
+// seeded is what seedSessions opened: the app and a sample of the tokens.
+type seeded struct {
+	app    app
+	tokens []string
+}
+
+// seedSessions opens n sessions through the domain API on the store in
+// dir, which no server may hold open, and keeps about sample of their
+// tokens, spread over all of them. Audit records of the seeding are
+// dropped.
+func seedSessions(ctx context.Context, dir string, n, sample int, progress io.Writer) (_ *seeded, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st, err := bolt.Open(filepath.Join(dir, storeFile), bolt.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, st.Close()) }()
+	logger := slog.New(slog.DiscardHandler)
+	log := audit.New(nil, logger, 0)
+	fabric, err := apifabric.New(ctx, st, log, logger, apifabric.Options{})
+	if err != nil {
+		return nil, err
+	}
+	caller := engine.Caller{Account: "root", IP: "127.0.0.1"}
+	created, err := fabric.CreateApp(ctx, caller, apifabric.CreateAppRequest{Name: "bench-scale"})
+	if err != nil {
+		return nil, err
+	}
+	expire := "3600"
+	tok, err := fabric.TokenByAkSk(ctx, apifabric.TokenRequest{AppKey: created.AppKey, AppSecret: created.AppSecret, Expire: &expire}, caller.IP)
+	if err != nil {
+		return nil, err
+	}
+	access, err := fabric.Verify(created.AppKey, "Bearer "+tok.AccessToken)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := ccmessaging.New(ctx, st, fabric, log, logger, ccmessaging.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer msg.Close()
+	ch, err := msg.CreateChannel(ctx, caller, ccmessaging.ChannelRequest{Name: "bench-scale", AppKeys: []string{created.AppKey}, SessionIdleTimeout: "1h"})
+	if err != nil {
+		return nil, err
+	}
+	sd := &seeded{app: app{Key: created.AppKey, Secret: created.AppSecret, Access: tok.AccessToken}}
+	every := max(n/sample, 1)
+	var mu sync.Mutex
+	err = inParallel(n, seedParallel, func(i int) error {
+		req := ccmessaging.ApplyRequest{UserID: "u" + strconv.Itoa(i), UserName: "Bench User", ChannelID: ch.ID, Locale: "en"}
+		t, err := msg.ApplyToken(ctx, access, req, caller.IP)
+		if err == nil && i%every == 0 {
+			mu.Lock()
+			sd.tokens = append(sd.tokens, t)
+			mu.Unlock()
+		}
+		if progress != nil && (i+1)%100_000 == 0 {
+			fmt.Fprintf(progress, "\rseeding %d/%d sessions ", i+1, n)
+		}
+		return err
+	})
+	if progress != nil && n >= 100_000 {
+		fmt.Fprintln(progress)
+	}
+	return sd, err
+}
+
+// waitReady polls GET /readyz until it answers 200.
+func waitReady(ctx context.Context, t *target) error {
+	for {
+		if _, err := t.api.call(ctx, http.MethodGet, "/readyz", nil, nil, nil); err == nil {
+			return nil
+		}
+		if err := sleep(ctx, 10*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// freeMemory collects garbage and returns free memory to the system, so
+// that resident memory reflects what is live, and returns the live heap.
+func freeMemory() uint64 {
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// residentBytes returns the process's resident set size (VmRSS), or 0
+// where /proc is not available.
+func residentBytes() uint64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}

@@ -1,0 +1,130 @@
+package ccmessaging
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+func fullRecord() sessionRecord {
+	return sessionRecord{
+		ID: "6f1c2a9e-0d4b-4a57-9a43-2f7f1f0b1c3d", Channel: "1001", ChannelUID: "c-uid", User: "alice", UserName: "Alice Ω",
+		Locale: "en_US", AppKey: "app-key", Gen: 7, Issued: 1_700_000_000, Exp: 1_700_003_600,
+		PrevIssued: 1_699_996_400, PrevExp: 1_700_000_000, PrevUntil: 1_700_000_060_000,
+		Created: 1_699_990_000_000, LastActivity: 1_700_000_001_000, MaxEnd: -1,
+	}
+}
+
+func TestSessionRecordEncoding(t *testing.T) {
+	rec := fullRecord()
+	for name, val := range map[string][]byte{
+		"binary": encodeSession(&rec),
+		"JSON":   store.EncodeJSON(rec),
+	} {
+		t.Run(name, func(t *testing.T) {
+			enc, got, ok := loadSession(val)
+			if !ok || got != rec {
+				t.Fatalf("loaded %+v, %v; want %+v", got, ok, rec)
+			}
+			if again, ok := decodeSession(enc); !ok || again != rec {
+				t.Fatalf("binary form decoded as %+v, %v", again, ok)
+			}
+		})
+	}
+	val := encodeSession(&rec)
+	for name, bad := range map[string][]byte{
+		"empty":         nil,
+		"unknown form":  append([]byte{9}, val[1:]...),
+		"truncated":     val[:len(val)-1],
+		"trailing byte": append(append([]byte{}, val...), 0),
+		"no id":         encodeSession(&sessionRecord{Channel: "1001", User: "bob"}),
+		"bad JSON":      []byte(`{"id":`),
+	} {
+		if _, got, ok := loadSession(bad); ok {
+			t.Errorf("%s: loaded %+v", name, got)
+		}
+	}
+}
+
+// TestLoadedSessionsAreIndexedOnUse checks that a session loaded by Reset,
+// whose token hashes are not computed at load, accepts its live tokens
+// and no other.
+func TestLoadedSessionsAreIndexedOnUse(t *testing.T) {
+	m := minter{key: []byte("0123456789abcdef0123456789abcdef")}
+	rec := fullRecord()
+	rec.MaxEnd = 1_800_000_000_000
+	now := time.UnixMilli(rec.PrevUntil - 1000)
+	s := &Service{opts: Options{SessionMax: 24 * time.Hour}, minter: m, sessions: newSessionTable(m)}
+	s.sessions.Reset([]store.Item{{Key: sessionKey(rec.Channel, rec.User), Value: encodeSession(&rec)}})
+	for _, tc := range []struct {
+		name    string
+		gen     int64
+		iat     int64
+		exp     int64
+		wantGen int64 // 0: refused
+	}{
+		{"current token", rec.Gen, rec.Issued, rec.Exp, rec.Gen},
+		{"previous token", rec.Gen - 1, rec.PrevIssued, rec.PrevExp, rec.Gen - 1},
+		{"older token", rec.Gen - 2, rec.PrevIssued - 3600, rec.PrevIssued, 0},
+		{"current generation, other times", rec.Gen, rec.Issued + 1, rec.Exp + 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := m.mint(&rec, tc.gen, tc.iat, tc.exp)
+			_, got, gen, err := s.find(context.Background(), tok, now)
+			switch {
+			case tc.wantGen == 0 && !errors.Is(err, errDeadToken):
+				t.Fatalf("got generation %d, %v; want %v", gen, err, errDeadToken)
+			case tc.wantGen != 0 && (err != nil || gen != tc.wantGen || got.ID != rec.ID):
+				t.Fatalf("got generation %d, %v; want generation %d", gen, err, tc.wantGen)
+			}
+		})
+	}
+}
+
+// TestHashesReuseEarlierVersion checks that hashes reused from an earlier
+// version of a session are those computed from scratch.
+func TestHashesReuseEarlierVersion(t *testing.T) {
+	m := minter{key: []byte("0123456789abcdef0123456789abcdef")}
+	first := fullRecord()
+	first.PrevUntil = 0
+	renewed := first
+	renewed.PrevIssued, renewed.PrevExp, renewed.PrevUntil = first.Issued, first.Exp, first.LastActivity+60_000
+	renewed.Gen, renewed.Issued, renewed.Exp = first.Gen+1, first.Exp, first.Exp+3600
+	touched := renewed
+	touched.LastActivity += 5000
+	replaced := renewed
+	replaced.ID = "another session"
+	for _, tc := range []struct {
+		name          string
+		earlier, next sessionRecord
+	}{
+		{"renewal", first, renewed},
+		{"activity written", renewed, touched},
+		{"session replaced", renewed, replaced},
+		{"older generation back", renewed, first},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			earlier := &session{enc: string(encodeSession(&tc.earlier)), tokens: hashes(m, &tc.earlier, nil)}
+			if got, want := hashes(m, &tc.next, earlier), hashes(m, &tc.next, nil); *got != *want {
+				t.Fatalf("reused hashes %x, want %x", *got, *want)
+			}
+		})
+	}
+}
+
+func TestTableKey(t *testing.T) {
+	rec := fullRecord()
+	enc := string(encodeSession(&rec))
+	if got, want := tableKeyIn(enc), tableKey(rec.Channel, rec.User); got != want {
+		t.Fatalf("key in the binary form %q, want %q", got, want)
+	}
+	if keyOf(sessionKey(rec.Channel, rec.User)) != tableKey(rec.Channel, rec.User) {
+		t.Fatal("the store key gives another table key")
+	}
+	if tableKey("1", "12") == tableKey("11", "2") {
+		t.Fatal("two sessions share a table key")
+	}
+}
