@@ -31,7 +31,9 @@ func (s *Server) messagingRoutes() {
 	}
 	const ch, sess = engine.ResourceChannel, engine.ResourceSession
 	m := s.mux
-	m.HandleFunc("POST /v4/channels", s.authed(ch, s.createChannel))
+	m.HandleFunc("POST /v4/channels", s.authed(ch, bodyCall(s, func(r *http.Request, req ccmessaging.ChannelRequest) (ccmessaging.Channel, error) {
+		return s.Messaging.CreateChannel(r.Context(), s.caller(r), req)
+	})))
 	m.HandleFunc("GET /v4/channels", s.authed(ch, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, newList(s.Messaging.ListChannels()))
 	}))
@@ -39,7 +41,9 @@ func (s *Server) messagingRoutes() {
 		c, err := s.Messaging.GetChannel(r.PathValue("id"))
 		s.answer(w, r, c, err)
 	}))
-	m.HandleFunc("PUT /v4/channels/{id}", s.authed(ch, s.updateChannel))
+	m.HandleFunc("PUT /v4/channels/{id}", s.authed(ch, bodyCall(s, func(r *http.Request, req ccmessaging.UpdateChannelRequest) (ccmessaging.Channel, error) {
+		return s.Messaging.UpdateChannel(r.Context(), s.caller(r), r.PathValue("id"), req)
+	})))
 	m.HandleFunc("DELETE /v4/channels/{id}", s.authed(ch, func(w http.ResponseWriter, r *http.Request) {
 		s.answerEmpty(w, r, s.Messaging.DeleteChannel(r.Context(), s.caller(r), r.PathValue("id")))
 	}))
@@ -53,22 +57,6 @@ func (s *Server) messagingRoutes() {
 	api := s.ccmessagingAPI()
 	m.HandleFunc(gateway.CCMessagingPrefix, api)
 	m.HandleFunc(strings.TrimSuffix(gateway.CCMessagingPrefix, "/"), api)
-}
-
-func (s *Server) createChannel(w http.ResponseWriter, r *http.Request) {
-	var req ccmessaging.ChannelRequest
-	if s.decode(w, r, &req) {
-		c, err := s.Messaging.CreateChannel(r.Context(), s.caller(r), req)
-		s.answer(w, r, c, err)
-	}
-}
-
-func (s *Server) updateChannel(w http.ResponseWriter, r *http.Request) {
-	var req ccmessaging.UpdateChannelRequest
-	if s.decode(w, r, &req) {
-		c, err := s.Messaging.UpdateChannel(r.Context(), s.caller(r), r.PathValue("id"), req)
-		s.answer(w, r, c, err)
-	}
 }
 
 // ccmessagingAPI dispatches every path under /apiaccess/ccmessaging/:

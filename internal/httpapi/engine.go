@@ -72,7 +72,9 @@ func (s *Server) engineRoutes() {
 	m.HandleFunc("POST /v4/token", s.limited(s.login))
 	m.HandleFunc("DELETE /v4/token", s.authed("", s.logout))
 
-	m.HandleFunc("POST /v4/accounts", s.authed(acc, s.createAccount))
+	m.HandleFunc("POST /v4/accounts", s.authed(acc, bodyWrite(s, func(r *http.Request, req engine.CreateAccountRequest) error {
+		return s.Engine.CreateAccount(r.Context(), s.caller(r), req)
+	})))
 	m.HandleFunc("POST /v4/accounts/batch-create", s.authed(acc, s.batchCreateAccounts))
 	m.HandleFunc("GET /v4/accounts", s.authed(acc, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, newList(s.Engine.ListAccounts()))
@@ -81,21 +83,29 @@ func (s *Server) engineRoutes() {
 		a, err := s.Engine.GetAccount(r.PathValue("name"))
 		s.answer(w, r, a, err)
 	}))
-	m.HandleFunc("PUT /v4/accounts/{name}", s.authed(acc, s.updateAccount))
+	m.HandleFunc("PUT /v4/accounts/{name}", s.authed(acc, bodyWrite(s, func(r *http.Request, req engine.UpdateAccountRequest) error {
+		return s.Engine.UpdateAccount(r.Context(), s.caller(r), r.PathValue("name"), req)
+	})))
 	m.HandleFunc("DELETE /v4/accounts/{name}", s.authed(acc, func(w http.ResponseWriter, r *http.Request) {
 		s.answerEmpty(w, r, s.Engine.DeleteAccount(r.Context(), s.caller(r), r.PathValue("name")))
 	}))
-	m.HandleFunc("POST /v4/accounts/{name}/password", s.authed("", s.changePassword))
+	m.HandleFunc("POST /v4/accounts/{name}/password", s.authed("", bodyWrite(s, func(r *http.Request, req engine.ChangePasswordRequest) error {
+		return s.Engine.ChangePassword(r.Context(), s.caller(r), r.PathValue("name"), req)
+	})))
 
 	m.HandleFunc("GET /v4/roles", s.authed(role, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, newList(s.Engine.ListRoles()))
 	}))
-	m.HandleFunc("POST /v4/roles", s.authed(role, s.createRole))
+	m.HandleFunc("POST /v4/roles", s.authed(role, bodyWrite(s, func(r *http.Request, req engine.RoleRequest) error {
+		return s.Engine.CreateRole(r.Context(), s.caller(r), req)
+	})))
 	m.HandleFunc("GET /v4/roles/{name}", s.authed(role, func(w http.ResponseWriter, r *http.Request) {
 		ro, err := s.Engine.GetRole(r.PathValue("name"))
 		s.answer(w, r, ro, err)
 	}))
-	m.HandleFunc("PUT /v4/roles/{name}", s.authed(role, s.updateRole))
+	m.HandleFunc("PUT /v4/roles/{name}", s.authed(role, bodyWrite(s, func(r *http.Request, req engine.RoleRequest) error {
+		return s.Engine.UpdateRole(r.Context(), s.caller(r), r.PathValue("name"), req)
+	})))
 	m.HandleFunc("DELETE /v4/roles/{name}", s.authed(role, func(w http.ResponseWriter, r *http.Request) {
 		s.answerEmpty(w, r, s.Engine.DeleteRole(r.Context(), s.caller(r), r.PathValue("name")))
 	}))
@@ -140,6 +150,29 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
+// bodyCall decodes the request body into a Req, then renders what call
+// answers.
+func bodyCall[Req, Resp any](s *Server, call func(r *http.Request, req Req) (Resp, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req Req
+		if s.decode(w, r, &req) {
+			v, err := call(r, req)
+			s.answer(w, r, v, err)
+		}
+	}
+}
+
+// bodyWrite decodes the request body into a Req, then answers an empty
+// 200 when write succeeds, as Service Center does.
+func bodyWrite[Req any](s *Server, write func(r *http.Request, req Req) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req Req
+		if s.decode(w, r, &req) {
+			s.answerEmpty(w, r, write(r, req))
+		}
+	}
+}
+
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	var req engine.LoginRequest
 	if !s.decode(w, r, &req) {
@@ -153,13 +186,6 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	s.answerEmpty(w, r, s.Engine.Logout(r.Context(), principal(r), s.clientIP(r)))
 }
 
-func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) {
-	var req engine.CreateAccountRequest
-	if s.decode(w, r, &req) {
-		s.answerEmpty(w, r, s.Engine.CreateAccount(r.Context(), s.caller(r), req))
-	}
-}
-
 func (s *Server) batchCreateAccounts(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Accounts []engine.CreateAccountRequest `json:"accounts"`
@@ -169,32 +195,4 @@ func (s *Server) batchCreateAccounts(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.Engine.BatchCreateAccounts(r.Context(), s.caller(r), req.Accounts)
 	s.answer(w, r, map[string]any{"accounts": res}, err)
-}
-
-func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) {
-	var req engine.UpdateAccountRequest
-	if s.decode(w, r, &req) {
-		s.answerEmpty(w, r, s.Engine.UpdateAccount(r.Context(), s.caller(r), r.PathValue("name"), req))
-	}
-}
-
-func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
-	var req engine.ChangePasswordRequest
-	if s.decode(w, r, &req) {
-		s.answerEmpty(w, r, s.Engine.ChangePassword(r.Context(), s.caller(r), r.PathValue("name"), req))
-	}
-}
-
-func (s *Server) createRole(w http.ResponseWriter, r *http.Request) {
-	var req engine.RoleRequest
-	if s.decode(w, r, &req) {
-		s.answerEmpty(w, r, s.Engine.CreateRole(r.Context(), s.caller(r), req))
-	}
-}
-
-func (s *Server) updateRole(w http.ResponseWriter, r *http.Request) {
-	var req engine.RoleRequest
-	if s.decode(w, r, &req) {
-		s.answerEmpty(w, r, s.Engine.UpdateRole(r.Context(), s.caller(r), r.PathValue("name"), req))
-	}
 }

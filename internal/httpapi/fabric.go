@@ -16,7 +16,9 @@ func (s *Server) fabricRoutes() {
 	const app = engine.ResourceApp
 	m := s.mux
 	m.HandleFunc("POST /apigovernance/api/oauth/tokenByAkSk", s.limited(s.tokenByAkSk))
-	m.HandleFunc("POST /v4/apps", s.authed(app, s.createApp))
+	m.HandleFunc("POST /v4/apps", s.authed(app, bodyCall(s, func(r *http.Request, req apifabric.CreateAppRequest) (*apifabric.CreatedApp, error) {
+		return s.Fabric.CreateApp(r.Context(), s.caller(r), req)
+	})))
 	m.HandleFunc("GET /v4/apps", s.authed(app, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, newList(s.Fabric.ListApps()))
 	}))
@@ -24,27 +26,13 @@ func (s *Server) fabricRoutes() {
 		a, err := s.Fabric.GetApp(r.PathValue("appKey"))
 		s.answer(w, r, a, err)
 	}))
-	m.HandleFunc("PUT /v4/apps/{appKey}", s.authed(app, s.updateApp))
+	m.HandleFunc("PUT /v4/apps/{appKey}", s.authed(app, bodyCall(s, func(r *http.Request, req apifabric.UpdateAppRequest) (apifabric.App, error) {
+		return s.Fabric.UpdateApp(r.Context(), s.caller(r), r.PathValue("appKey"), req)
+	})))
 	m.HandleFunc("DELETE /v4/apps/{appKey}", s.authed(app, func(w http.ResponseWriter, r *http.Request) {
 		s.answerEmpty(w, r, s.Fabric.DeleteApp(r.Context(), s.caller(r), r.PathValue("appKey")))
 	}))
 	m.HandleFunc("POST /v4/apps/{appKey}/secret", s.authed(app, s.rotateSecret))
-}
-
-func (s *Server) createApp(w http.ResponseWriter, r *http.Request) {
-	var req apifabric.CreateAppRequest
-	if s.decode(w, r, &req) {
-		a, err := s.Fabric.CreateApp(r.Context(), s.caller(r), req)
-		s.answer(w, r, a, err)
-	}
-}
-
-func (s *Server) updateApp(w http.ResponseWriter, r *http.Request) {
-	var req apifabric.UpdateAppRequest
-	if s.decode(w, r, &req) {
-		a, err := s.Fabric.UpdateApp(r.Context(), s.caller(r), r.PathValue("appKey"), req)
-		s.answer(w, r, a, err)
-	}
 }
 
 // rotateSecret takes an optional body: without one the old secret stops
