@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,30 +17,13 @@ import (
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/engine"
 	"github.com/gatehouse/gatehouse/internal/store/bolt"
+	"github.com/gatehouse/gatehouse/internal/testclock"
 )
-
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 var admin = engine.Caller{Account: "root", IP: "127.0.0.1"}
 
 // newService starts a Service on a new store; mods adjust its options.
-func newService(t testing.TB, mods ...func(*apifabric.Options)) (*apifabric.Service, *clock) {
+func newService(t testing.TB, mods ...func(*apifabric.Options)) (*apifabric.Service, *testclock.Clock) {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "gatehouse.db"), bolt.Options{})
 	if err != nil {
@@ -49,7 +31,7 @@ func newService(t testing.TB, mods ...func(*apifabric.Options)) (*apifabric.Serv
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); st.Close() })
-	clk := &clock{t: time.Now()}
+	clk := testclock.New(time.Now())
 	logger := slog.New(slog.DiscardHandler)
 	opts := apifabric.Options{Now: clk.Now}
 	for _, mod := range mods {

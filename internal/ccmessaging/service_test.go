@@ -18,25 +18,8 @@ import (
 	"github.com/gatehouse/gatehouse/internal/engine"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/bolt"
+	"github.com/gatehouse/gatehouse/internal/testclock"
 )
-
-// clock is a settable time source shared by the replicas of a test.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // replica is one Gatehouse's domain services over a shared store.
 type replica struct {
@@ -57,7 +40,7 @@ func openStore(t testing.TB) store.Store {
 // newReplica starts the services of one replica. Sessions follow clk;
 // AccessTokens follow real time, so moving clk does not expire them.
 // mod, if not nil, adjusts the session options.
-func newReplica(t testing.TB, st store.Store, clk *clock, mod func(*ccmessaging.Options)) *replica {
+func newReplica(t testing.TB, st store.Store, clk *testclock.Clock, mod func(*ccmessaging.Options)) *replica {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logger := slog.New(slog.DiscardHandler)
@@ -128,7 +111,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // expired token concurrently yields one new token.
 func TestReplicasShareSessions(t *testing.T) {
 	st := openStore(t)
-	clk := &clock{t: time.Now()}
+	clk := testclock.New(time.Now())
 	a, b := newReplica(t, st, clk, nil), newReplica(t, st, clk, nil)
 	cr, channelID := setup(t, a)
 	eventually(t, "replica b to load the app and channel", func() bool {
@@ -173,7 +156,7 @@ func TestReplicasShareSessions(t *testing.T) {
 }
 
 func TestSupersededTokenDiesAfterGrace(t *testing.T) {
-	clk := &clock{t: time.Now()}
+	clk := testclock.New(time.Now())
 	r := newReplica(t, openStore(t), clk, nil)
 	cr, channelID := setup(t, r)
 	cr.Token = apply(t, r, cr, channelID, "alice")
@@ -197,10 +180,12 @@ func TestSessionEnds(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name string
-		end  func(r *replica, clk *clock, cr *ccmessaging.Credentials, channelID string)
+		end  func(r *replica, clk *testclock.Clock, cr *ccmessaging.Credentials, channelID string)
 	}{
-		{"idle timeout", func(_ *replica, clk *clock, _ *ccmessaging.Credentials, _ string) { clk.Advance(2 * time.Hour) }},
-		{"maximum lifetime", func(r *replica, clk *clock, cr *ccmessaging.Credentials, _ string) {
+		{"idle timeout", func(_ *replica, clk *testclock.Clock, _ *ccmessaging.Credentials, _ string) {
+			clk.Advance(2 * time.Hour)
+		}},
+		{"maximum lifetime", func(r *replica, clk *testclock.Clock, cr *ccmessaging.Credentials, _ string) {
 			for range 49 { // 23h41m of requests 29 minutes apart, renewing every hour
 				clk.Advance(29 * time.Minute)
 				_, renewed, err := r.msg.Verify(ctx, *cr)
@@ -213,24 +198,24 @@ func TestSessionEnds(t *testing.T) {
 			}
 			clk.Advance(29 * time.Minute)
 		}},
-		{"channel deleted", func(r *replica, _ *clock, _ *ccmessaging.Credentials, channelID string) {
+		{"channel deleted", func(r *replica, _ *testclock.Clock, _ *ccmessaging.Credentials, channelID string) {
 			if err := r.msg.DeleteChannel(ctx, engine.Caller{}, channelID); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"app removed from channel", func(r *replica, _ *clock, _ *ccmessaging.Credentials, channelID string) {
+		{"app removed from channel", func(r *replica, _ *testclock.Clock, _ *ccmessaging.Credentials, channelID string) {
 			if _, err := r.msg.UpdateChannel(ctx, engine.Caller{}, channelID, ccmessaging.UpdateChannelRequest{AppKeys: &[]string{}}); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"admin", func(r *replica, _ *clock, _ *ccmessaging.Credentials, channelID string) {
+		{"admin", func(r *replica, _ *testclock.Clock, _ *ccmessaging.Credentials, channelID string) {
 			if err := r.msg.KillSession(ctx, engine.Caller{}, channelID, "alice"); err != nil {
 				t.Fatal(err)
 			}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := &clock{t: time.Now()}
+			clk := testclock.New(time.Now())
 			r := newReplica(t, openStore(t), clk, nil)
 			cr, channelID := setup(t, r)
 			cr.Token = apply(t, r, cr, channelID, "alice")
@@ -249,7 +234,7 @@ func TestSessionEnds(t *testing.T) {
 // store, and that Close writes the last activity they recorded.
 func TestActivityIsCoalesced(t *testing.T) {
 	st := openStore(t)
-	clk := &clock{t: time.Now()}
+	clk := testclock.New(time.Now())
 	r := newReplica(t, st, clk, func(o *ccmessaging.Options) { o.FlushInterval = time.Hour })
 	cr, channelID := setup(t, r)
 	cr.Token = apply(t, r, cr, channelID, "alice")
@@ -280,7 +265,7 @@ func TestActivityIsCoalesced(t *testing.T) {
 // BenchmarkVerify measures a protected request with a valid token: both
 // tokens are known, so it is hashing and map lookups only.
 func BenchmarkVerify(b *testing.B) {
-	r := newReplica(b, openStore(b), &clock{t: time.Now()}, nil)
+	r := newReplica(b, openStore(b), testclock.New(time.Now()), nil)
 	cr, channelID := setup(b, r)
 	cr.Token = apply(b, r, cr, channelID, "alice")
 	ctx := context.Background()
@@ -300,7 +285,7 @@ func BenchmarkVerify(b *testing.B) {
 // commit of its own) and from parallel callers (whose writes share
 // commits).
 func BenchmarkApplyToken(b *testing.B) {
-	r := newReplica(b, openStore(b), &clock{t: time.Now()}, nil)
+	r := newReplica(b, openStore(b), testclock.New(time.Now()), nil)
 	cr, channelID := setup(b, r)
 	app, err := r.fabric.Verify(cr.AppKey, cr.Authorization)
 	if err != nil {
@@ -339,7 +324,7 @@ func BenchmarkApplyToken(b *testing.B) {
 // parallel callers: one durable store write (shared with concurrent ones)
 // and the wait for the change feed each.
 func BenchmarkRenew(b *testing.B) {
-	clk := &clock{t: time.Now()}
+	clk := testclock.New(time.Now())
 	r := newReplica(b, openStore(b), clk, nil)
 	cr, channelID := setup(b, r)
 	app, err := r.fabric.Verify(cr.AppKey, cr.Authorization)

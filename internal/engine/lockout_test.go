@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/testclock"
 )
 
 // lockOf returns the lock listed under key, if any.
@@ -33,7 +34,7 @@ func (e *testEngine) fail(tb testing.TB, name, ip, code string) {
 
 func TestLockoutCounting(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	clk := testclock.New(time.Now())
 	const window, ban = time.Minute, 5 * time.Minute
 	e := newEngine(t, Options{Now: clk.Now, LockoutAttempts: 3, LockoutWindow: window, LockoutBan: ban})
 	e.mkAccount(t, "alice", "Passw0rd!a")
@@ -46,7 +47,7 @@ func TestLockoutCounting(t *testing.T) {
 	if l, ok := e.lockOf(t, key); !ok || l.Status != LockAttempted || l.ReleaseAt != clk.Now().Add(window).Unix() {
 		t.Fatalf("lock after two failures: %+v", l)
 	}
-	clk.Add(window + time.Second)
+	clk.Advance(window + time.Second)
 	e.fail(t, "alice", ip, "401202")
 	e.fail(t, "alice", ip, "401202")
 	if _, err := e.Login(bg, LoginRequest{Name: "alice", Password: "Passw0rd!a"}, ip); err != nil {
@@ -67,11 +68,11 @@ func TestLockoutCounting(t *testing.T) {
 		t.Fatalf("lock during the ban: %+v", l)
 	}
 	e.login(t, "alice", "Passw0rd!a") // from 127.0.0.1
-	clk.Add(ban - time.Second)
+	clk.Advance(ban - time.Second)
 	e.fail(t, "alice", ip, "403201")
 
 	// A served ban starts a fresh count.
-	clk.Add(2 * time.Second)
+	clk.Advance(2 * time.Second)
 	e.fail(t, "alice", ip, "401202")
 	if l, _ := e.lockOf(t, key); l.Status != LockAttempted {
 		t.Fatalf("lock after the ban: %+v", l)

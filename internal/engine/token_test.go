@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/testclock"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 )
@@ -45,7 +46,7 @@ func TestTokenID(t *testing.T) {
 // earlier token, and every token issued after it is valid.
 func TestRevocationWithFrozenClock(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	clk := testclock.New(time.Now())
 	e := newEngine(t, Options{Now: clk.Now})
 	e.mkAccount(t, "dave", "Passw0rd!d")
 	verify := func(tok string) error {
@@ -102,10 +103,10 @@ func TestRevocationWithFrozenClock(t *testing.T) {
 // iat, to the second, and those without any jti cannot be logged out alone.
 func TestLegacyTokens(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	clk := testclock.New(time.Now())
 	e := newEngine(t, Options{Now: clk.Now})
 	e.mkAccount(t, "erin", "Passw0rd!e")
-	clk.Add(2 * time.Second)
+	clk.Advance(2 * time.Second)
 	sign := func(c jwt.RegisteredClaims) string {
 		c.ExpiresAt = jwt.NewNumericDate(clk.Now().Add(time.Hour))
 		tok, err := e.ring.Sign(&Claims{Account: "erin", Roles: []string{DeveloperRole}, RegisteredClaims: c})
@@ -131,7 +132,7 @@ func TestLegacyTokens(t *testing.T) {
 	wantCode(t, e.Logout(bg, p, "127.0.0.1"), "400001")
 
 	// A change later in the same second revokes them.
-	clk.Add(100 * time.Millisecond)
+	clk.Advance(100 * time.Millisecond)
 	if err := e.ChangePassword(bg, admin, "erin", ChangePasswordRequest{Password: "Passw0rd!e2"}); err != nil {
 		t.Fatal(err)
 	}

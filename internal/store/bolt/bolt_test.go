@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/bolt"
 	"github.com/gatehouse/gatehouse/internal/store/storetest"
+	"github.com/gatehouse/gatehouse/internal/testclock"
 )
 
 // testOptions sweep often so expiry tests finish quickly.
@@ -147,30 +148,10 @@ func TestReopenCompactsHistory(t *testing.T) {
 	}
 }
 
-// clock is a settable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Unix(1_800_000_000, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // TestExpiredIsInvisibleBeforeSweep checks every operation against an
 // expired item that the sweeper has not deleted yet.
 func TestExpiredIsInvisibleBeforeSweep(t *testing.T) {
-	c := newClock()
+	c := testclock.New(time.Unix(1_800_000_000, 0))
 	s := newStore(t, bolt.Options{SweepInterval: time.Hour, Now: c.Now})
 	ctx := t.Context()
 	it, err := s.Put(ctx, store.Item{Key: "k", Value: []byte("v"), Expires: c.Now().Add(time.Minute)})
@@ -203,7 +184,7 @@ func TestExpiredIsInvisibleBeforeSweep(t *testing.T) {
 // with a lasting one drops its expiry: the sweeper, which deletes due
 // items in expiry order, deletes a later item but not the replaced one.
 func TestSweepSparesOverwrittenExpiry(t *testing.T) {
-	c := newClock()
+	c := testclock.New(time.Unix(1_800_000_000, 0))
 	s := newStore(t, bolt.Options{SweepInterval: 5 * time.Millisecond, Now: c.Now})
 	ctx := t.Context()
 	puts := []store.Item{
