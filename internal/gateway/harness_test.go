@@ -1,27 +1,24 @@
 package gateway_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/server"
+	"github.com/gatehouse/gatehouse/internal/servertest"
 )
 
-const rootPW = "Root-Passw0rd!"
+const rootPW = servertest.RootPassword
 
-// gatehouse is a real server on 127.0.0.1:0 over a bolt store in a
-// temporary directory.
+// gatehouse is a real server (servertest.Server) seen through the short
+// names these tests use.
 type gatehouse struct {
+	*servertest.Server
 	t    testing.TB
 	base string
 }
@@ -29,28 +26,13 @@ type gatehouse struct {
 // start runs a server with routes; mod adjusts the configuration.
 func start(t testing.TB, mod func(*server.Config), routes ...gateway.Route) *gatehouse {
 	t.Helper()
-	cfg := server.DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DataDir = t.TempDir()
-	cfg.RootPassword = rootPW
-	cfg.RateLimit = 0
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	cfg.Routes = routes
-	if mod != nil {
-		mod(&cfg)
-	}
-	srv, err := server.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
+	s := servertest.Start(t, func(cfg *server.Config) {
+		cfg.Routes = routes
+		if mod != nil {
+			mod(cfg)
 		}
 	})
-	return &gatehouse{t: t, base: "http://" + srv.Addr()}
+	return &gatehouse{Server: s, t: t, base: s.Base}
 }
 
 // reply is a response with its body read.
@@ -67,8 +49,7 @@ type apiError struct {
 	Detail       string `json:"detail"`
 }
 
-// do sends a request to the server; body may be nil, a string or a value
-// sent as JSON; headers are name, value pairs.
+// do sends a request to the server (see servertest.Send).
 func (g *gatehouse) do(method, path, token string, body any, headers ...string) reply {
 	g.t.Helper()
 	return send(g.t, method, g.base+path, token, body, headers...)
@@ -76,58 +57,14 @@ func (g *gatehouse) do(method, path, token string, body any, headers ...string) 
 
 func send(t testing.TB, method, url, token string, body any, headers ...string) reply {
 	t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Add(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+	r := servertest.Send(t, method, url, token, body, headers...)
+	return reply{status: r.Status, header: r.Header, body: r.Body}
 }
 
 // login returns a token for name.
-func (g *gatehouse) login(name, password string) string {
-	g.t.Helper()
-	r := g.do("POST", "/v4/token", "", map[string]string{"name": name, "password": password})
-	if r.status != 200 {
-		g.t.Fatalf("login %s: %d %s", name, r.status, r.body)
-	}
-	var out struct{ Token string }
-	if err := json.Unmarshal(r.body, &out); err != nil {
-		g.t.Fatal(err)
-	}
-	return out.Token
-}
+func (g *gatehouse) login(name, password string) string { g.t.Helper(); return g.Login(name, password) }
 
-func (g *gatehouse) root() string { return g.login("root", rootPW) }
+func (g *gatehouse) root() string { return g.Root() }
 
 // mustOK sends a request that must answer 200.
 func (g *gatehouse) mustOK(method, path, token string, body any) reply {

@@ -564,7 +564,7 @@ func TestCCMRenewalRace(t *testing.T) {
 		renewed := make([]string, parallel)
 		for j := range parallel {
 			wg.Go(func() {
-				req, _ := http.NewRequest("GET", c.ts.base+sessionPath, nil)
+				req, _ := http.NewRequest("GET", c.ts.Base+sessionPath, nil)
 				req.Header.Set("x-app-key", c.app.AppKey)
 				req.Header.Set("Authorization", "Bearer "+c.access)
 				req.Header.Set("ccmessaging-token", tok)

@@ -97,7 +97,7 @@ func TestEngineAudit(t *testing.T) {
 	}
 	wantDetail(t, ts.call("GET", "/v4/audit?limit=0", root, nil), 400, "400001", invalidParams, "limit must be 1 to 1000")
 
-	ts.stop() // flush the log
+	ts.Stop() // flush the log
 	out := logs.String()
 	for _, marker := range []string{`"msg":"listening"`, `"msg":"audit"`, `"action":"login"`, `"action":"account.password"`} {
 		if !strings.Contains(out, marker) {

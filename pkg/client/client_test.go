@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -15,29 +14,16 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/server"
+	"github.com/gatehouse/gatehouse/internal/servertest"
 	"github.com/gatehouse/gatehouse/pkg/client"
 )
 
-const rootPW = "Root-Passw0rd!"
+const rootPW = servertest.RootPassword
 
 // startGatehouse runs a real server; mod adjusts its configuration.
 func startGatehouse(t testing.TB, mod func(*server.Config)) string {
 	t.Helper()
-	cfg := server.DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DataDir = t.TempDir()
-	cfg.RootPassword = rootPW
-	cfg.RateLimit = 0
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	if mod != nil {
-		mod(&cfg)
-	}
-	srv, err := server.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-	return "http://" + srv.Addr()
+	return servertest.Start(t, mod).Base
 }
 
 // recorder is a transport that counts requests by "METHOD path" and

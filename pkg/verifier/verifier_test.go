@@ -22,10 +22,11 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/gatehouse/gatehouse/internal/server"
+	"github.com/gatehouse/gatehouse/internal/servertest"
 	"github.com/gatehouse/gatehouse/pkg/verifier"
 )
 
-const rootPW = "Root-Passw0rd!"
+const rootPW = servertest.RootPassword
 
 // config is a server configuration on 127.0.0.1:0 over dir.
 func config(dir string) server.Config {
@@ -38,12 +39,7 @@ func config(dir string) server.Config {
 // gatehouse starts a real server and returns its base URL.
 func gatehouse(t *testing.T) string {
 	t.Helper()
-	srv, err := server.Start(context.Background(), config(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-	return "http://" + srv.Addr()
+	return servertest.Start(t, nil).Base
 }
 
 // runWithGatehouse runs the tests with the examples' Gatehouse.
