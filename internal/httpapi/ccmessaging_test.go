@@ -200,12 +200,7 @@ func TestCCMChannels(t *testing.T) {
 			{"wrong method", "PATCH", path, nil, 405, "405001"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				r := ts.as(t).call(tc.method, tc.path, root, tc.body)
-				var e apiError
-				r.json(t, &e)
-				if r.status != tc.status || e.ErrorCode != tc.code {
-					t.Fatalf("want %d %s, got %d %s", tc.status, tc.code, r.status, r.body)
-				}
+				wantCode(t, ts.as(t).call(tc.method, tc.path, root, tc.body), tc.status, tc.code)
 			})
 		}
 	})

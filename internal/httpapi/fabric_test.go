@@ -159,12 +159,7 @@ func TestFabricApps(t *testing.T) {
 			{"wrong method", "PATCH", key, nil, 405, "405001"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				r := ts.as(t).call(tc.method, tc.path, root, tc.body)
-				var e apiError
-				r.json(t, &e)
-				if r.status != tc.status || e.ErrorCode != tc.code {
-					t.Fatalf("want %d %s, got %d %s", tc.status, tc.code, r.status, r.body)
-				}
+				wantCode(t, ts.as(t).call(tc.method, tc.path, root, tc.body), tc.status, tc.code)
 			})
 		}
 	})

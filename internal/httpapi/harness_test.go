@@ -81,3 +81,13 @@ func wantErr(t *testing.T, r reply, status int, code, msg string) apiError {
 	}
 	return e
 }
+
+// wantCode checks the status and errorCode of an error in the error model.
+func wantCode(t *testing.T, r reply, status int, code string) {
+	t.Helper()
+	var e apiError
+	r.json(t, &e)
+	if r.status != status || e.ErrorCode != code {
+		t.Fatalf("want %d %s, got %d %s", status, code, r.status, r.body)
+	}
+}
