@@ -1,10 +1,12 @@
-// Package bolt is Gatehouse's embedded store backend: a single bbolt file
-// holding every item with its revision and expiry, a store-wide revision
-// counter, an expiry index swept in the background, and an in-memory change
-// feed with a short history. Concurrent writes are group-committed: each
-// commit carries every write that arrived while the previous one was being
-// synced (and, under load, during a short wait). A write is on disk before
-// it returns.
+// Package bolt is Gatehouse's embedded store backend: a bbolt file holding
+// every item with its revision and expiry, a store-wide revision counter
+// and an expiry index swept in the background; a write-ahead log beside it;
+// and an in-memory change feed with a short history. Concurrent writes are
+// group-committed: each commit carries every write that arrived while the
+// previous one was being synced (and, under load, during a short wait),
+// and is appended to the log and synced before its writers are answered,
+// so a write is on disk before it returns. The bbolt file is committed
+// every flush interval; after a crash, opening the store replays the log.
 package bolt
 
 import (
@@ -41,6 +43,11 @@ type Options struct {
 	// commits cost less per write. A write to an idle store is committed
 	// at once.
 	BatchDelay time.Duration
+	// FlushInterval is how often the changes in the write-ahead log are
+	// committed to the bbolt file (default 100ms). A longer interval
+	// writes each page touched by many writes once, but holds more changes
+	// in memory and makes each flush longer.
+	FlushInterval time.Duration
 	// Now is the clock used for expiry (default time.Now).
 	Now func() time.Time
 }
@@ -61,6 +68,9 @@ func (o Options) withDefaults() Options {
 	if o.BatchDelay <= 0 {
 		o.BatchDelay = 500 * time.Microsecond
 	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = 100 * time.Millisecond
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -79,6 +89,7 @@ type Store struct {
 	db      *bbolt.DB
 	now     func() time.Time
 	hub     *hub
+	over    *overlay
 	commits *committer
 
 	mu     sync.RWMutex // shared by every operation, exclusive while closing
@@ -92,8 +103,10 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// Open opens or creates the store file at path (mode 0600). It fails if
-// another process holds the file for longer than opts.LockTimeout.
+// Open opens or creates the store file at path (mode 0600) and its
+// write-ahead log, path + ".wal", replaying into the file what the log
+// holds. It fails if another process holds the file for longer than
+// opts.LockTimeout.
 func Open(path string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
 	// The list of free pages is kept in a hash map and not written by
@@ -108,25 +121,30 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	rev, err := initialize(db)
+	log, err := openWAL(path + ".wal")
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("bolt: open %s: %w", path, err), db.Close())
+		return nil, errors.Join(err, db.Close())
+	}
+	rev, err := initialize(db, log, opts.Now())
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("bolt: open %s: %w", path, err), log.close(), db.Close())
 	}
 	s := &Store{
 		db:    db,
 		now:   opts.Now,
 		hub:   newHub(rev, opts.History, opts.WatchBuffer),
+		over:  newOverlay(),
 		stop:  make(chan struct{}),
 		swept: make(chan struct{}),
 	}
-	s.commits = newCommitter(db, opts.Now, s.hub.publish, opts.BatchDelay)
+	s.commits = newCommitter(db, log, s.over, opts, s.hub.publish)
 	go s.sweepLoop(opts.SweepInterval)
 	return s, nil
 }
 
-// initialize creates the buckets of a new file and returns the store
-// revision.
-func initialize(db *bbolt.DB) (int64, error) {
+// initialize creates the buckets of a new file, commits to it the changes
+// the log holds beyond it, empties the log and returns the store revision.
+func initialize(db *bbolt.DB, log *wal, now time.Time) (int64, error) {
 	var rev int64
 	err := db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{itemsBucket, expiryBucket, metaBucket} {
@@ -134,10 +152,16 @@ func initialize(db *bbolt.DB) (int64, error) {
 				return err
 			}
 		}
+		if err := replay(tx, log, now); err != nil {
+			return err
+		}
 		var err error
 		rev, err = decodeRevision(tx.Bucket(metaBucket).Get(revisionKey))
 		return err
 	})
+	if err == nil {
+		log.reset()
+	}
 	return rev, err
 }
 
@@ -160,6 +184,16 @@ func (s *Store) Get(ctx context.Context, key string) (store.Item, error) {
 		return store.Item{}, err
 	}
 	defer s.mu.RUnlock()
+	s.over.mu.RLock()
+	defer s.over.mu.RUnlock()
+	if ev, ok := s.over.last[key]; ok {
+		if ev.Type == store.EventDelete || expired(ev.Item, s.now()) {
+			return store.Item{}, store.ErrNotFound
+		}
+		it := ev.Item
+		it.Value = append([]byte{}, it.Value...)
+		return it, nil
+	}
 	var it store.Item
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		v := tx.Bucket(itemsBucket).Get([]byte(key))
@@ -182,6 +216,11 @@ func (s *Store) Get(ctx context.Context, key string) (store.Item, error) {
 	return it, nil
 }
 
+// expired reports whether it has expired at now.
+func expired(it store.Item, now time.Time) bool {
+	return !it.Expires.IsZero() && !it.Expires.After(now)
+}
+
 // List returns the live items under prefix, sorted by key, and the store
 // revision of the listing.
 func (s *Store) List(ctx context.Context, prefix string) ([]store.Item, int64, error) {
@@ -189,24 +228,37 @@ func (s *Store) List(ctx context.Context, prefix string) ([]store.Item, int64, e
 		return nil, 0, err
 	}
 	defer s.mu.RUnlock()
+	s.over.mu.RLock()
+	defer s.over.mu.RUnlock()
 	var (
 		items []store.Item
 		rev   int64
 	)
+	now := s.now()
+	changed := s.over.under(prefix)
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		var err error
 		if rev, err = decodeRevision(tx.Bucket(metaBucket).Get(revisionKey)); err != nil {
 			return err
 		}
-		now := s.now()
 		c := tx.Bucket(itemsBucket).Cursor()
 		for k, v := c.Seek([]byte(prefix)); k != nil && strings.HasPrefix(string(k), prefix); k, v = c.Next() {
-			rec, err := decodeRecord(string(k), v)
+			key := string(k)
+			for len(changed) > 0 && changed[0].Item.Key < key {
+				items = appendLive(items, changed[0], now)
+				changed = changed[1:]
+			}
+			if len(changed) > 0 && changed[0].Item.Key == key { // changed since the last flush
+				items = appendLive(items, changed[0], now)
+				changed = changed[1:]
+				continue
+			}
+			rec, err := decodeRecord(key, v)
 			if err != nil {
 				return err
 			}
 			if !rec.expired(now) {
-				items = append(items, rec.item(string(k)))
+				items = append(items, rec.item(key))
 			}
 		}
 		return nil
@@ -214,7 +266,20 @@ func (s *Store) List(ctx context.Context, prefix string) ([]store.Item, int64, e
 	if err != nil {
 		return nil, 0, err
 	}
-	return items, rev, nil
+	for _, ev := range changed {
+		items = appendLive(items, ev, now)
+	}
+	return items, max(rev, s.over.revision), nil
+}
+
+// appendLive appends the item of a change to items if it is a live one.
+func appendLive(items []store.Item, ev store.Event, now time.Time) []store.Item {
+	if ev.Type == store.EventDelete || expired(ev.Item, now) {
+		return items
+	}
+	it := ev.Item
+	it.Value = append([]byte{}, it.Value...)
+	return append(items, it)
 }
 
 // Watch delivers every change under prefix from fromRevision on. A
@@ -246,9 +311,9 @@ func (s *Store) Close() error {
 		s.mu.Lock()
 		s.closed = true
 		s.mu.Unlock()
-		s.commits.close()
+		logErr := s.commits.close()
 		s.hub.close()
-		s.closeErr = s.db.Close()
+		s.closeErr = errors.Join(logErr, s.db.Close())
 	})
 	return s.closeErr
 }

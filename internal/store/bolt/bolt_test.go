@@ -39,12 +39,26 @@ func newStore(tb testing.TB, opts bolt.Options) *bolt.Store {
 	return openStore(tb, filepath.Join(tb.TempDir(), "gatehouse.db"), opts)
 }
 
+// unflushedOptions keep every change in the write-ahead log and the
+// overlay until the store is closed.
+var unflushedOptions = bolt.Options{SweepInterval: 20 * time.Millisecond, FlushInterval: time.Hour}
+
 func openDir(t *testing.T, dir string) store.Store {
 	return openStore(t, filepath.Join(dir, "gatehouse.db"), testOptions)
 }
 
+func openDirUnflushed(t *testing.T, dir string) store.Store {
+	return openStore(t, filepath.Join(dir, "gatehouse.db"), unflushedOptions)
+}
+
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, testOptions) })
+}
+
+// TestConformanceUnflushed runs the conformance suite with reads served
+// from the overlay of changes not yet committed to the bbolt file.
+func TestConformanceUnflushed(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, unflushedOptions) })
 }
 
 func TestPersistence(t *testing.T) {
@@ -53,6 +67,12 @@ func TestPersistence(t *testing.T) {
 
 func TestCrash(t *testing.T) {
 	storetest.RunCrash(t, openDir)
+}
+
+// TestCrashUnflushed kills writers whose acknowledged writes are in the
+// write-ahead log only: opening the store must replay them.
+func TestCrashUnflushed(t *testing.T) {
+	storetest.RunCrash(t, openDirUnflushed)
 }
 
 func TestSecondOpenerFails(t *testing.T) {

@@ -17,18 +17,31 @@ const maxGroup = 4096
 // each taking every write that arrived while the previous one was being
 // written to disk. While writes keep arriving, a commit first waits, at
 // most delay, until as many writes are queued as the last one carried, so
-// that many writes share the cost of writing pages and syncing the file;
-// a write to an idle store is committed at once.
+// that many writes share the cost of syncing; a write to an idle store is
+// committed at once.
+//
+// A commit applies its writes to a bbolt write transaction that stays open
+// until the next flush, appends their changes to the write-ahead log and
+// syncs it, and only then answers the writers and publishes the changes.
+// A flush, every flushEvery or once the log outgrows maxWAL, commits the
+// bbolt transaction (writing each page touched since the last flush once)
+// and empties the log. Until then readers find the changes in the overlay.
 type committer struct {
-	db      *bbolt.DB
-	now     func() time.Time
-	publish func([]store.Event)
-	delay   time.Duration
+	db         *bbolt.DB
+	log        *wal
+	over       *overlay
+	now        func() time.Time
+	publish    func([]store.Event)
+	delay      time.Duration
+	flushEvery time.Duration
 
 	// Set and read by the loop only: the size of the last commit and
-	// when it ended.
+	// when it ended, and the open transaction and when it began.
 	lastGroup int
 	lastEnd   time.Time
+	tx        *bbolt.Tx
+	txStart   time.Time
+	txDirty   bool // tx holds changes
 
 	mu      sync.Mutex
 	queue   []*pending
@@ -39,11 +52,15 @@ type committer struct {
 	stopped chan struct{} // closed when the loop returned
 }
 
+// maxWAL is the log size that forces a flush before flushEvery.
+const maxWAL = 64 << 20
+
 // pending is one queued write.
 type pending struct {
 	op     func(w *writeTx) error
 	opErr  error         // what op returned
 	events []store.Event // the changes op made
+	dirty  bool          // op modified the transaction
 	err    error         // the result handed back to the writer
 	done   chan struct{}
 }
@@ -52,9 +69,9 @@ type pending struct {
 // counts as busy, so that the next commit waits for company.
 const busyWindow = 10 * time.Millisecond
 
-func newCommitter(db *bbolt.DB, now func() time.Time, publish func([]store.Event), delay time.Duration) *committer {
+func newCommitter(db *bbolt.DB, log *wal, over *overlay, opts Options, publish func([]store.Event)) *committer {
 	c := &committer{
-		db: db, now: now, publish: publish, delay: delay,
+		db: db, log: log, over: over, now: opts.Now, publish: publish, delay: opts.BatchDelay, flushEvery: opts.FlushInterval,
 		wake: make(chan struct{}, 1), full: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	go c.loop()
@@ -79,22 +96,31 @@ func (c *committer) write(op func(w *writeTx) error) error {
 	return p.err
 }
 
-// close stops the loop once every queued write is committed.
-func (c *committer) close() {
+// close stops the loop once every queued write is committed and flushed,
+// and closes the log.
+func (c *committer) close() error {
 	close(c.stop)
 	<-c.stopped
+	return c.log.close()
 }
 
 func (c *committer) loop() {
 	defer close(c.stopped)
+	tick := time.NewTicker(c.flushEvery)
+	defer tick.Stop()
 	for {
 		select {
 		case <-c.wake:
+			c.drain()
+		case <-tick.C:
+			if c.tx != nil && time.Since(c.txStart) >= c.flushEvery {
+				c.flush()
+			}
 		case <-c.stop:
 			c.drain()
+			c.flush()
 			return
 		}
-		c.drain()
 	}
 }
 
@@ -148,38 +174,136 @@ func (c *committer) drain() {
 		}
 		c.commit(group)
 		c.lastGroup, c.lastEnd = n, time.Now()
+		if c.tx != nil && (c.lastEnd.Sub(c.txStart) >= c.flushEvery || c.log.size >= maxWAL) {
+			c.flush()
+		}
 	}
 }
 
-// errRedo rolls back a transaction in which a write failed after
-// modifying it, so that the others can be committed without it.
+// errRedo marks a write that failed after modifying the transaction, so
+// that the others are applied again without it.
 var errRedo = errors.New("bolt: redo the group without the failed write")
 
-// commit writes group in one transaction. A write that fails after a
-// modification is taken out and committed alone, which rolls back its
-// changes, and the others are committed again.
+// commit applies group to the open transaction, logs its changes and
+// answers its writers. A write that fails after a modification is taken
+// out: the transaction is rolled back to the last flush plus the log, and
+// the others are applied again.
 func (c *committer) commit(group []*pending) {
 	for len(group) > 0 {
-		failed := -1
-		err := c.db.Update(func(tx *bbolt.Tx) error {
-			now := c.now()
-			for i, p := range group {
-				if err := apply(tx, p, now); err != nil {
-					if errors.Is(err, errRedo) {
-						failed = i
-					}
-					return err
-				}
-			}
-			return nil
-		})
-		if failed < 0 {
+		if err := c.begin(); err != nil {
 			c.finish(group, err)
 			return
 		}
-		c.finish([]*pending{group[failed]}, group[failed].opErr)
-		group = append(group[:failed:failed], group[failed+1:]...)
+		failed := -1
+		var err error
+		now := c.now()
+		for i, p := range group {
+			if err = apply(c.tx, p, now); err != nil {
+				if errors.Is(err, errRedo) {
+					failed = i
+				}
+				break
+			}
+		}
+		if failed >= 0 {
+			c.rollback()
+			c.finish([]*pending{group[failed]}, group[failed].opErr)
+			group = append(group[:failed:failed], group[failed+1:]...)
+			continue
+		}
+		events := collect(group)
+		if err == nil && len(events) > 0 {
+			err = c.log.append(events)
+		}
+		if err != nil {
+			c.rollback()
+			c.finish(group, err)
+			return
+		}
+		if len(events) > 0 {
+			c.over.add(events)
+			c.publish(events)
+		}
+		for _, p := range group {
+			c.txDirty = c.txDirty || p.dirty
+		}
+		c.finish(group, nil)
+		return
 	}
+}
+
+// collect returns the changes of group, in revision order.
+func collect(group []*pending) []store.Event {
+	var events []store.Event
+	for _, p := range group {
+		events = append(events, p.events...)
+	}
+	return events
+}
+
+// begin opens the transaction that collects commits until the next flush,
+// first replaying the log into it: the log is empty unless a flush failed
+// or a transaction was rolled back.
+func (c *committer) begin() error {
+	if c.tx != nil {
+		return nil
+	}
+	tx, err := c.db.Begin(true)
+	if err != nil {
+		return err
+	}
+	if err := replay(tx, c.log, c.now()); err != nil {
+		return errors.Join(err, tx.Rollback())
+	}
+	c.tx, c.txStart, c.txDirty = tx, time.Now(), c.log.size > 0
+	return nil
+}
+
+// rollback drops the open transaction; the next one starts from the last
+// flush and the log.
+func (c *committer) rollback() {
+	_ = c.tx.Rollback()
+	c.tx = nil
+}
+
+// flush commits the open transaction to the bbolt file and empties the
+// log and the overlay. If the commit fails they keep every change and the
+// next transaction starts by replaying the log. A transaction without
+// changes is dropped.
+func (c *committer) flush() {
+	if c.tx == nil {
+		return
+	}
+	if !c.txDirty {
+		c.rollback()
+		return
+	}
+	tx := c.tx
+	c.tx = nil
+	if tx.Commit() != nil {
+		return
+	}
+	c.over.clear()
+	c.log.reset()
+}
+
+// replay applies to tx the changes in the log that the bbolt file lacks.
+func replay(tx *bbolt.Tx, log *wal, now time.Time) error {
+	if log.size == 0 {
+		return nil
+	}
+	w, err := newWriteTx(tx, now)
+	if err != nil {
+		return err
+	}
+	start := w.revision
+	if _, err := log.scan(w.replay); err != nil {
+		return err
+	}
+	if w.revision == start {
+		return nil
+	}
+	return w.meta.Put(revisionKey, encodeRevision(w.revision))
 }
 
 // apply runs p's operation in tx. It returns errRedo when the operation
@@ -190,7 +314,9 @@ func apply(tx *bbolt.Tx, p *pending, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if p.opErr = p.op(w); p.opErr != nil {
+	p.opErr = p.op(w)
+	p.dirty = w.dirty
+	if p.opErr != nil {
 		if w.dirty {
 			return errRedo
 		}
@@ -203,16 +329,9 @@ func apply(tx *bbolt.Tx, p *pending, now time.Time) error {
 	return w.meta.Put(revisionKey, encodeRevision(w.revision))
 }
 
-// finish hands their results to the writers of a group whose commit
-// returned err, after publishing the changes it committed.
+// finish hands their results to the writers of group: err, or else what
+// each write's operation returned.
 func (c *committer) finish(group []*pending, err error) {
-	if err == nil {
-		var events []store.Event
-		for _, p := range group {
-			events = append(events, p.events...)
-		}
-		c.publish(events)
-	}
 	for _, p := range group {
 		p.err = err
 		if err == nil {

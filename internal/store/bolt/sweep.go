@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"time"
-
-	bbolt "go.etcd.io/bbolt"
 )
 
 // sweepLimit bounds how many expired items one sweep transaction deletes.
@@ -39,11 +37,9 @@ func (s *Store) sweep() {
 }
 
 // sweepOnce deletes up to sweepLimit expired items and reports whether
-// more are due.
+// more are due. It runs as a write, which sees the changes not yet
+// flushed to the bbolt file, and costs nothing when none is due.
 func (s *Store) sweepOnce() (bool, error) {
-	if due, err := s.expiryDue(); err != nil || !due {
-		return false, err
-	}
 	var more bool
 	err := s.write(context.Background(), func(w *writeTx) error {
 		var entries [][]byte
@@ -56,21 +52,6 @@ func (s *Store) sweepOnce() (bool, error) {
 		return nil
 	})
 	return more, err
-}
-
-// expiryDue reports, without a write transaction, whether any item expired.
-func (s *Store) expiryDue() (bool, error) {
-	if err := s.enter(context.Background()); err != nil {
-		return false, err
-	}
-	defer s.mu.RUnlock()
-	var due bool
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		k, _ := tx.Bucket(expiryBucket).Cursor().First()
-		due = k != nil && isDue(k, s.now())
-		return nil
-	})
-	return due, err
 }
 
 // isDue reports whether an expiry index entry is at or before now.

@@ -3,6 +3,7 @@ package bolt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -10,7 +11,18 @@ import (
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
-var errEmptyKey = errors.New("bolt: empty key")
+var (
+	errEmptyKey   = errors.New("bolt: empty key")
+	errKeyTooLong = fmt.Errorf("bolt: key longer than %d bytes", maxKeyLen)
+	errValueLarge = fmt.Errorf("bolt: value larger than %d bytes", maxValueLen)
+)
+
+// The longest key and value bbolt takes, less what the expiry index and the
+// record header add.
+const (
+	maxKeyLen   = bbolt.MaxKeySize - 8
+	maxValueLen = bbolt.MaxValueSize - recordHeader
+)
 
 // fillPercent is how full split pages are left.
 const fillPercent = 0.9
@@ -72,8 +84,13 @@ func (w *writeTx) live(key string) (record, bool, error) {
 
 // put stores item under the next revision and returns it with that revision.
 func (w *writeTx) put(item store.Item) (store.Item, error) {
-	if item.Key == "" {
+	switch {
+	case item.Key == "":
 		return store.Item{}, errEmptyKey
+	case len(item.Key) > maxKeyLen:
+		return store.Item{}, errKeyTooLong
+	case len(item.Value) > maxValueLen:
+		return store.Item{}, errValueLarge
 	}
 	old, ok, err := w.lookup(item.Key)
 	if err != nil {
@@ -111,6 +128,27 @@ func (w *writeTx) remove(key string, rec record) error {
 	}
 	w.record(store.Event{Type: store.EventDelete, Item: store.Item{Key: key, Revision: w.revision + 1}})
 	return nil
+}
+
+// replay applies a change read back from the write-ahead log, skipping
+// one the transaction already holds.
+func (w *writeTx) replay(ev store.Event) error {
+	rev := ev.Item.Revision
+	switch {
+	case rev <= w.revision:
+		return nil
+	case rev != w.revision+1:
+		return fmt.Errorf("bolt: write-ahead log skips from revision %d to %d", w.revision, rev)
+	case ev.Type == store.EventPut:
+		_, err := w.put(ev.Item)
+		return err
+	}
+	rec, ok, err := w.lookup(ev.Item.Key)
+	if err != nil || !ok {
+		w.revision = rev
+		return err
+	}
+	return w.remove(ev.Item.Key, rec)
 }
 
 // unindex drops the expiry index entry of a stored record.

@@ -1,0 +1,153 @@
+package bolt_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/bolt"
+)
+
+// snapshot copies the store file and its write-ahead log from dir as a
+// crash would leave them: the store is open, changes since the last flush
+// are in the log only. It returns the copy's store path.
+func snapshot(t *testing.T, dir string, logTail []byte) string {
+	t.Helper()
+	dst := t.TempDir()
+	for _, name := range []string{"gatehouse.db", "gatehouse.db.wal"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "gatehouse.db.wal" {
+			b = append(b, logTail...)
+		}
+		if err := os.WriteFile(filepath.Join(dst, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dst, "gatehouse.db")
+}
+
+// TestLogReplay checks that the changes held only in the log, puts,
+// updates, expiries and deletes, are found after a crash with the same
+// revisions, whatever follows the last whole record.
+func TestLogReplay(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, filepath.Join(dir, "gatehouse.db"), unflushedOptions)
+	ctx := t.Context()
+	var want []store.Item
+	for i := range 50 {
+		it, err := s.Put(ctx, store.Item{Key: fmt.Sprintf("k/%02d", i), Value: bytes.Repeat([]byte{byte(i)}, i*10)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, it)
+	}
+	exp := time.Now().Add(time.Hour).Truncate(time.Second)
+	up, err := s.Update(ctx, "k/03", func(cur *store.Item) (*store.Item, error) {
+		return &store.Item{Value: []byte("updated"), Expires: exp}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want[3] = up
+	if err := s.Delete(ctx, "k/07"); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want[:7], want[8:]...)
+	_, rev, err := s.List(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tails := map[string][]byte{
+		"clean":         nil,
+		"torn header":   {0, 0, 1},
+		"torn payload":  {0, 0, 0, 40, 1, 2, 3, 4, 5},
+		"bad checksum":  {0, 0, 0, 2, 0, 0, 0, 0, 1, 2},
+		"zeroed":        make([]byte, 4096),
+		"absurd length": {0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0},
+	}
+	for name, tail := range tails {
+		t.Run(name, func(t *testing.T) {
+			c := openStore(t, snapshot(t, dir, tail), testOptions)
+			got, gotRev, err := c.List(t.Context(), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if gotRev != rev || len(got) != len(want) {
+				t.Fatalf("after replay: %d items at revision %d, want %d at %d", len(got), gotRev, len(want), rev)
+			}
+			for i := range want {
+				g, w := got[i], want[i]
+				if g.Key != w.Key || !bytes.Equal(g.Value, w.Value) || g.Revision != w.Revision || !g.Expires.Equal(w.Expires) {
+					t.Fatalf("item %d after replay = %+v, want %+v", i, g, w)
+				}
+			}
+			next, err := c.Put(t.Context(), store.Item{Key: "after", Value: []byte("x")})
+			if err != nil || next.Revision != rev+1 {
+				t.Fatalf("first write after replay: revision %d, %v; want %d", next.Revision, err, rev+1)
+			}
+		})
+	}
+}
+
+// TestLogEmptiedByFlush checks that a flush commits the changes to the
+// store file and empties the log.
+func TestLogEmptiedByFlush(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, filepath.Join(dir, "gatehouse.db"), bolt.Options{FlushInterval: 10 * time.Millisecond})
+	if _, err := s.Put(t.Context(), store.Item{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	wal := filepath.Join(dir, "gatehouse.db.wal")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fi, err := os.Stat(wal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log still holds %d bytes", fi.Size())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The store file alone now holds the write.
+	c := openStore(t, snapshot(t, dir, nil), testOptions)
+	if it, err := c.Get(t.Context(), "k"); err != nil || string(it.Value) != "v" {
+		t.Fatalf("Get from the flushed file = %+v, %v", it, err)
+	}
+}
+
+// TestCorruptLogRefused checks that a checksummed record that does not
+// decode stops Open instead of losing what follows.
+func TestCorruptLogRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gatehouse.db")
+	openStore(t, path, testOptions).Close()
+	payload := []byte{9, 1, 1, 'k'} // event type 9 does not exist
+	rec := []byte{0, 0, 0, byte(len(payload))}
+	rec = append(rec, crc32c(payload)...)
+	rec = append(rec, payload...)
+	if err := os.WriteFile(path+".wal", rec, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := bolt.Open(path, bolt.Options{}); err == nil {
+		s.Close()
+		t.Fatal("Open with a corrupt log succeeded")
+	}
+}
+
+func crc32c(b []byte) []byte {
+	return binary.BigEndian.AppendUint32(nil, crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
+}
