@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse/gatehouse/internal/bench"
+	"github.com/gatehouse/gatehouse/internal/gcpolicy"
 )
 
 func newBenchCmd() *cobra.Command {
@@ -31,6 +32,7 @@ func newBenchCmd() *cobra.Command {
 				cfg.RootPassword = rootPasswordFromEnv()
 			}
 			cfg.Progress, cfg.Log = cmd.ErrOrStderr(), cmd.ErrOrStderr()
+			defer gcpolicy.Start(gcpolicy.DefaultHeadroom)() // as serve runs by default
 			ctx := cmd.Context()
 			if ctx == nil {
 				ctx = context.Background()

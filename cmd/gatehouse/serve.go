@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse/gatehouse/internal/gateway"
+	"github.com/gatehouse/gatehouse/internal/gcpolicy"
 	"github.com/gatehouse/gatehouse/internal/server"
 )
 
@@ -20,6 +22,7 @@ func newServeCmd() *cobra.Command {
 	cfg := server.DefaultConfig()
 	var configFile string
 	var upstreams []string
+	var gcHeadroomMiB uint64
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Gatehouse server",
@@ -37,6 +40,7 @@ func newServeCmd() *cobra.Command {
 				return err
 			}
 			cfg.Routes = routes
+			defer gcpolicy.Start(min(gcHeadroomMiB, math.MaxUint64>>20) << 20)()
 			return serve(cmd.Context(), cfg)
 		},
 	}
@@ -71,6 +75,7 @@ func newServeCmd() *cobra.Command {
 	f.DurationVar(&cfg.CCMessagingSessionMax, "ccmessaging-session-max", cfg.CCMessagingSessionMax, "maximum lifetime of a ccmessaging session (at least 1s)")
 	f.StringArrayVar(&upstreams, "upstream", nil, "gateway route PREFIX=URL: check requests under PREFIX, then forward them to URL (repeatable)")
 	f.DurationVar(&cfg.UpstreamTimeout, "upstream-timeout", cfg.UpstreamTimeout, "how long an upstream may take to send its response headers")
+	f.Uint64Var(&gcHeadroomMiB, "gc-headroom", gcpolicy.DefaultHeadroom>>20, "heap growth in MiB the garbage collector allows above the live heap (0: Go's default; ignored when GOGC is set)")
 	return cmd
 }
 
