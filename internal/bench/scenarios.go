@@ -36,7 +36,7 @@ const (
 	// The renew scenario opens enough sessions to renew renewShare of the
 	// floor's rate for the whole duration, at most maxRenewSessions; when
 	// they run out earlier, the measurement ends with them.
-	renewShare       = 0.3
+	renewShare       = 0.6
 	maxRenewSessions = 200_000
 )
 

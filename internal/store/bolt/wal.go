@@ -14,24 +14,26 @@ import (
 
 // The write-ahead log holds the changes committed since the bbolt file was
 // last committed. Each commit of the store appends one record and syncs
-// the log before its writers are answered: a sequential append of a few
+// the log before its writers are answered: a sequential write of a few
 // hundred bytes per write, where a bbolt commit writes and syncs every
 // page the writes touched, twice. The bbolt file is committed every flush
-// interval, after which the log is emptied.
+// interval, after which the log starts again from its beginning. The file
+// keeps its size, so that records overwrite allocated blocks and a sync
+// does not also have to journal a new file size; a clean close truncates
+// it.
 //
 // A record is a 4-byte big-endian payload length, the CRC-32C of the
 // payload, and the payload: the commit's events, each a type byte, the
 // revision, the key, and for a put the expiry (Unix ns, 0 for none) and
-// the value, integers as varints and byte strings length-prefixed. A
-// record cut short by a crash fails its length or checksum; it was never
-// acknowledged, and reading stops there.
+// the value, integers as varints and byte strings length-prefixed. The log
+// ends at the first record that is cut short or fails its checksum (a
+// write interrupted by a crash, never acknowledged), or whose revisions do
+// not follow those before it (a record left from before the log started
+// again).
 type wal struct {
 	f    *os.File
-	size int64  // end of the last whole record
+	size int64  // end of the last record of the log
 	buf  []byte // reused encoding buffer
-	// broken is set when a failed append could not be undone: a partial
-	// record would hide every record written after it.
-	broken error
 }
 
 const walHeader = 8
@@ -42,31 +44,30 @@ const maxWALRecord = 1 << 30
 
 var (
 	walTable   = crc32.MakeTable(crc32.Castagnoli)
-	errWALTorn = errors.New("bolt: torn write-ahead log record")
+	errWALTorn = errors.New("bolt: corrupt write-ahead log record")
 )
 
-// openWAL opens or creates the log at path and cuts off a torn tail.
+// openWAL opens or creates the log at path and finds its end.
 func openWAL(path string) (*wal, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open write-ahead log: %w", err)
 	}
 	l := &wal{f: f}
-	end, err := l.scan(nil)
-	if err == nil {
-		err = l.cut(end)
-	}
-	if err != nil {
+	if l.size, err = l.scan(nil); err != nil {
 		return nil, errors.Join(fmt.Errorf("bolt: open write-ahead log: %w", err), f.Close())
 	}
 	return l, nil
 }
 
-// scan reads the whole records from the start of the log, handing each
-// event to fn (when not nil), and returns the end of the last whole record.
+// scan reads the records of the log from its beginning, handing their
+// events to fn (when not nil), and returns the end of the last one.
 func (l *wal) scan(fn func(store.Event) error) (int64, error) {
-	var off int64
-	head := make([]byte, walHeader)
+	var (
+		off     int64
+		lastRev int64
+		head    = make([]byte, walHeader)
+	)
 	for {
 		if _, err := l.f.ReadAt(head, off); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -88,33 +89,29 @@ func (l *wal) scan(fn func(store.Event) error) (int64, error) {
 		if crc32.Checksum(payload, walTable) != binary.BigEndian.Uint32(head[4:]) {
 			return off, nil
 		}
+		events, err := decodeWALRecord(payload)
+		if err != nil {
+			return off, err
+		}
+		if len(events) == 0 || events[0].Item.Revision <= lastRev {
+			return off, nil
+		}
 		if fn != nil {
-			if err := decodeWALRecord(payload, fn); err != nil {
-				return off, err
+			for _, ev := range events {
+				if err := fn(ev); err != nil {
+					return off, err
+				}
 			}
 		}
+		lastRev = events[len(events)-1].Item.Revision
 		off += walHeader + int64(n)
 	}
 }
 
-// cut truncates the log at end and syncs it.
-func (l *wal) cut(end int64) error {
-	if err := l.f.Truncate(end); err != nil {
-		return err
-	}
-	if err := fdatasync(l.f); err != nil {
-		return err
-	}
-	l.size = end
-	return nil
-}
-
-// append writes one record of events and syncs it. A failed append is
-// undone, or else the log refuses every later append.
+// append writes one record of events at the end of the log and syncs it.
+// After a failure the end stays where it was: the next record overwrites
+// what was written.
 func (l *wal) append(events []store.Event) error {
-	if l.broken != nil {
-		return l.broken
-	}
 	b := append(l.buf[:0], make([]byte, walHeader)...)
 	for _, ev := range events {
 		b = appendWALEvent(b, ev)
@@ -128,24 +125,25 @@ func (l *wal) append(events []store.Event) error {
 		err = fdatasync(l.f)
 	}
 	if err != nil {
-		if cutErr := l.cut(l.size); cutErr != nil {
-			l.broken = fmt.Errorf("bolt: write-ahead log unusable after a failed write: %w", cutErr)
-		}
 		return fmt.Errorf("bolt: write-ahead log: %w", err)
 	}
 	l.size += int64(len(b))
 	return nil
 }
 
-// reset empties the log once the bbolt file holds every change in it. If
-// that fails the records stay; replaying them later skips them.
-func (l *wal) reset() {
-	if l.size > 0 && l.broken == nil {
-		_ = l.cut(0)
-	}
-}
+// reset starts the log again from its beginning once the bbolt file holds
+// every change in it. The records left behind are skipped when read:
+// their revisions are older than those of any later record.
+func (l *wal) reset() { l.size = 0 }
 
-func (l *wal) close() error { return l.f.Close() }
+// close closes the file, truncating it when the log is empty.
+func (l *wal) close() error {
+	var err error
+	if l.size == 0 {
+		err = l.f.Truncate(0)
+	}
+	return errors.Join(err, l.f.Close())
+}
 
 func appendWALEvent(b []byte, ev store.Event) []byte {
 	b = append(b, byte(ev.Type))
@@ -160,8 +158,9 @@ func appendWALEvent(b []byte, ev store.Event) []byte {
 	return b
 }
 
-// decodeWALRecord hands each event of a checksummed payload to fn.
-func decodeWALRecord(p []byte, fn func(store.Event) error) error {
+// decodeWALRecord returns the events of a checksummed payload.
+func decodeWALRecord(p []byte) ([]store.Event, error) {
+	var events []store.Event
 	for len(p) > 0 {
 		var ev store.Event
 		ev.Type = store.EventType(p[0])
@@ -169,7 +168,7 @@ func decodeWALRecord(p []byte, fn func(store.Event) error) error {
 		rev, p1, ok := uvarint(p)
 		key, p2, ok2 := bytesField(p1)
 		if !ok || !ok2 || (ev.Type != store.EventPut && ev.Type != store.EventDelete) {
-			return errWALTorn
+			return nil, errWALTorn
 		}
 		ev.Item = store.Item{Key: string(key), Revision: int64(rev)}
 		p = p2
@@ -177,7 +176,7 @@ func decodeWALRecord(p []byte, fn func(store.Event) error) error {
 			exp, p3, ok := uvarint(p)
 			val, p4, ok2 := bytesField(p3)
 			if !ok || !ok2 {
-				return errWALTorn
+				return nil, errWALTorn
 			}
 			ev.Item.Value = append([]byte{}, val...)
 			if exp != 0 {
@@ -185,11 +184,9 @@ func decodeWALRecord(p []byte, fn func(store.Event) error) error {
 			}
 			p = p4
 		}
-		if err := fn(ev); err != nil {
-			return err
-		}
+		events = append(events, ev)
 	}
-	return nil
+	return events, nil
 }
 
 func uvarint(p []byte) (uint64, []byte, bool) {

@@ -99,33 +99,60 @@ func TestLogReplay(t *testing.T) {
 	}
 }
 
-// TestLogEmptiedByFlush checks that a flush commits the changes to the
-// store file and empties the log.
-func TestLogEmptiedByFlush(t *testing.T) {
+// TestFlushCommitsFile checks that a flush commits the changes to the
+// store file: a copy of the file alone, without the log, holds them.
+func TestFlushCommitsFile(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, filepath.Join(dir, "gatehouse.db"), bolt.Options{FlushInterval: 10 * time.Millisecond})
 	if _, err := s.Put(t.Context(), store.Item{Key: "k", Value: []byte("v")}); err != nil {
 		t.Fatal(err)
 	}
-	wal := filepath.Join(dir, "gatehouse.db.wal")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		fi, err := os.Stat(wal)
+		b, err := os.ReadFile(filepath.Join(dir, "gatehouse.db"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fi.Size() == 0 {
-			break
+		path := filepath.Join(t.TempDir(), "gatehouse.db")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := bolt.Open(path, bolt.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		it, err := c.Get(t.Context(), "k")
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err == nil && string(it.Value) == "v" {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("log still holds %d bytes", fi.Size())
+			t.Fatalf("the store file alone still lacks the write: %v", err)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	// The store file alone now holds the write.
-	c := openStore(t, snapshot(t, dir, nil), testOptions)
-	if it, err := c.Get(t.Context(), "k"); err != nil || string(it.Value) != "v" {
-		t.Fatalf("Get from the flushed file = %+v, %v", it, err)
+}
+
+// TestCleanCloseEmptiesLog checks that a clean close leaves an empty log.
+func TestCleanCloseEmptiesLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	s, err := bolt.Open(path, unflushedOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(t.Context(), store.Item{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path + ".wal"); err != nil || fi.Size() == 0 {
+		t.Fatalf("log before close: %v, %v; want the write in it", fi, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path + ".wal"); err != nil || fi.Size() != 0 {
+		t.Fatalf("log after close: %v, %v; want empty", fi, err)
 	}
 }
 
