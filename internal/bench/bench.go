@@ -34,7 +34,7 @@ const (
 )
 
 // DefaultScenarios run when Config.Scenarios is empty, in this order.
-var DefaultScenarios = []string{Floor, Verify, Session, Renew, Fabric, Apply, Login}
+var DefaultScenarios = []string{Floor, Verify, Login, Fabric, Apply, Session, Renew}
 
 // Config says what to benchmark and how hard.
 type Config struct {
