@@ -140,6 +140,9 @@ func (s *Service) lock(key string) *sync.Mutex {
 // waitFor waits until f applied revision rev, so a write is visible to the
 // next request on this replica.
 func waitFor(ctx context.Context, f *store.Follower, rev int64) error {
+	if f.Revision() >= rev {
+		return nil // already applied: no timer to set
+	}
 	ctx, cancel := context.WithTimeout(ctx, store.SyncTimeout)
 	defer cancel()
 	return apierror.FromStore(f.WaitFor(ctx, rev))

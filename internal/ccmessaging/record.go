@@ -3,6 +3,7 @@ package ccmessaging
 import (
 	"encoding/binary"
 	"encoding/json"
+	"unicode/utf8"
 )
 
 // sessionFormat starts a session record in its binary form: the record's
@@ -66,12 +67,21 @@ func decodeSession(enc string) (sessionRecord, bool) {
 	return rec, true
 }
 
+// tableKeyBuf is the size of a buffer that holds the table key of any
+// channel ID and user ID accepted here.
+const tableKeyBuf = 2*binary.MaxVarintLen64 + MaxChannelIDLen + utf8.UTFMax*MaxUserIDLen
+
 // tableKey returns the key of a session of user on channel in the session
 // table: the start of its binary form, channel and user.
 func tableKey(channel, user string) string {
-	b := binary.AppendUvarint(nil, uint64(len(channel)))
-	b = append(binary.AppendUvarint(append(b, channel...), uint64(len(user))), user...)
-	return string(b)
+	var buf [tableKeyBuf]byte
+	return string(appendTableKey(buf[:0], channel, user))
+}
+
+// appendTableKey appends the table key of (channel, user) to b.
+func appendTableKey(b []byte, channel, user string) []byte {
+	b = append(binary.AppendUvarint(b, uint64(len(channel))), channel...)
+	return append(binary.AppendUvarint(b, uint64(len(user))), user...)
 }
 
 // tableKeyIn returns the table key at the start of enc, a valid binary

@@ -2,6 +2,7 @@ package ccmessaging
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"testing"
 	"time"
@@ -84,15 +85,26 @@ func TestLoadedSessionsAreIndexedOnUse(t *testing.T) {
 	}
 }
 
-// TestHashesReuseEarlierVersion checks that hashes reused from an earlier
-// version of a session are those computed from scratch.
+// put is the change feed's event of a write of rec.
+func put(rec *sessionRecord) store.Event {
+	return store.Event{Type: store.EventPut, Item: store.Item{Key: sessionKey(rec.Channel, rec.User), Value: encodeSession(rec)}}
+}
+
+// renewal returns rec renewed at iat.
+func renewal(rec sessionRecord, iat int64) sessionRecord {
+	rec.PrevIssued, rec.PrevExp, rec.PrevUntil = rec.Issued, rec.Exp, iat*1000+60_000
+	rec.Gen, rec.Issued, rec.Exp = rec.Gen+1, iat, iat+3600
+	return rec
+}
+
+// TestHashesReuseEarlierVersion checks that the hashes a version of a
+// session takes from the indexed earlier version are those computed from
+// scratch.
 func TestHashesReuseEarlierVersion(t *testing.T) {
 	m := minter{key: []byte("0123456789abcdef0123456789abcdef")}
 	first := fullRecord()
 	first.PrevUntil = 0
-	renewed := first
-	renewed.PrevIssued, renewed.PrevExp, renewed.PrevUntil = first.Issued, first.Exp, first.LastActivity+60_000
-	renewed.Gen, renewed.Issued, renewed.Exp = first.Gen+1, first.Exp, first.Exp+3600
+	renewed := renewal(first, first.Exp)
 	touched := renewed
 	touched.LastActivity += 5000
 	replaced := renewed
@@ -107,9 +119,63 @@ func TestHashesReuseEarlierVersion(t *testing.T) {
 		{"older generation back", renewed, first},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			earlier := &session{enc: string(encodeSession(&tc.earlier)), tokens: hashes(m, &tc.earlier, nil)}
-			if got, want := hashes(m, &tc.next, earlier), hashes(m, &tc.next, nil); *got != *want {
+			table := newSessionTable(m)
+			table.Apply(put(&tc.earlier))
+			table.Apply(put(&tc.next))
+			if got, want := table.get(tc.next.Channel, tc.next.User).tokens, hashes(m, &tc.next, nil); *got != *want {
 				t.Fatalf("reused hashes %x, want %x", *got, *want)
+			}
+		})
+	}
+}
+
+// TestRenewalIndexing checks how a renewed session is indexed: with the
+// hash its renewal handed over when that is the hash of its new token,
+// and otherwise (a renewal made elsewhere, arriving by the change feed)
+// with hashes computed here.
+func TestRenewalIndexing(t *testing.T) {
+	m := minter{key: []byte("0123456789abcdef0123456789abcdef")}
+	first := fullRecord()
+	first.PrevUntil = 0
+	renewed := renewal(first, first.Exp)
+	want := hashes(m, &renewed, nil)
+	handed := [sha256.Size]byte{1} // no token's hash: found only if handed over
+	applied := func(table *sessionTable) { table.Apply(put(&first)) }
+	loaded := func(table *sessionTable) { // loaded at start-up: not indexed yet
+		table.Reset([]store.Item{put(&first).Item})
+	}
+	for _, tc := range []struct {
+		name    string
+		earlier func(*sessionTable)
+		hand    *knownToken
+		wantCur [sha256.Size]byte
+	}{
+		{"handed over", applied, &knownToken{id: renewed.ID, gen: renewed.Gen, iat: renewed.Issued, exp: renewed.Exp, hash: handed}, handed},
+		{"handed over, earlier version not indexed", loaded, &knownToken{id: renewed.ID, gen: renewed.Gen, iat: renewed.Issued, exp: renewed.Exp, hash: handed}, handed},
+		{"other token handed over", applied, &knownToken{id: renewed.ID, gen: renewed.Gen, iat: renewed.Issued + 1, exp: renewed.Exp + 1, hash: handed}, want.cur},
+		{"other session handed over", applied, &knownToken{id: "other", gen: renewed.Gen, iat: renewed.Issued, exp: renewed.Exp, hash: handed}, want.cur},
+		{"from the feed", applied, nil, want.cur},
+		{"from the feed, earlier version not indexed", loaded, nil, want.cur},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			table := newSessionTable(m)
+			tc.earlier(table)
+			k := tableKey(renewed.Channel, renewed.User)
+			if tc.hand != nil {
+				table.handOver(k, *tc.hand)
+			}
+			table.Apply(put(&renewed))
+			table.withdraw(k)
+			for _, lookup := range []struct {
+				hash    [sha256.Size]byte
+				wantGen int64
+			}{{tc.wantCur, renewed.Gen}, {want.prev, renewed.Gen - 1}} {
+				if _, rec, gen, ok := table.lookup(lookup.hash); !ok || gen != lookup.wantGen || rec != renewed {
+					t.Errorf("hash %x: found %v, generation %d; want generation %d", lookup.hash, ok, gen, lookup.wantGen)
+				}
+			}
+			if len(table.handed) != 0 {
+				t.Errorf("%d tokens still handed over", len(table.handed))
 			}
 		})
 	}

@@ -151,6 +151,9 @@ func TestReplicasShareSessions(t *testing.T) {
 			if _, renewed, err := r.msg.Verify(ctx, next); err != nil || renewed != "" {
 				t.Fatalf("renewed token: renewed again %v, %v", renewed != "", err)
 			}
+			if n := r.msg.HandedOver(); n != 0 {
+				t.Fatalf("%d renewed tokens still handed over", n)
+			}
 		}
 	}
 }

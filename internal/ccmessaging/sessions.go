@@ -83,31 +83,38 @@ func (s *session) lastActivity(rec *sessionRecord) int64 {
 	return max(rec.LastActivity, s.last.Load())
 }
 
-// hashes returns the token hashes of rec. Those of an earlier version of
-// the session, when it is indexed, are reused where they are the same
-// tokens: a renewal's previous token is the earlier current one.
-func hashes(m minter, rec *sessionRecord, earlier *session) *tokenHashes {
-	var old sessionRecord
-	if earlier != nil && earlier.tokens != nil {
-		old = earlier.record()
+// knownToken is a token whose hash is known: generation gen of session
+// id, issued at iat and expiring at exp. A token is made of these values
+// and of the session's channel and user alone, so a record of the same
+// channel and user with the same values has the same token.
+type knownToken struct {
+	id            string
+	gen, iat, exp int64
+	hash          [sha256.Size]byte
+}
+
+// is reports whether k is generation gen of session id, issued at iat
+// and expiring at exp.
+func (k *knownToken) is(id string, gen, iat, exp int64) bool {
+	return k.id == id && k.gen == gen && k.iat == iat && k.exp == exp
+}
+
+// hashes returns the token hashes of rec, taking those of the known
+// tokens of the same channel and user and minting the others: a renewal's
+// previous token is the earlier version's current one, and its new token
+// may have been handed over by the renewal that minted it.
+func hashes(m minter, rec *sessionRecord, known []knownToken) *tokenHashes {
+	hash := func(gen, iat, exp int64) [sha256.Size]byte {
+		for i := range known {
+			if known[i].is(rec.ID, gen, iat, exp) {
+				return known[i].hash
+			}
+		}
+		return tokenHash(m.mint(rec, gen, iat, exp))
 	}
-	same := func(gen, iat, exp int64) bool {
-		return old.ID == rec.ID && old.Gen == gen && old.Issued == iat && old.Exp == exp
-	}
-	h := &tokenHashes{}
-	if same(rec.Gen, rec.Issued, rec.Exp) {
-		h.cur = earlier.tokens.cur
-	} else {
-		h.cur = tokenHash(m.mint(rec, rec.Gen, rec.Issued, rec.Exp))
-	}
-	switch {
-	case rec.PrevUntil <= 0:
-	case same(rec.Gen-1, rec.PrevIssued, rec.PrevExp):
-		h.prev = earlier.tokens.cur
-	case same(rec.Gen, rec.Issued, rec.Exp) && old.PrevUntil > 0 && old.PrevIssued == rec.PrevIssued && old.PrevExp == rec.PrevExp:
-		h.prev = earlier.tokens.prev
-	default:
-		h.prev = tokenHash(m.mint(rec, rec.Gen-1, rec.PrevIssued, rec.PrevExp))
+	h := &tokenHashes{cur: hash(rec.Gen, rec.Issued, rec.Exp)}
+	if rec.PrevUntil > 0 {
+		h.prev = hash(rec.Gen-1, rec.PrevIssued, rec.PrevExp)
 	}
 	return h
 }
@@ -123,10 +130,18 @@ type sessionTable struct {
 	mu     sync.RWMutex
 	byKey  map[string]*session // by tableKey, sharing the sessions' memory
 	byHash map[[sha256.Size]byte]*session
+
+	// handedMu guards handed: by table key, the new token of each renewal
+	// in progress on this replica, whose hash the renewal computed before
+	// writing, so that Apply need not mint the token again. Renewals of a
+	// session on this replica are serialized, so there is one at most.
+	handedMu sync.Mutex
+	handed   map[string]knownToken
 }
 
 func newSessionTable(m minter) *sessionTable {
-	return &sessionTable{minter: m, byKey: map[string]*session{}, byHash: map[[sha256.Size]byte]*session{}}
+	return &sessionTable{minter: m, byKey: map[string]*session{}, byHash: map[[sha256.Size]byte]*session{},
+		handed: map[string]knownToken{}}
 }
 
 // keyOf returns the table key of a store key. Channel IDs are digits, so
@@ -136,29 +151,39 @@ func keyOf(key string) string {
 	return tableKey(ch, user)
 }
 
-// load decodes a stored record into a session, keeping the activity of the
-// session it replaces when that is the same session.
-func (t *sessionTable) load(val []byte) (*session, string, bool) {
+// load decodes a stored record into a session and returns it with its
+// record.
+func load(val []byte) (*session, sessionRecord, bool) {
 	enc, rec, ok := loadSession(val)
 	if !ok {
-		return nil, "", false
+		return nil, sessionRecord{}, false
 	}
-	k := tableKeyIn(enc)
-	s := &session{enc: enc}
-	if old := t.byKey[k]; old != nil && old.record().ID == rec.ID { // only the follower writes byKey
+	return &session{enc: enc}, rec, true
+}
+
+// resume keeps the activity of old, of record oldRec, that s, of record
+// rec, replaces, when both are versions of the same session.
+func (s *session) resume(rec *sessionRecord, old *session, oldRec *sessionRecord) {
+	if oldRec.ID == rec.ID {
 		s.last.Store(old.last.Load())
 		s.flushed.Store(old.flushed.Load())
 	}
-	return s, k, true
 }
 
 // Reset implements store.Handler.
 func (t *sessionTable) Reset(items []store.Item) {
 	byKey := make(map[string]*session, len(items))
 	for _, it := range items {
-		if s, k, ok := t.load(it.Value); ok {
-			byKey[k] = s
+		s, rec, ok := load(it.Value)
+		if !ok {
+			continue
 		}
+		k := tableKeyIn(s.enc)
+		if old := t.byKey[k]; old != nil { // only the follower writes byKey
+			oldRec := old.record()
+			s.resume(&rec, old, &oldRec)
+		}
+		byKey[k] = s
 	}
 	t.mu.Lock()
 	t.byKey, t.byHash = byKey, map[[sha256.Size]byte]*session{}
@@ -169,34 +194,86 @@ func (t *sessionTable) Reset(items []store.Item) {
 // once: its token is about to be used.
 func (t *sessionTable) Apply(ev store.Event) {
 	k := keyOf(ev.Item.Key)
+	old := t.byKey[k] // only the follower writes byKey
+	var oldRec sessionRecord
+	if old != nil {
+		oldRec = old.record()
+	}
 	var next *session
+	var rec sessionRecord
 	if ev.Type == store.EventPut {
-		if s, _, ok := t.load(ev.Item.Value); ok {
-			rec := s.record()
-			s.tokens, next = hashes(t.minter, &rec, t.indexed(k)), s
-		}
+		next, rec = t.next(k, ev.Item.Value, old, &oldRec)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if old := t.byKey[k]; old != nil {
-		t.unindex(old)
+	if old != nil {
+		t.unindex(old, &oldRec)
 		delete(t.byKey, k)
 	}
 	if next != nil {
-		rec := next.record()
 		t.byKey[tableKeyIn(next.enc)] = next
 		t.index(next, &rec)
 	}
 }
 
-// indexed returns the session under k if its tokens are indexed.
-func (t *sessionTable) indexed(k string) *session {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	if s := t.byKey[k]; s != nil && s.tokens != nil {
-		return s
+// next loads val, the version of the session under k that replaces old,
+// of record oldRec (old is nil if there is none), and computes its token
+// hashes. It returns nil if val is unreadable.
+func (t *sessionTable) next(k string, val []byte, old *session, oldRec *sessionRecord) (*session, sessionRecord) {
+	s, rec, ok := load(val)
+	if !ok {
+		return nil, sessionRecord{}
 	}
-	return nil
+	var buf [3]knownToken
+	known := t.appendHanded(buf[:0], k)
+	if old != nil {
+		s.resume(&rec, old, oldRec)
+		known = t.appendIndexed(known, old, oldRec)
+	}
+	s.tokens = hashes(t.minter, &rec, known)
+	return s, rec
+}
+
+// handOver tells the table the new token of a renewal of the session
+// under k that is about to be written here, until withdraw(k).
+func (t *sessionTable) handOver(k string, tok knownToken) {
+	t.handedMu.Lock()
+	t.handed[k] = tok
+	t.handedMu.Unlock()
+}
+
+// withdraw ends the handover of a renewal of the session under k.
+func (t *sessionTable) withdraw(k string) {
+	t.handedMu.Lock()
+	delete(t.handed, k)
+	t.handedMu.Unlock()
+}
+
+// appendHanded appends to known the token handed over for the session
+// under k, if any.
+func (t *sessionTable) appendHanded(known []knownToken, k string) []knownToken {
+	t.handedMu.Lock()
+	defer t.handedMu.Unlock()
+	if tok, ok := t.handed[k]; ok {
+		known = append(known, tok)
+	}
+	return known
+}
+
+// appendIndexed appends to known the live tokens of s, of record rec, if
+// s is indexed.
+func (t *sessionTable) appendIndexed(known []knownToken, s *session, rec *sessionRecord) []knownToken {
+	t.mu.RLock()
+	tokens := s.tokens
+	t.mu.RUnlock()
+	if tokens == nil {
+		return known
+	}
+	known = append(known, knownToken{id: rec.ID, gen: rec.Gen, iat: rec.Issued, exp: rec.Exp, hash: tokens.cur})
+	if rec.PrevUntil > 0 {
+		known = append(known, knownToken{id: rec.ID, gen: rec.Gen - 1, iat: rec.PrevIssued, exp: rec.PrevExp, hash: tokens.prev})
+	}
+	return known
 }
 
 // index adds s's token hashes to the hash index; t.mu is held.
@@ -207,22 +284,25 @@ func (t *sessionTable) index(s *session, rec *sessionRecord) {
 	}
 }
 
-// unindex removes s's token hashes from the hash index; t.mu is held.
-func (t *sessionTable) unindex(s *session) {
+// unindex removes the token hashes of s, of record rec, from the hash
+// index; t.mu is held.
+func (t *sessionTable) unindex(s *session, rec *sessionRecord) {
 	if s.tokens == nil {
 		return
 	}
 	delete(t.byHash, s.tokens.cur)
-	if s.record().PrevUntil > 0 {
+	if rec.PrevUntil > 0 {
 		delete(t.byHash, s.tokens.prev)
 	}
 }
 
 // get returns the session of user on channel, or nil.
 func (t *sessionTable) get(channel, user string) *session {
+	var buf [tableKeyBuf]byte
+	k := appendTableKey(buf[:0], channel, user)
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	return t.byKey[tableKey(channel, user)]
+	return t.byKey[string(k)] // no copy of k: the conversion only looks up
 }
 
 // lookup finds the session a token hash belongs to, its record and the

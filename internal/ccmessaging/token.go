@@ -2,7 +2,6 @@ package ccmessaging
 
 import (
 	"crypto/sha256"
-	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -24,16 +23,25 @@ type claims struct {
 // token.
 type minter struct{ key []byte }
 
+// mintedClaims are claims as mint encodes them: the same JSON, with exp
+// and iat as plain integers (jwt.NumericDate encodes whole seconds the
+// same way), so that encoding them takes no dates to allocate nor
+// marshalers to call. The embedded RegisteredClaims, empty and not
+// encoded, make it a jwt.Claims.
+type mintedClaims struct {
+	Channel              string `json:"ch"`
+	User                 string `json:"uid"`
+	Session              string `json:"sid"`
+	Gen                  int64  `json:"gen"`
+	Exp                  int64  `json:"exp"`
+	Iat                  int64  `json:"iat"`
+	jwt.RegisteredClaims `json:"-"`
+}
+
 // mint returns the token of generation gen of rec, issued at iat and
 // expiring at exp (unix seconds).
 func (m minter) mint(rec *sessionRecord, gen, iat, exp int64) string {
-	c := &claims{
-		Channel: rec.Channel, User: rec.User, Session: rec.ID, Gen: gen,
-		RegisteredClaims: jwt.RegisteredClaims{
-			IssuedAt:  jwt.NewNumericDate(time.Unix(iat, 0)),
-			ExpiresAt: jwt.NewNumericDate(time.Unix(exp, 0)),
-		},
-	}
+	c := &mintedClaims{Channel: rec.Channel, User: rec.User, Session: rec.ID, Gen: gen, Exp: exp, Iat: iat}
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(m.key)
 	if err != nil {
 		panic("ccmessaging: HS256 signing with a byte key cannot fail: " + err.Error())
@@ -54,5 +62,13 @@ func (m minter) parse(tok string) (*claims, bool) {
 	return c, true
 }
 
+// tokenBuf is the size of the buffer tokenHash copies a token to: enough
+// for any token minted here (under 600 bytes with the longest channel and
+// user IDs), so that hashing one allocates nothing.
+const tokenBuf = 640
+
 // tokenHash is the key of a token in the session table.
-func tokenHash(tok string) [sha256.Size]byte { return sha256.Sum256([]byte(tok)) }
+func tokenHash(tok string) [sha256.Size]byte {
+	var buf [tokenBuf]byte
+	return sha256.Sum256(append(buf[:0], tok...))
+}

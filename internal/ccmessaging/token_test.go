@@ -1,6 +1,7 @@
 package ccmessaging
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"strings"
 	"testing"
@@ -28,6 +29,35 @@ func TestMintIsDeterministic(t *testing.T) {
 	for what, tok := range other {
 		if tok == a {
 			t.Errorf("a different %s minted the same token", what)
+		}
+	}
+}
+
+// TestMintIsStable pins tokens minted from fixed records and key: a
+// change of the claims' encoding would make every replica mint other
+// strings for the same sessions, and refuse the tokens already issued.
+func TestMintIsStable(t *testing.T) {
+	m := minter{key: []byte("0123456789abcdef0123456789abcdef")}
+	rec := fullRecord()
+	escaped := sessionRecord{ID: "s\"<é>\u2028/x", Channel: "1001", User: "bob&\"/\\<>", Gen: 1, Issued: 0, Exp: 1}
+	for _, tc := range []struct {
+		name          string
+		rec           *sessionRecord
+		gen, iat, exp int64
+		want          string
+	}{
+		{"current", &rec, rec.Gen, rec.Issued, rec.Exp, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." +
+			"eyJjaCI6IjEwMDEiLCJ1aWQiOiJhbGljZSIsInNpZCI6IjZmMWMyYTllLTBkNGItNGE1Ny05YTQzLTJmN2YxZjBiMWMzZCIsImdlbiI6NywiZXhwIjoxNzAwMDAzNjAwLCJpYXQiOjE3MDAwMDAwMDB9." +
+			"FjF-iNC2XkA4-eiWe5bXDFXb5l7AvZuwEmRYyi9ZfVo"},
+		{"previous", &rec, rec.Gen - 1, rec.PrevIssued, rec.PrevExp, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." +
+			"eyJjaCI6IjEwMDEiLCJ1aWQiOiJhbGljZSIsInNpZCI6IjZmMWMyYTllLTBkNGItNGE1Ny05YTQzLTJmN2YxZjBiMWMzZCIsImdlbiI6NiwiZXhwIjoxNzAwMDAwMDAwLCJpYXQiOjE2OTk5OTY0MDB9." +
+			"9W7PG3ywVRKsdx-9YnJBecpdyHe9i_JJ3KbwgAESdjw"},
+		{"escaped strings, zero iat", &escaped, 1, 0, 1, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." +
+			"eyJjaCI6IjEwMDEiLCJ1aWQiOiJib2JcdTAwMjZcIi9cXFx1MDAzY1x1MDAzZSIsInNpZCI6InNcIlx1MDAzY8OpXHUwMDNlXHUyMDI4L3giLCJnZW4iOjEsImV4cCI6MSwiaWF0IjowfQ." +
+			"sVxtiWz5uhbA71LwC_tZudHQHj-V6gh5NB_DPt8eqbY"},
+	} {
+		if got := m.mint(tc.rec, tc.gen, tc.iat, tc.exp); got != tc.want {
+			t.Errorf("%s: minted\n%s\nwant\n%s", tc.name, got, tc.want)
 		}
 	}
 }
@@ -77,6 +107,15 @@ func TestParseRejectsForgeries(t *testing.T) {
 	} {
 		if _, ok := m.parse(tok); ok {
 			t.Errorf("%s: parse accepted a forged token", name)
+		}
+	}
+}
+
+func TestTokenHash(t *testing.T) {
+	for _, n := range []int{0, 1, tokenBuf, tokenBuf + 1, 4 * tokenBuf} {
+		tok := strings.Repeat("x", n)
+		if tokenHash(tok) != sha256.Sum256([]byte(tok)) {
+			t.Errorf("hash of a %d-byte token is not its SHA-256", n)
 		}
 	}
 }

@@ -115,18 +115,21 @@ func (s *Service) verify(ctx context.Context, cr Credentials) (*Identity, string
 	}
 	sid := rec.ID
 	v := classify(&rec, sid, gen, now)
+	minted := ""
 	if v == tokenExpired {
-		if sess, err = s.renew(ctx, sess, &rec, now, cr.IP); err != nil {
+		if sess, rec, minted, err = s.renew(ctx, sess, &rec, now, cr.IP); err != nil {
 			return nil, "", err
 		}
-		rec = sess.record()
 		v = classify(&rec, sid, gen, now)
 	}
 	renewed := ""
 	switch v {
 	case tokenValid:
 	case tokenSuperseded:
-		renewed = s.minter.mint(&rec, rec.Gen, rec.Issued, rec.Exp)
+		renewed = minted
+		if renewed == "" {
+			renewed = s.minter.mint(&rec, rec.Gen, rec.Issued, rec.Exp)
+		}
 	default:
 		return nil, "", errDeadToken
 	}
@@ -217,24 +220,34 @@ func (s *Service) identity(r *sessionRecord, ch *channel, now time.Time) *Identi
 
 // renew starts the next token generation of old's session, of record rec,
 // whose current token has expired, and returns the session as it is
-// afterwards. Requests
-// on this replica renew one at a time; the first writes and the others
-// find its result in the session table. Across replicas the store decides:
-// the update writes only if the record still holds old's generation, and
-// otherwise the session is taken as the store has it (renewed by another
-// replica, replaced or ended).
-func (s *Service) renew(ctx context.Context, old *session, rec *sessionRecord, now time.Time, ip string) (*session, error) {
+// afterwards, its record, and its current token when it is the one this
+// renewal minted ("" otherwise). Requests on this replica renew one at a
+// time; the first writes and the others find its result in the session
+// table. Across replicas the store decides: the update writes only if the
+// record still holds old's generation, and otherwise the session is taken
+// as the store has it (renewed by another replica, replaced or ended).
+// The new token is minted once, before the write, and its hash handed
+// over to the session table, which indexes it without minting it again.
+func (s *Service) renew(ctx context.Context, old *session, rec *sessionRecord, now time.Time, ip string) (*session, sessionRecord, string, error) {
 	key := sessionKey(rec.Channel, rec.User)
 	mu := s.lock(key)
 	mu.Lock()
 	defer mu.Unlock()
 	if cur := s.sessions.get(rec.Channel, rec.User); cur != nil && cur != old {
 		if c := cur.record(); c.ID != rec.ID || c.Gen != rec.Gen {
-			return cur, nil
+			return cur, c, "", nil
 		}
 	}
+	next := knownToken{id: rec.ID, gen: rec.Gen + 1}
+	next.iat, next.exp = s.tokenTimes(now)
+	tok := s.minter.mint(rec, next.gen, next.iat, next.exp)
+	next.hash = tokenHash(tok)
+	k := tableKey(rec.Channel, rec.User)
+	s.sessions.handOver(k, next)
+	defer s.sessions.withdraw(k)
 	var seen int64              // revision of the record found, when nothing was written
 	sid, gen := rec.ID, rec.Gen // not rec itself: the callback would move it to the heap
+	iat, exp := next.iat, next.exp
 	it, err := s.st.Update(ctx, key, func(cur *store.Item) (*store.Item, error) {
 		if cur == nil {
 			return nil, errEnded("no such session")
@@ -247,7 +260,7 @@ func (s *Service) renew(ctx context.Context, old *session, rec *sessionRecord, n
 			seen = cur.Revision
 			return nil, errNoWrite
 		}
-		s.nextGeneration(&stored, now, old.last.Load())
+		s.nextGeneration(&stored, iat, exp, now, old.last.Load())
 		return &store.Item{Value: encodeSession(&stored), Expires: s.storeExpiry(&stored)}, nil
 	})
 	rev := it.Revision
@@ -255,30 +268,35 @@ func (s *Service) renew(ctx context.Context, old *session, rec *sessionRecord, n
 	case errors.Is(err, errNoWrite):
 		rev = seen
 	case err != nil:
-		return nil, apierror.FromStore(err)
+		return nil, sessionRecord{}, "", apierror.FromStore(err)
 	default:
 		ccmRenewed.Inc()
 		s.audit.Record(audit.Record{Actor: rec.AppKey, IP: ip, Action: "session.renew",
 			Target: rec.Channel + "/" + rec.User, Outcome: audit.Success})
 	}
 	if err := waitFor(ctx, s.sessFeed, rev); err != nil {
-		return nil, err
+		return nil, sessionRecord{}, "", err
 	}
 	cur := s.sessions.get(rec.Channel, rec.User)
 	if cur == nil {
-		return nil, errEnded("no such session")
+		return nil, sessionRecord{}, "", errEnded("no such session")
 	}
-	return cur, nil
+	c := cur.record()
+	if !next.is(c.ID, c.Gen, c.Issued, c.Exp) {
+		tok = ""
+	}
+	return cur, c, tok, nil
 }
 
 // nextGeneration turns rec's current token into the previous one, valid
-// for the renewal grace, and issues a new current token at now. It also
-// records the latest activity seen here, saving a separate write.
-func (s *Service) nextGeneration(rec *sessionRecord, now time.Time, seen int64) {
+// for the renewal grace, and makes the next generation, issued at iat and
+// expiring at exp (unix s), the current one. It also records the latest
+// activity seen here, saving a separate write.
+func (s *Service) nextGeneration(rec *sessionRecord, iat, exp int64, now time.Time, seen int64) {
 	rec.PrevIssued, rec.PrevExp = rec.Issued, rec.Exp
 	rec.PrevUntil = now.Add(s.opts.RenewGrace).UnixMilli()
 	rec.Gen++
-	rec.Issued, rec.Exp = s.tokenTimes(now)
+	rec.Issued, rec.Exp = iat, exp
 	rec.LastActivity = max(rec.LastActivity, seen, now.UnixMilli())
 }
 
