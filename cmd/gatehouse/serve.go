@@ -75,7 +75,7 @@ func newServeCmd() *cobra.Command {
 	f.DurationVar(&cfg.CCMessagingSessionMax, "ccmessaging-session-max", cfg.CCMessagingSessionMax, "maximum lifetime of a ccmessaging session (at least 1s)")
 	f.StringArrayVar(&upstreams, "upstream", nil, "gateway route PREFIX=URL: check requests under PREFIX, then forward them to URL (repeatable)")
 	f.DurationVar(&cfg.UpstreamTimeout, "upstream-timeout", cfg.UpstreamTimeout, "how long an upstream may take to send its response headers")
-	f.Uint64Var(&gcHeadroomMiB, "gc-headroom", gcpolicy.DefaultHeadroom>>20, "heap growth in MiB the garbage collector allows above the live heap (0: Go's default; ignored when GOGC is set)")
+	f.Uint64Var(&gcHeadroomMiB, "gc-headroom", gcpolicy.DefaultHeadroom>>20, "heap growth in MiB the garbage collector allows beyond Go's default goal (0: Go's default; ignored when GOGC is set)")
 	return cmd
 }
 
