@@ -76,14 +76,23 @@ func (w *writeTx) lookup(key string) (record, bool, error) {
 	return rec, err == nil, err
 }
 
-// live returns the stored record under key if it has not expired.
-func (w *writeTx) live(key string) (record, bool, error) {
-	rec, ok, err := w.lookup(key)
-	return rec, ok && !rec.expired(w.now), err
+// alive reports whether a record lookup returned (found or not) is live.
+func (w *writeTx) alive(rec record, found bool) bool {
+	return found && !rec.expired(w.now)
 }
 
-// put stores item under the next revision and returns it with that revision.
-func (w *writeTx) put(item store.Item) (store.Item, error) {
+// set stores item under the next revision, whatever its key holds.
+func (w *writeTx) set(item store.Item) (store.Item, error) {
+	old, found, err := w.lookup(item.Key)
+	if err != nil {
+		return store.Item{}, err
+	}
+	return w.put(item, old, found)
+}
+
+// put stores item under the next revision and returns it with that
+// revision; old and found are what lookup returned for its key.
+func (w *writeTx) put(item store.Item, old record, found bool) (store.Item, error) {
 	switch {
 	case item.Key == "":
 		return store.Item{}, errEmptyKey
@@ -92,12 +101,8 @@ func (w *writeTx) put(item store.Item) (store.Item, error) {
 	case len(item.Value) > maxValueLen:
 		return store.Item{}, errValueLarge
 	}
-	old, ok, err := w.lookup(item.Key)
-	if err != nil {
-		return store.Item{}, err
-	}
 	w.dirty = true
-	if ok {
+	if found {
 		if err := w.unindex(old, item.Key); err != nil {
 			return store.Item{}, err
 		}
@@ -140,7 +145,7 @@ func (w *writeTx) replay(ev store.Event) error {
 	case rev != w.revision+1:
 		return fmt.Errorf("bolt: write-ahead log skips from revision %d to %d", w.revision, rev)
 	case ev.Type == store.EventPut:
-		_, err := w.put(ev.Item)
+		_, err := w.set(ev.Item)
 		return err
 	}
 	rec, ok, err := w.lookup(ev.Item.Key)
@@ -167,21 +172,21 @@ func (w *writeTx) record(ev store.Event) {
 // Create stores item only if no live item exists under its key.
 func (s *Store) Create(ctx context.Context, item store.Item) (store.Item, error) {
 	return s.writeItem(ctx, func(w *writeTx) (store.Item, error) {
-		_, ok, err := w.live(item.Key)
+		old, found, err := w.lookup(item.Key)
 		switch {
 		case err != nil:
 			return store.Item{}, err
-		case ok:
+		case w.alive(old, found):
 			return store.Item{}, store.ErrExists
 		}
-		return w.put(item)
+		return w.put(item, old, found)
 	})
 }
 
 // Put stores item unconditionally.
 func (s *Store) Put(ctx context.Context, item store.Item) (store.Item, error) {
 	return s.writeItem(ctx, func(w *writeTx) (store.Item, error) {
-		return w.put(item)
+		return w.set(item)
 	})
 }
 
@@ -189,16 +194,16 @@ func (s *Store) Put(ctx context.Context, item store.Item) (store.Item, error) {
 // expected.
 func (s *Store) CompareAndSwap(ctx context.Context, expected int64, item store.Item) (store.Item, error) {
 	return s.writeItem(ctx, func(w *writeTx) (store.Item, error) {
-		rec, ok, err := w.live(item.Key)
+		old, found, err := w.lookup(item.Key)
 		switch {
 		case err != nil:
 			return store.Item{}, err
-		case !ok:
+		case !w.alive(old, found):
 			return store.Item{}, store.ErrNotFound
-		case rec.revision != expected:
+		case old.revision != expected:
 			return store.Item{}, store.ErrConflict
 		}
-		return w.put(item)
+		return w.put(item, old, found)
 	})
 }
 
@@ -207,10 +212,11 @@ func (s *Store) CompareAndSwap(ctx context.Context, expected int64, item store.I
 // not call the store: it holds up every write committed with it.
 func (s *Store) Update(ctx context.Context, key string, fn store.UpdateFunc) (store.Item, error) {
 	return s.writeItem(ctx, func(w *writeTx) (store.Item, error) {
-		rec, ok, err := w.live(key)
+		rec, found, err := w.lookup(key)
 		if err != nil {
 			return store.Item{}, err
 		}
+		ok := w.alive(rec, found)
 		var cur *store.Item
 		if ok {
 			it := rec.item(key)
@@ -223,7 +229,7 @@ func (s *Store) Update(ctx context.Context, key string, fn store.UpdateFunc) (st
 		case next != nil:
 			it := *next
 			it.Key = key
-			return w.put(it)
+			return w.put(it, rec, found)
 		case ok:
 			err := w.remove(key, rec)
 			return store.Item{Key: key, Revision: w.revision}, err
@@ -235,11 +241,11 @@ func (s *Store) Update(ctx context.Context, key string, fn store.UpdateFunc) (st
 // Delete removes the live item under key.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	return s.write(ctx, func(w *writeTx) error {
-		rec, ok, err := w.live(key)
+		rec, found, err := w.lookup(key)
 		switch {
 		case err != nil:
 			return err
-		case !ok:
+		case !w.alive(rec, found):
 			return store.ErrNotFound
 		}
 		return w.remove(key, rec)
