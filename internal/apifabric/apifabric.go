@@ -7,7 +7,10 @@ package apifabric
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
@@ -44,8 +47,8 @@ type Service struct {
 	st      store.Store
 	audit   *audit.Log
 	logger  *slog.Logger
-	hashKey []byte // HMAC key of app secrets
-	signKey []byte // HS256 key of AccessTokens
+	hashers *sync.Pool // of hashes of app secrets, see newHashers
+	signKey []byte     // HS256 key of AccessTokens
 	apps    *store.Table[appRecord]
 	cache   *tokencache.Cache[*accessClaims]
 }
@@ -63,14 +66,22 @@ func New(ctx context.Context, st store.Store, log *audit.Log, logger *slog.Logge
 	}
 	s := &Service{
 		opts: opts, st: st, audit: log, logger: logger,
-		hashKey: hashKey, signKey: signKey,
-		apps:  store.NewTable(appPrefix, store.DecodeJSON[appRecord]),
-		cache: tokencache.New(opts.CacheSize, func(c *accessClaims) time.Time { return c.ExpiresAt.Time }),
+		hashers: newHashers(hashKey),
+		signKey: signKey,
+		apps:    store.NewTable(appPrefix, store.DecodeJSON[appRecord]),
+		cache:   tokencache.New(opts.CacheSize, func(c *accessClaims) time.Time { return c.ExpiresAt.Time }),
 	}
 	if err := s.apps.Follow(ctx, st); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// newHashers returns a pool of HMAC-SHA-256 hashes under key. A hash that
+// was reset restarts from its keyed state instead of hashing the key
+// again, which keeps hashing a secret cheap.
+func newHashers(key []byte) *sync.Pool {
+	return &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}
 }
 
 // Healthy reports whether the in-memory app table is connected to the store.

@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"hash"
 	"sort"
 	"strconv"
 	"time"
@@ -182,7 +182,9 @@ func newSecret() string {
 // shared server key. Secrets are high-entropy, so a keyed fast hash is
 // enough and keeps tokenByAkSk cheap.
 func (s *Service) hashSecret(secret string) []byte {
-	m := hmac.New(sha256.New, s.hashKey)
+	m := s.hashers.Get().(hash.Hash)
+	defer s.hashers.Put(m)
+	m.Reset()
 	m.Write([]byte(secret))
 	return m.Sum(nil)
 }

@@ -49,6 +49,20 @@ type accessClaims struct {
 	jwt.RegisteredClaims
 }
 
+// issuedClaims are accessClaims as issue encodes them: the same JSON,
+// with exp and iat as plain integers (jwt.NumericDate encodes whole
+// seconds the same way), so that encoding them takes no dates to allocate
+// nor marshalers to call. The embedded RegisteredClaims, empty and not
+// encoded, make it a jwt.Claims.
+type issuedClaims struct {
+	Generation           int64  `json:"gen"`
+	Subject              string `json:"sub,omitempty"`
+	Exp                  int64  `json:"exp"`
+	Iat                  int64  `json:"iat"`
+	ID                   string `json:"jti,omitempty"`
+	jwt.RegisteredClaims `json:"-"`
+}
+
 // Access is a verified AccessToken.
 type Access struct {
 	AppKey  string
@@ -114,7 +128,7 @@ func (s *Service) TokenByAkSk(ctx context.Context, req TokenRequest, ip string) 
 		s.audit.Record(r)
 		return nil, errBadCredentials
 	}
-	tok, err := s.issue(req.AppKey, gen, now, time.Duration(seconds)*time.Second)
+	tok, err := s.issue(req.AppKey, gen, now, time.Duration(seconds)*time.Second, uuid.NewString())
 	if err != nil {
 		return nil, err
 	}
@@ -126,17 +140,10 @@ func (s *Service) TokenByAkSk(ctx context.Context, req TokenRequest, ip string) 
 	}, nil
 }
 
-// issue signs an AccessToken of app in generation gen valid for at least ttl.
-func (s *Service) issue(app string, gen int64, now time.Time, ttl time.Duration) (string, error) {
-	claims := &accessClaims{
-		Generation: gen,
-		RegisteredClaims: jwt.RegisteredClaims{
-			Subject:   app,
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(ceilSecond(now.Add(ttl))),
-			ID:        uuid.NewString(),
-		},
-	}
+// issue signs the AccessToken jti of app in generation gen, issued at now
+// and valid for at least ttl.
+func (s *Service) issue(app string, gen int64, now time.Time, ttl time.Duration, jti string) (string, error) {
+	claims := &issuedClaims{Generation: gen, Subject: app, Exp: ceilSecond(now.Add(ttl)).Unix(), Iat: now.Unix(), ID: jti}
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(s.signKey)
 	if err != nil {
 		return "", err
