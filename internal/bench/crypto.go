@@ -46,7 +46,7 @@ func measureCrypto(params password.Params, rsaBits int) (CryptoFloor, error) {
 	}
 	verify := func() { _, _, _ = h.Verify(pw, hash) }
 	aloneTime := median(7, verify)
-	hashTime := concurrentMedian(runtime.NumCPU(), 4, verify)
+	hashTime := concurrentMedian(runtime.NumCPU(), 8, verify)
 	key, err := rsa.GenerateKey(rand.Reader, rsaBits)
 	if err != nil {
 		return CryptoFloor{}, err
