@@ -63,18 +63,6 @@ func cycle(calls []*call) source {
 	}
 }
 
-// once sends each call once, then stops.
-func once(calls []*call) source {
-	i := 0
-	return func() (*http.Request, bool) {
-		if i == len(calls) {
-			return nil, false
-		}
-		i++
-		return calls[i-1].request(), true
-	}
-}
-
 // checker says why a response is an error, or returns "" when it is not.
 type checker func(*http.Response) string
 

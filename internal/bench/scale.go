@@ -189,7 +189,7 @@ func (r *runner) restart(ctx context.Context, st *scaleStore) (_ *scaleRun, err 
 	if err := r.d.heapProfile(name); err != nil {
 		return nil, err
 	}
-	p, err := sessionPlan(t.api.base, st.seeded.app, st.seeded.tokens, r.cfg.Connections, cycle, statusOK)
+	p, err := sessionPlan(t.api.base, st.seeded.app, st.seeded.tokens, r.cfg.Connections, false, statusOK)
 	if err != nil {
 		return nil, err
 	}

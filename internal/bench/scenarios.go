@@ -131,7 +131,7 @@ func (r *runner) prepare(ctx context.Context, name string) (*plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		return sessionPlan(t.api.base, *t.app, tokens, r.cfg.Connections, cycle, statusOK)
+		return sessionPlan(t.api.base, *t.app, tokens, r.cfg.Connections, false, statusOK)
 	case Apply:
 		return r.applyPlan(ctx, t)
 	case Login:
@@ -211,28 +211,46 @@ func (r *runner) fixed(base, method, path string, header http.Header, body []byt
 }
 
 // sessionPlan spreads tokens over at most workers workers, each sending
-// GET session with its tokens as each says.
-func sessionPlan(base string, ap app, tokens []string, workers int, each func([]*call) source, check checker) (*plan, error) {
+// GET session with its tokens: each once when once is set, else cycling.
+func sessionPlan(base string, ap app, tokens []string, workers int, once bool, check checker) (*plan, error) {
 	p, err := newPlan(base, check)
+	if err != nil {
+		return nil, err
+	}
+	h := bearer(ap.Access)
+	h.Set("x-app-key", ap.Key)
+	proto, err := newCall(http.MethodGet, base+sessionPath, h, nil)
 	if err != nil {
 		return nil, err
 	}
 	workers = min(workers, len(tokens))
 	for i := range workers {
-		var calls []*call
+		var mine []string
 		for j := i; j < len(tokens); j += workers {
-			h := bearer(ap.Access)
-			h.Set("x-app-key", ap.Key)
-			h.Set("ccmessaging-token", tokens[j])
-			c, err := newCall(http.MethodGet, base+sessionPath, h, nil)
-			if err != nil {
-				return nil, err
-			}
-			calls = append(calls, c)
+			mine = append(mine, tokens[j])
 		}
-		p.sources = append(p.sources, each(calls))
+		p.sources = append(p.sources, tokenCalls(proto, mine, once))
 	}
 	return p, nil
+}
+
+// tokenCalls yields requests of proto, each with the next of tokens in
+// its ccmessaging-token header: every token once when once is set, else
+// cycling through them. The requests are built as they are sent, so that
+// a plan of many tokens keeps strings, not requests, in the heap it
+// shares with an in-process server.
+func tokenCalls(proto *call, tokens []string, once bool) source {
+	i := 0
+	return func() (*http.Request, bool) {
+		if once && i == len(tokens) {
+			return nil, false
+		}
+		r := proto.request()
+		r.Header = proto.proto.Header.Clone()
+		r.Header.Set("ccmessaging-token", tokens[i%len(tokens)])
+		i++
+		return r, true
+	}
 }
 
 // renewPlan opens sessions, waits until their tokens expired, and sends
@@ -258,7 +276,7 @@ func (r *runner) renewPlan(ctx context.Context) (*plan, error) {
 	if err := sleep(ctx, wait); err != nil {
 		return nil, err
 	}
-	return sessionPlan(t.api.base, *t.app, tokens, r.cfg.Connections, once, renewed)
+	return sessionPlan(t.api.base, *t.app, tokens, r.cfg.Connections, true, renewed)
 }
 
 // renewed accepts a 200 answer that carries a renewed token.
