@@ -187,12 +187,10 @@ func (s *Store) Get(ctx context.Context, key string) (store.Item, error) {
 	s.over.mu.RLock()
 	defer s.over.mu.RUnlock()
 	if ev, ok := s.over.last[key]; ok {
-		if ev.Type == store.EventDelete || expired(ev.Item, s.now()) {
-			return store.Item{}, store.ErrNotFound
+		if it, live := liveItem(ev, s.now()); live {
+			return it, nil
 		}
-		it := ev.Item
-		it.Value = append([]byte{}, it.Value...)
-		return it, nil
+		return store.Item{}, store.ErrNotFound
 	}
 	var it store.Item
 	err := s.db.View(func(tx *bbolt.Tx) error {
@@ -216,9 +214,15 @@ func (s *Store) Get(ctx context.Context, key string) (store.Item, error) {
 	return it, nil
 }
 
-// expired reports whether it has expired at now.
-func expired(it store.Item, now time.Time) bool {
-	return !it.Expires.IsZero() && !it.Expires.After(now)
+// liveItem returns a copy of the item a change left, unless the change is
+// a deletion or the item has expired at now.
+func liveItem(ev store.Event, now time.Time) (store.Item, bool) {
+	if ev.Type == store.EventDelete || !ev.Item.Expires.IsZero() && !ev.Item.Expires.After(now) {
+		return store.Item{}, false
+	}
+	it := ev.Item
+	it.Value = append([]byte{}, it.Value...)
+	return it, true
 }
 
 // List returns the live items under prefix, sorted by key, and the store
@@ -274,12 +278,10 @@ func (s *Store) List(ctx context.Context, prefix string) ([]store.Item, int64, e
 
 // appendLive appends the item of a change to items if it is a live one.
 func appendLive(items []store.Item, ev store.Event, now time.Time) []store.Item {
-	if ev.Type == store.EventDelete || expired(ev.Item, now) {
-		return items
+	if it, ok := liveItem(ev, now); ok {
+		items = append(items, it)
 	}
-	it := ev.Item
-	it.Value = append([]byte{}, it.Value...)
-	return append(items, it)
+	return items
 }
 
 // Watch delivers every change under prefix from fromRevision on. A

@@ -43,8 +43,8 @@ const walHeader = 8
 const maxWALRecord = 1 << 30
 
 var (
-	walTable   = crc32.MakeTable(crc32.Castagnoli)
-	errWALTorn = errors.New("bolt: corrupt write-ahead log record")
+	walTable      = crc32.MakeTable(crc32.Castagnoli)
+	errWALCorrupt = errors.New("bolt: corrupt write-ahead log record")
 )
 
 // openWAL opens or creates the log at path and finds its end.
@@ -109,8 +109,10 @@ func (l *wal) scan(fn func(store.Event) error) (int64, error) {
 }
 
 // append writes one record of events at the end of the log and syncs it.
-// After a failure the end stays where it was: the next record overwrites
-// what was written.
+// After a failure the end stays where it was and the next record
+// overwrites what was written; until then, what reached the disk is
+// unknown, so a write that failed here may still be found after a crash,
+// like any write whose outcome the writer did not learn.
 func (l *wal) append(events []store.Event) error {
 	b := append(l.buf[:0], make([]byte, walHeader)...)
 	for _, ev := range events {
@@ -168,7 +170,7 @@ func decodeWALRecord(p []byte) ([]store.Event, error) {
 		rev, p1, ok := uvarint(p)
 		key, p2, ok2 := bytesField(p1)
 		if !ok || !ok2 || (ev.Type != store.EventPut && ev.Type != store.EventDelete) {
-			return nil, errWALTorn
+			return nil, errWALCorrupt
 		}
 		ev.Item = store.Item{Key: string(key), Revision: int64(rev)}
 		p = p2
@@ -176,7 +178,7 @@ func decodeWALRecord(p []byte) ([]store.Event, error) {
 			exp, p3, ok := uvarint(p)
 			val, p4, ok2 := bytesField(p3)
 			if !ok || !ok2 {
-				return nil, errWALTorn
+				return nil, errWALCorrupt
 			}
 			ev.Item.Value = append([]byte{}, val...)
 			if exp != 0 {
