@@ -45,8 +45,8 @@ func measureCrypto(params password.Params, rsaBits int) (CryptoFloor, error) {
 		return CryptoFloor{}, err
 	}
 	verify := func() { _, _, _ = h.Verify(pw, hash) }
-	aloneTime := median(7, verify)
-	hashTime := concurrentMedian(runtime.NumCPU(), 8, verify)
+	aloneTime := median(1, 7, verify)
+	hashTime := median(runtime.NumCPU(), 8, verify)
 	key, err := rsa.GenerateKey(rand.Reader, rsaBits)
 	if err != nil {
 		return CryptoFloor{}, err
@@ -54,7 +54,7 @@ func measureCrypto(params password.Params, rsaBits int) (CryptoFloor, error) {
 	claims := jwt.MapClaims{"account": "bench", "roles": []string{"developer"},
 		"exp": time.Now().Add(12 * time.Hour).Unix(), "iat": time.Now().Unix(), "jti": "0190a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b"}
 	var signErr error
-	signTime := median(51, func() {
+	signTime := median(1, 51, func() {
 		t := jwt.NewWithClaims(jwt.SigningMethodRS512, claims)
 		t.Header["kid"] = "bench"
 		_, signErr = t.SignedString(key)
@@ -67,21 +67,9 @@ func measureCrypto(params password.Params, rsaBits int) (CryptoFloor, error) {
 	return f, nil
 }
 
-// median runs fn n times and returns the median duration.
-func median(n int, fn func()) time.Duration {
-	times := make([]time.Duration, n)
-	for i := range times {
-		t0 := time.Now()
-		fn()
-		times[i] = time.Since(t0)
-	}
-	slices.Sort(times)
-	return times[n/2]
-}
-
-// concurrentMedian runs fn n times on each of g goroutines at once and
-// returns the median duration.
-func concurrentMedian(g, n int, fn func()) time.Duration {
+// median runs fn n times on each of g goroutines at once and returns the
+// median duration.
+func median(g, n int, fn func()) time.Duration {
 	times := make([][]time.Duration, g)
 	var wg sync.WaitGroup
 	for i := range times {
