@@ -38,7 +38,7 @@ func (s *Store) sweep() {
 
 // sweepOnce deletes up to sweepLimit expired items and reports whether
 // more are due. It runs as a write, which sees the changes not yet
-// flushed to the bbolt file, and costs nothing when none is due.
+// flushed to the bbolt file, and writes nothing to disk when none is due.
 func (s *Store) sweepOnce() (bool, error) {
 	var more bool
 	err := s.write(context.Background(), func(w *writeTx) error {
