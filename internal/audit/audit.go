@@ -124,19 +124,20 @@ func (l *Log) writer() {
 	}
 }
 
-// write stores batch in one item, under a key that orders it by its first
-// record's time and kept until the last one's retention has passed.
+// write stores batch in one item, under a key that orders it by its
+// newest record's time (List relies on no record being newer than its
+// item's key) and kept until that record's retention has passed.
 func (l *Log) write(batch []Record) {
-	var rnd [4]byte
-	_, _ = rand.Read(rnd[:])
-	key := fmt.Sprintf("%s%016x-%s", prefix, batch[0].Time.UnixNano(), hex.EncodeToString(rnd[:]))
-	val, _ := json.Marshal(batch)
 	last := batch[0].Time
 	for _, r := range batch[1:] {
 		if r.Time.After(last) {
 			last = r.Time
 		}
 	}
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	key := fmt.Sprintf("%s%016x-%s", prefix, last.UnixNano(), hex.EncodeToString(rnd[:]))
+	val, _ := json.Marshal(batch)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := l.st.Put(ctx, store.Item{Key: key, Value: val, Expires: last.Add(l.retention)}); err != nil {
@@ -151,7 +152,9 @@ const bucketShift = 40
 
 // List returns the newest records, newest first, at most limit of them
 // (all when limit <= 0). It reads time buckets from the newest back and
-// stops once it has enough, so its cost follows limit, not retention.
+// stops once it has limit records at least as new as the bucket it has
+// just read: every item not yet read is keyed, and so holds only records,
+// older than that. Its cost follows limit, not retention.
 func (l *Log) List(ctx context.Context, limit int) ([]Record, error) {
 	if limit <= 0 {
 		limit = math.MaxInt
@@ -160,7 +163,8 @@ func (l *Log) List(ctx context.Context, limit int) ([]Record, error) {
 	newest := uint64(now.Add(time.Hour).UnixNano()) >> bucketShift // an hour of clock skew between replicas
 	oldest := uint64(now.Add(-l.retention-time.Hour).UnixNano()) >> bucketShift
 	out := []Record{}
-	for b := newest; b >= oldest && len(out) < limit; b-- {
+	var older []int64 // times of the records read that are older than the bucket read
+	for b, settled := newest, 0; b >= oldest && settled < limit; b-- {
 		items, _, err := l.st.List(ctx, fmt.Sprintf("%s%06x", prefix, b))
 		if err != nil {
 			return nil, err
@@ -169,8 +173,21 @@ func (l *Log) List(ctx context.Context, limit int) ([]Record, error) {
 			var batch []Record
 			if json.Unmarshal(it.Value, &batch) == nil {
 				out = append(out, batch...)
+				for _, r := range batch {
+					older = append(older, r.Time.UnixNano())
+				}
 			}
 		}
+		start := int64(b << bucketShift)
+		kept := older[:0]
+		for _, t := range older {
+			if t >= start {
+				settled++
+			} else {
+				kept = append(kept, t)
+			}
+		}
+		older = kept
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.After(out[j].Time) })
 	if len(out) > limit {
