@@ -54,8 +54,11 @@ type Log struct {
 }
 
 const (
-	// writers is how many store writes may be in flight at once.
-	writers = 4
+	// writers is how many store writes may be in flight at once. One is
+	// enough: it takes every record queued while its last write was being
+	// committed, so more writers would only split the same records into
+	// more, smaller items, each one more write in the store's commits.
+	writers = 1
 	// maxBatch bounds the records of one store item.
 	maxBatch = 512
 )
