@@ -65,6 +65,8 @@ func writeScale(w io.Writer, s *ScaleResult) {
 		s.SessionRPS, s.BaselineRPS, s.BaselineSessions, s.Ratio, s.RatioTarget, yes(s.ThroughputMet))
 	fmt.Fprintf(w, "                       (CPU %.1f µs/request, %.1f with %d sessions; garbage collection %.0f %% of it, %.0f %% with %d)\n",
 		s.SessionCPUUs, s.BaselineCPUUs, s.BaselineSessions, 100*s.SessionGCShare, 100*s.BaselineGCShare, s.BaselineSessions)
+	fmt.Fprintf(w, "                       (after %.1f s and %.1f s of unmeasured load, until the heap reached its goal)\n",
+		s.SessionWarmUpS, s.BaselineWarmUpS)
 	if s.SessionErrors+s.BaselineErrors > 0 {
 		fmt.Fprintf(w, "  errors: %d with %d sessions, %d with %d sessions\n", s.SessionErrors, s.Sessions, s.BaselineErrors, s.BaselineSessions)
 	}

@@ -46,12 +46,17 @@ type ScaleResult struct {
 	RestartMet        bool    `json:"restart_met"`
 	SessionRPS        float64 `json:"session_rps"`
 	SessionErrors     uint64  `json:"session_errors"`
-	// SessionGCShare and BaselineGCShare are the garbage collector's share
 	// SessionCPUUs and BaselineCPUUs are the CPU time per request of the
 	// two session runs, in µs: unlike throughput, they do not depend on
 	// what else the machine runs.
 	SessionCPUUs  float64 `json:"session_cpu_us"`
 	BaselineCPUUs float64 `json:"baseline_cpu_us"`
+	// SessionWarmUpS and BaselineWarmUpS are how long each session run was
+	// preceded by unmeasured load, until the heap reached its goal (see
+	// driver.warmUp).
+	SessionWarmUpS  float64 `json:"session_warm_up_s"`
+	BaselineWarmUpS float64 `json:"baseline_warm_up_s"`
+	// SessionGCShare and BaselineGCShare are the garbage collector's share
 	// of the CPU time of the two session runs.
 	SessionGCShare   float64 `json:"session_gc_share"`
 	BaselineGCShare  float64 `json:"baseline_gc_share"`
@@ -76,6 +81,8 @@ const (
 	// seedParallel is how many sessions are opened at once while seeding;
 	// concurrent writes share bolt commits.
 	seedParallel = 256
+	// maxWarmUp bounds the unmeasured load before each session run.
+	maxWarmUp = 30 * time.Second
 )
 
 // scaleStore is a data directory seeded for the scale scenario.
@@ -91,6 +98,7 @@ type scaleRun struct {
 	restart           time.Duration
 	rssReady, rssLoad uint64
 	heap, file        uint64
+	warmUp            time.Duration
 	load              *measured
 }
 
@@ -129,7 +137,7 @@ func (r *runner) scale(ctx context.Context) (_ *ScaleResult, err error) {
 		MemoryTargetBytes: uint64(memoryPerMillion * max(1, float64(r.cfg.Sessions)/1e6)),
 		RestartS:          big.restart.Seconds(), RestartTargetS: scaleRestartLimit.Seconds(),
 		SessionRPS: big.load.rps(), SessionErrors: big.load.errors, SessionGCShare: big.load.gcShare(),
-		SessionCPUUs:     us(big.load.cpuPerRequest()),
+		SessionCPUUs: us(big.load.cpuPerRequest()), SessionWarmUpS: big.warmUp.Seconds(), BaselineWarmUpS: base.warmUp.Seconds(),
 		BaselineSessions: baselineSessions, BaselineRPS: base.load.rps(), BaselineErrors: base.load.errors,
 		BaselineGCShare: base.load.gcShare(), BaselineCPUUs: us(base.load.cpuPerRequest()),
 		RatioTarget: scaleRatioTarget,
@@ -191,6 +199,9 @@ func (r *runner) restart(ctx context.Context, st *scaleStore) (_ *scaleRun, err 
 	}
 	p, err := sessionPlan(t.api.base, st.seeded.app, st.seeded.tokens, r.cfg.Connections, false, statusOK)
 	if err != nil {
+		return nil, err
+	}
+	if run.warmUp, err = r.d.warmUp(ctx, p, maxWarmUp); err != nil {
 		return nil, err
 	}
 	if run.load, _, err = r.d.run(ctx, name, p, nil); err != nil {
