@@ -166,7 +166,7 @@ func (l *Log) List(ctx context.Context, limit int) ([]Record, error) {
 	newest := uint64(now.Add(time.Hour).UnixNano()) >> bucketShift // an hour of clock skew between replicas
 	oldest := uint64(now.Add(-l.retention-time.Hour).UnixNano()) >> bucketShift
 	out := []Record{}
-	var older []int64 // times of the records read that are older than the bucket read
+	var older []int64 // times of the records read that are older than the last bucket read
 	for b, settled := newest, 0; b >= oldest && settled < limit; b-- {
 		items, _, err := l.st.List(ctx, fmt.Sprintf("%s%06x", prefix, b))
 		if err != nil {

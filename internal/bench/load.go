@@ -241,8 +241,6 @@ func later(a, b time.Time) time.Time {
 	return a
 }
 
-// gcCPU returns the CPU time the garbage collector has used (an estimate
-// of the runtime's).
 // gcCycles is the number of garbage collections completed.
 func gcCycles() uint64 {
 	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
@@ -274,6 +272,8 @@ func (d *driver) warmUp(ctx context.Context, p *plan, limit time.Duration) (time
 	return time.Since(start), ctx.Err()
 }
 
+// gcCPU returns the CPU time the garbage collector has used (an estimate
+// of the runtime's).
 func gcCPU() time.Duration {
 	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
 	metrics.Read(s)
