@@ -156,8 +156,8 @@ const bucketShift = 40
 // List returns the newest records, newest first, at most limit of them
 // (all when limit <= 0). It reads time buckets from the newest back and
 // stops once it has limit records at least as new as the bucket it has
-// just read: every item not yet read is keyed, and so holds only records,
-// older than that. Its cost follows limit, not retention.
+// just read: an item is keyed by its newest record, so every item not yet
+// read holds only older records. Its cost follows limit, not retention.
 func (l *Log) List(ctx context.Context, limit int) ([]Record, error) {
 	if limit <= 0 {
 		limit = math.MaxInt
@@ -166,7 +166,7 @@ func (l *Log) List(ctx context.Context, limit int) ([]Record, error) {
 	newest := uint64(now.Add(time.Hour).UnixNano()) >> bucketShift // an hour of clock skew between replicas
 	oldest := uint64(now.Add(-l.retention-time.Hour).UnixNano()) >> bucketShift
 	out := []Record{}
-	var older []int64 // times of the records read that are older than the last bucket read
+	var older []int64 // times of the records read but older than the last bucket read
 	for b, settled := newest, 0; b >= oldest && settled < limit; b-- {
 		items, _, err := l.st.List(ctx, fmt.Sprintf("%s%06x", prefix, b))
 		if err != nil {

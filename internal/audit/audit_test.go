@@ -15,12 +15,19 @@ import (
 	"github.com/gatehouse/gatehouse/internal/store/bolt"
 )
 
-func TestRecordStoreAndList(t *testing.T) {
+// openStore opens a bolt store in a temporary directory for the test.
+func openStore(t *testing.T) *bolt.Store {
+	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "a.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+func TestRecordStoreAndList(t *testing.T) {
+	st := openStore(t)
 	var logs bytes.Buffer
 	l := audit.New(st, slog.New(slog.NewJSONHandler(&logs, nil)), time.Hour)
 	base := time.Now()
@@ -69,11 +76,7 @@ func TestRecordStoreAndList(t *testing.T) {
 // TestListSpansTimeBuckets checks that List finds records across many
 // of its time buckets, newest first, and honours the retention window.
 func TestListSpansTimeBuckets(t *testing.T) {
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "a.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	l := audit.New(st, slog.New(slog.DiscardHandler), 48*time.Hour)
 	now := time.Now()
 	ages := []time.Duration{0, 20 * time.Minute, 3 * time.Hour, 30 * time.Hour}
@@ -96,5 +99,38 @@ func TestListSpansTimeBuckets(t *testing.T) {
 	two, err := l.List(t.Context(), 2)
 	if err != nil || len(two) != 2 || two[1].Action != "age-20m0s" {
 		t.Fatalf("limit 2: %v %+v", err, two)
+	}
+}
+
+// TestListWithMixedAgeBatches checks List's limit when one stored item
+// holds records hours apart (the writers batch whatever is queued, and
+// callers may set Time): no newer record may be passed over for an
+// older one stored beside a recent record.
+func TestListWithMixedAgeBatches(t *testing.T) {
+	l := audit.New(openStore(t), slog.New(slog.DiscardHandler), 48*time.Hour)
+	defer l.Close()
+	now := time.Now()
+	at := func(age time.Duration) audit.Record {
+		return audit.Record{Time: now.Add(-age), Action: "age-" + age.String(), Outcome: audit.Success}
+	}
+	// Newest-first and oldest-first batches, each spanning many buckets.
+	l.WriteBatch([]audit.Record{at(0), at(3 * time.Hour)})
+	l.WriteBatch([]audit.Record{at(30 * time.Hour), at(20 * time.Minute)})
+	l.WriteBatch([]audit.Record{at(5 * time.Hour)})
+
+	want := []string{"age-0s", "age-20m0s", "age-3h0m0s", "age-5h0m0s", "age-30h0m0s"}
+	for limit := 1; limit <= len(want); limit++ {
+		recs, err := l.List(t.Context(), limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != limit {
+			t.Fatalf("limit %d: %d records %+v", limit, len(recs), recs)
+		}
+		for i, r := range recs {
+			if r.Action != want[i] {
+				t.Fatalf("limit %d: record %d is %s, want %s", limit, i, r.Action, want[i])
+			}
+		}
 	}
 }
