@@ -1,0 +1,148 @@
+// Package authz is Gatehouse's authorization vocabulary, owned by no
+// domain: who is calling (Caller), what a permission names (resource types,
+// verbs, labels) and whether a set of permissions grants a request
+// (Allows). The engine stores roles made of these permissions; every
+// domain and the wire authorize with them.
+package authz
+
+import (
+	"slices"
+
+	"github.com/gatehouse/gatehouse/internal/apierror"
+)
+
+// Caller identifies who asks for an operation, for permission decisions
+// and audit.
+type Caller struct {
+	Account string
+	Roles   []string
+	IP      string
+}
+
+// Resource types. The first group is Service Center's; the second is
+// Gatehouse's own administrative resources.
+const (
+	ResourceService    = "service"
+	ResourceInstance   = "instance"
+	ResourceSchema     = "schema"
+	ResourceRule       = "rule"
+	ResourceTag        = "tag"
+	ResourceDep        = "dep"
+	ResourceGovernance = "governance"
+	ResourceOps        = "ops"
+	ResourceAccount    = "account"
+	ResourceRole       = "role"
+
+	ResourceApp     = "app"
+	ResourceChannel = "channel"
+	ResourceSession = "session"
+	ResourceKey     = "key"
+	ResourceAudit   = "audit"
+)
+
+// Verbs. VerbAll grants every verb.
+const (
+	VerbGet    = "get"
+	VerbCreate = "create"
+	VerbUpdate = "update"
+	VerbDelete = "delete"
+	VerbAll    = "*"
+)
+
+// Resource names a resource type, narrowed by labels.
+type Resource struct {
+	Type   string            `json:"type"`
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// Permission grants verbs on resources.
+type Permission struct {
+	Resources []Resource `json:"resources"`
+	Verbs     []string   `json:"verbs"`
+}
+
+var (
+	resourceTypes = []string{
+		ResourceService, ResourceInstance, ResourceSchema, ResourceRule, ResourceTag,
+		ResourceDep, ResourceGovernance, ResourceOps, ResourceAccount, ResourceRole,
+		ResourceApp, ResourceChannel, ResourceSession, ResourceKey, ResourceAudit,
+	}
+	// administrative are Gatehouse's own administrative resources.
+	administrative = []string{ResourceAccount, ResourceRole, ResourceApp, ResourceChannel,
+		ResourceSession, ResourceKey, ResourceAudit}
+	verbs = []string{VerbGet, VerbCreate, VerbUpdate, VerbDelete, VerbAll}
+)
+
+// ResourceTypes returns every resource type a permission can name.
+func ResourceTypes() []string { return slices.Clone(resourceTypes) }
+
+// IsResourceType reports whether t is a resource type permissions can name.
+func IsResourceType(t string) bool { return slices.Contains(resourceTypes, t) }
+
+// IsAdministrative reports whether t is one of the resources that
+// administer Gatehouse itself (accounts, roles, apps, channels, sessions,
+// keys, audit) rather than a service registered in it.
+func IsAdministrative(t string) bool { return slices.Contains(administrative, t) }
+
+// VerbForMethod maps an HTTP method to a verb as Service Center does.
+func VerbForMethod(method string) string {
+	switch method {
+	case "GET", "HEAD":
+		return VerbGet
+	case "POST":
+		return VerbCreate
+	case "PUT", "PATCH":
+		return VerbUpdate
+	case "DELETE":
+		return VerbDelete
+	}
+	return method
+}
+
+// ValidatePerms refuses permissions without resources or verbs, unknown
+// resource types and unknown verbs (unlike Service Center, which stores
+// anything).
+func ValidatePerms(perms []Permission) error {
+	for _, p := range perms {
+		if len(p.Resources) == 0 || len(p.Verbs) == 0 {
+			return apierror.InvalidParams.WithDetail("a permission needs resources and verbs")
+		}
+		for _, r := range p.Resources {
+			if !IsResourceType(r.Type) {
+				return apierror.InvalidParams.Detailf("unknown resource type %q", r.Type)
+			}
+		}
+		for _, v := range p.Verbs {
+			if !slices.Contains(verbs, v) {
+				return apierror.InvalidParams.Detailf("unknown verb %q", v)
+			}
+		}
+	}
+	return nil
+}
+
+// Allows reports whether perms grant verb on resource. Labels narrow a
+// permission only when the request carries labels for the same keys
+// (Service Center's rule); Gatehouse's own resources carry none.
+func Allows(perms []Permission, resource, verb string, labels map[string]string) bool {
+	for _, p := range perms {
+		if !slices.Contains(p.Verbs, verb) && !slices.Contains(p.Verbs, VerbAll) {
+			continue
+		}
+		for _, r := range p.Resources {
+			if r.Type == resource && labelsMatch(r.Labels, labels) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func labelsMatch(want, have map[string]string) bool {
+	for k, v := range want {
+		if hv, ok := have[k]; ok && hv != v {
+			return false
+		}
+	}
+	return true
+}

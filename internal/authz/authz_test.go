@@ -1,0 +1,108 @@
+package authz
+
+import (
+	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/apierror"
+)
+
+func TestVerbForMethod(t *testing.T) {
+	t.Parallel()
+	for method, want := range map[string]string{
+		"GET": VerbGet, "HEAD": VerbGet, "POST": VerbCreate, "PUT": VerbUpdate, "PATCH": VerbUpdate,
+		"DELETE": VerbDelete, "OPTIONS": "OPTIONS", "get": "get",
+	} {
+		if got := VerbForMethod(method); got != want {
+			t.Errorf("VerbForMethod(%q) = %q, want %q", method, got, want)
+		}
+	}
+}
+
+func TestAllows(t *testing.T) {
+	t.Parallel()
+	res := func(typ string, labels map[string]string) Resource { return Resource{Type: typ, Labels: labels} }
+	perms := []Permission{
+		{Resources: []Resource{res(ResourceAccount, nil)}, Verbs: []string{VerbGet}},
+		{Resources: []Resource{res(ResourceRole, nil), res(ResourceKey, nil)}, Verbs: []string{VerbAll}},
+		{Resources: []Resource{res(ResourceService, map[string]string{"env": "prod", "app": "shop"})}, Verbs: []string{VerbGet, VerbUpdate}},
+	}
+	for _, tc := range []struct {
+		resource, verb string
+		labels         map[string]string
+		want           bool
+	}{
+		{ResourceAccount, VerbGet, nil, true},
+		{ResourceAccount, VerbCreate, nil, false},
+		{ResourceAccount, VerbAll, nil, false},
+		{ResourceRole, VerbDelete, nil, true},
+		{ResourceKey, VerbCreate, nil, true},
+		{ResourceAudit, VerbGet, nil, false},
+		{ResourceService, VerbGet, nil, true}, // labels narrow only when the request has them
+		{ResourceService, VerbGet, map[string]string{"env": "prod"}, true},
+		{ResourceService, VerbUpdate, map[string]string{"env": "prod", "app": "shop", "x": "y"}, true},
+		{ResourceService, VerbGet, map[string]string{"env": "dev"}, false},
+		{ResourceService, VerbGet, map[string]string{"env": "prod", "app": "other"}, false},
+		{ResourceService, VerbDelete, map[string]string{"env": "prod"}, false},
+		{"", VerbGet, nil, false},
+	} {
+		if got := Allows(perms, tc.resource, tc.verb, tc.labels); got != tc.want {
+			t.Errorf("Allows(%s, %s, %v) = %v, want %v", tc.resource, tc.verb, tc.labels, got, tc.want)
+		}
+	}
+	if Allows(nil, ResourceAccount, VerbGet, nil) {
+		t.Error("no permissions allowed something")
+	}
+}
+
+func TestResourceTypes(t *testing.T) {
+	t.Parallel()
+	types := ResourceTypes()
+	for _, r := range types {
+		if !IsResourceType(r) {
+			t.Errorf("%q listed but not a resource type", r)
+		}
+	}
+	for _, r := range []string{"", "accounts", "Service", "*"} {
+		if IsResourceType(r) {
+			t.Errorf("%q is not a resource type", r)
+		}
+	}
+	types[0] = "changed"
+	if !IsResourceType(ResourceService) {
+		t.Error("ResourceTypes handed out its own slice")
+	}
+	for _, r := range []string{ResourceAccount, ResourceRole, ResourceApp, ResourceChannel, ResourceSession, ResourceKey, ResourceAudit} {
+		if !IsAdministrative(r) {
+			t.Errorf("%s is administrative", r)
+		}
+	}
+	if IsAdministrative(ResourceService) || IsAdministrative(ResourceSchema) {
+		t.Error("service resources are not administrative")
+	}
+}
+
+func TestValidatePerms(t *testing.T) {
+	t.Parallel()
+	ok := []Permission{{Resources: []Resource{{Type: ResourceAccount, Labels: map[string]string{"a": "b"}}}, Verbs: []string{VerbGet, VerbAll}}}
+	if err := ValidatePerms(ok); err != nil {
+		t.Fatal(err)
+	}
+	if err := ValidatePerms(nil); err != nil {
+		t.Fatalf("no permissions: %v", err)
+	}
+	for name, perms := range map[string][]Permission{
+		"unknown type":  {{Resources: []Resource{{Type: "accounts"}}, Verbs: []string{VerbGet}}},
+		"unknown verb":  {{Resources: []Resource{{Type: ResourceAccount}}, Verbs: []string{"list"}}},
+		"no verbs":      {{Resources: []Resource{{Type: ResourceAccount}}}},
+		"no resources":  {{Verbs: []string{VerbGet}}},
+		"upper verb":    {{Resources: []Resource{{Type: ResourceAccount}}, Verbs: []string{"GET"}}},
+		"second is bad": {ok[0], {Resources: []Resource{{Type: "x"}}, Verbs: []string{VerbGet}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ae, ok := apierror.As(ValidatePerms(perms))
+			if !ok || ae.Code != "400001" {
+				t.Fatalf("got %v, want 400001", ae)
+			}
+		})
+	}
+}
