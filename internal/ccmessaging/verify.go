@@ -271,7 +271,8 @@ func (s *Service) renew(ctx context.Context, old *session, rec *sessionRecord, n
 		return nil, sessionRecord{}, "", apierror.FromStore(err)
 	default:
 		ccmRenewed.Inc()
-		s.audit.Record(audit.Record{Actor: rec.AppKey, IP: ip, Action: "session.renew",
+		// Renewal happens inside verification: its record does not wait for the store.
+		s.audit.RecordAsync(audit.Record{Actor: rec.AppKey, IP: ip, Action: "session.renew",
 			Target: rec.Channel + "/" + rec.User, Outcome: audit.Success})
 	}
 	if err := waitFor(ctx, s.sessFeed, rev); err != nil {
