@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/store/etcd"
 	"github.com/gatehouse/gatehouse/internal/store/etcd/etcdtest"
@@ -146,7 +148,7 @@ func wantRevoked(t *testing.T, e *testEngine, tok string) {
 	t.Helper()
 	_, err := e.Verify("Bearer " + tok)
 	if ae, ok := apierror.As(err); !ok || ae.Code != "401201" || ae.Detail != "token revoked" {
-		t.Fatalf("token checked before the change: want 401201 token revoked, got %v", err)
+		t.Fatalf("want 401201 token revoked, got %v", err)
 	}
 }
 
@@ -291,4 +293,27 @@ func TestRevocationAcrossSkewedClocks(t *testing.T) {
 	slow.mkAccount(t, "skewed", numbered(1))
 	wantRevoked(t, slow, tok)
 	wantRevokedWithin(t, fast, tok)
+}
+
+// A root account bootstrapped again, after its record was removed from
+// the store behind Gatehouse's back, revokes the tokens of the earlier
+// one, those without a credential version (Service Center's) included.
+func TestRebootstrappedRootRevokesOldTokens(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t, Options{})
+	withCred := e.login(t, RootAccount, rootPW)
+	now := time.Now()
+	legacy, err := e.ring.Sign(&Claims{Account: RootAccount, Roles: []string{AdminRole}, RegisteredClaims: jwt.RegisteredClaims{
+		ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)), IssuedAt: jwt.NewNumericDate(now), ID: tokenID(now.UnixMilli())}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.Delete(bg, accountPrefix+RootAccount); err != nil {
+		t.Fatal(err)
+	}
+	again := startEngine(t, e.st, Options{RootPassword: "Other-Passw0rd!"})
+	for _, tok := range []string{withCred, legacy} {
+		wantRevoked(t, again, tok)
+	}
+	again.login(t, RootAccount, "Other-Passw0rd!")
 }
