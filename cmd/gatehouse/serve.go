@@ -34,7 +34,7 @@ func newServeCmd() *cobra.Command {
 			if err := applyEnvAndFile(cmd.Flags(), configFile); err != nil {
 				return err
 			}
-			cfg.RootPassword = rootPasswordFromEnv()
+			cfg.RootPassword = server.RootPasswordFromEnv()
 			routes, err := gatewayRoutes(configFile, upstreams)
 			if err != nil {
 				return err
@@ -96,15 +96,6 @@ func gatewayRoutes(configFile string, upstreams []string) ([]gateway.Route, erro
 		flags = append(flags, r)
 	}
 	return gateway.MergeRoutes(file, flags), nil
-}
-
-// rootPasswordFromEnv reads the bootstrap root password: Gatehouse's own
-// variable first, then Service Center's.
-func rootPasswordFromEnv() string {
-	if v := os.Getenv("GATEHOUSE_ROOT_PASSWORD"); v != "" {
-		return v
-	}
-	return os.Getenv("SC_INIT_ROOT_PASSWORD")
 }
 
 func serve(ctx context.Context, cfg server.Config) error {

@@ -217,6 +217,53 @@ func TestDeactivationRevokesForGood(t *testing.T) {
 	}
 }
 
+// TestSessionEpoch checks that deactivation, and only deactivation,
+// starts a new epoch, that an inactive or deleted app has none, and that
+// verified AccessTokens carry the epoch in force.
+func TestSessionEpoch(t *testing.T) {
+	s, _ := newService(t)
+	ctx := context.Background()
+	app := createApp(t, s)
+	want := func(step string, epoch int64, active bool) {
+		t.Helper()
+		if got, ok := s.SessionEpoch(app.AppKey); got != epoch || ok != active {
+			t.Fatalf("%s: epoch %d, %v; want %d, %v", step, got, ok, epoch, active)
+		}
+		if !active {
+			return
+		}
+		sec, err := s.RotateSecret(ctx, admin, app.AppKey, apifabric.RotateSecretRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := s.Verify(app.AppKey, "Bearer "+token(t, s, app.AppKey, sec.AppSecret))
+		if err != nil || a.Epoch != epoch {
+			t.Fatalf("%s: AccessToken of epoch %v, %v; want %d", step, a, err, epoch)
+		}
+		if got, _ := s.SessionEpoch(app.AppKey); got != epoch {
+			t.Fatalf("%s: rotation moved the epoch to %d", step, got)
+		}
+	}
+	setStatus := func(status string) {
+		t.Helper()
+		if _, err := s.UpdateApp(ctx, admin, app.AppKey, apifabric.UpdateAppRequest{Status: &status}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want("created", 0, true)
+	setStatus(apifabric.StatusActive)
+	want("active again", 0, true)
+	setStatus(apifabric.StatusInactive)
+	want("deactivated", 0, false)
+	setStatus(apifabric.StatusInactive)
+	setStatus(apifabric.StatusActive)
+	want("reactivated", 1, true)
+	if err := s.DeleteApp(ctx, admin, app.AppKey); err != nil {
+		t.Fatal(err)
+	}
+	want("deleted", 0, false)
+}
+
 func TestRotationGrace(t *testing.T) {
 	s, clk := newService(t)
 	ctx := context.Background()

@@ -90,6 +90,11 @@ type RotateSecretRequest struct {
 // current, or is the one before it and PrevUntil has not passed. Rotating
 // the secret and deactivating the app both start a new generation; only
 // rotation keeps the previous one alive for a grace period.
+//
+// Epoch counts the app's deactivations. ccmessaging sessions record the
+// epoch they were opened in and end when it changes, so reactivating an
+// app does not revive them. Rotation leaves it alone: a session is of no
+// use without an AccessToken, which only the new secret gets.
 type appRecord struct {
 	Key         string `json:"key"`
 	Name        string `json:"name"`
@@ -97,6 +102,7 @@ type appRecord struct {
 	Status      string `json:"status"`
 	SecretHash  []byte `json:"secretHash"`
 	Generation  int64  `json:"generation"`
+	Epoch       int64  `json:"epoch,omitempty"`
 	// PrevHash is the rotated-out secret, valid (with the tokens of
 	// generation Generation-1) before PrevUntil, in unix milliseconds.
 	PrevHash   []byte `json:"prevHash,omitempty"`
@@ -195,6 +201,17 @@ func (s *Service) AppExists(key string) bool {
 	return ok
 }
 
+// SessionEpoch returns the epoch of an active app: sessions of the app
+// opened in another epoch have ended. It reports false for an inactive or
+// deleted app, whose sessions have all ended. It touches memory only.
+func (s *Service) SessionEpoch(key string) (int64, bool) {
+	rec, ok := s.apps.Get(key)
+	if !ok || rec.Status != StatusActive {
+		return 0, false
+	}
+	return rec.Epoch, true
+}
+
 // ListApps returns every app, ordered by name.
 func (s *Service) ListApps() []App {
 	recs := sortedApps(s.apps)
@@ -249,8 +266,8 @@ func (s *Service) createApp(ctx context.Context, req CreateAppRequest) (*Created
 }
 
 // UpdateApp changes an app's name, description or status. Deactivation
-// invalidates every AccessToken of the app, also after a later
-// reactivation.
+// invalidates every AccessToken of the app and starts a new epoch, ending
+// its ccmessaging sessions, also after a later reactivation.
 func (s *Service) UpdateApp(ctx context.Context, c engine.Caller, key string, req UpdateAppRequest) (App, error) {
 	rec, err := s.updateApp(ctx, key, req)
 	s.audit.Change(c.Account, c.IP, "app.update", key, err)
@@ -282,6 +299,7 @@ func (s *Service) updateApp(ctx context.Context, key string, req UpdateAppReques
 		deactivated = req.Status != nil && *req.Status == StatusInactive && r.Status == StatusActive
 		if deactivated {
 			r.Generation++
+			r.Epoch++
 			r.PrevHash, r.PrevUntil = nil, 0
 		}
 		if req.Status != nil {

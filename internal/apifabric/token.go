@@ -68,6 +68,8 @@ type Access struct {
 	AppKey  string
 	JTI     string
 	Expires time.Time
+	// Epoch is the app's epoch at verification (see SessionEpoch).
+	Epoch int64
 }
 
 var (
@@ -219,7 +221,7 @@ func (s *Service) verify(appKey, authorization string) (*Access, error) {
 	case !rec.generationLive(c.Generation, now):
 		return nil, apierror.AccessTokenInvalid.WithDetail("token revoked")
 	}
-	return &Access{AppKey: c.Subject, JTI: c.ID, Expires: c.ExpiresAt.Time}, nil
+	return &Access{AppKey: c.Subject, JTI: c.ID, Expires: c.ExpiresAt.Time, Epoch: rec.Epoch}, nil
 }
 
 // parse returns the claims of a token whose signature is valid and which

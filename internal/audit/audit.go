@@ -17,10 +17,16 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 const prefix = "audit/"
+
+var (
+	unstoredStore = metrics.AuditUnstored.WithLabelValues("store_error")
+	unstoredQueue = metrics.AuditUnstored.WithLabelValues("queue_full")
+)
 
 // Outcomes of an audited action.
 const (
@@ -39,45 +45,73 @@ type Record struct {
 	Detail  string    `json:"detail,omitempty"`
 }
 
-// Log writes audit records. Store writes happen in the background so an
-// audited request does not wait for them; Close flushes what is queued.
-// Each store item holds the records queued at the time it is written (a
-// JSON array), so a burst of events costs a few writes, not one per event.
+// Log writes audit records. Record returns once its record is durable in
+// the store, so the record of an action that was answered survives a
+// crash of the process. A single writer stores the records in batches:
+// each batch holds every record that arrived while the previous one was
+// being written (a JSON array in one store item), so concurrent callers
+// share one store write and a burst of events costs a few writes, not
+// one per event.
 type Log struct {
 	st        store.Store
 	logger    *slog.Logger
 	retention time.Duration
-	queue     chan Record
-	wg        sync.WaitGroup
-	mu        sync.RWMutex // guards closed against sends on a closed queue
-	closed    bool
+	wake      chan struct{} // holds a signal while records wait or once closed
+	stopped   chan struct{} // closed when the writer has returned
+
+	mu      sync.Mutex
+	pending *batch // records waiting for the writer; nil when none
+	closed  bool
+}
+
+// batch is the records one turn of the writer stores; done is closed once
+// they are stored (or their write failed).
+type batch struct {
+	recs []Record
+	done chan struct{}
 }
 
 const (
-	// writers is how many store writes may be in flight at once. One is
-	// enough: it takes every record queued while its last write was being
-	// committed, so more writers would only split the same records into
-	// more, smaller items, each one more write in the store's commits.
-	writers = 1
 	// maxBatch bounds the records of one store item.
 	maxBatch = 512
+	// maxQueued bounds the records waiting for the writer beyond which
+	// RecordAsync keeps a record in the log only. Record always waits.
+	maxQueued = 4096
 )
 
 // New starts an audit log writing to st (nil: log lines only) and logger,
 // keeping records for retention.
 func New(st store.Store, logger *slog.Logger, retention time.Duration) *Log {
-	l := &Log{st: st, logger: logger, retention: retention, queue: make(chan Record, 4096)}
+	l := &Log{st: st, logger: logger, retention: retention,
+		wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	if st != nil {
-		for range writers {
-			l.wg.Add(1)
-			go l.writer()
-		}
+		go l.writer()
 	}
 	return l
 }
 
-// Record audits one event. Time is set when zero.
+// Record audits one event and returns once its record is stored, so that
+// a request answered after Record has its audit record durable. Time is
+// set when zero. If the store write fails the record stays in the log
+// only: the failure is logged and counted in
+// gatehouse_audit_records_unstored_total, and Record returns all the
+// same, since the action audited has already happened.
 func (l *Log) Record(r Record) {
+	if b := l.add(r, false); b != nil {
+		<-b.done
+	}
+}
+
+// RecordAsync audits one event like Record but returns without waiting
+// for the store, for events on a hot path that are not acknowledged
+// security actions (the in-band renewal of a session token). When
+// maxQueued records are already waiting the record is kept in the log
+// only.
+func (l *Log) RecordAsync(r Record) { l.add(r, true) }
+
+// add writes r's log line and queues r for the store, returning the batch
+// it joined (nil when r will not be stored).
+func (l *Log) add(r Record, async bool) *batch {
 	if r.Time.IsZero() {
 		r.Time = time.Now()
 	}
@@ -90,40 +124,58 @@ func (l *Log) Record(r Record) {
 		slog.String("detail", r.Detail),
 	)
 	if l.st == nil {
-		return
+		return nil
 	}
-	l.mu.RLock()
-	defer l.mu.RUnlock()
+	l.mu.Lock()
 	if l.closed {
-		return
+		l.mu.Unlock()
+		return nil
 	}
-	select {
-	case l.queue <- r:
-	default:
+	if async && l.pending != nil && len(l.pending.recs) >= maxQueued {
+		l.mu.Unlock()
+		unstoredQueue.Inc()
 		l.logger.Warn("audit queue full; record kept in the log only", "action", r.Action)
+		return nil
+	}
+	if l.pending == nil {
+		l.pending = &batch{done: make(chan struct{})}
+	}
+	b := l.pending
+	b.recs = append(b.recs, r)
+	l.mu.Unlock()
+	l.signal()
+	return b
+}
+
+// signal wakes the writer unless a signal is already waiting for it.
+func (l *Log) signal() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
 	}
 }
 
-// writer stores what is queued, each time every record waiting (up to
-// maxBatch) in one item.
+// writer stores, each time it is woken, every record waiting (in items of
+// at most maxBatch records) and releases their callers, until the log is
+// closed and nothing waits.
 func (l *Log) writer() {
-	defer l.wg.Done()
-	batch := make([]Record, 0, maxBatch)
-	for r := range l.queue {
-		batch = append(batch[:0], r)
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case r, ok := <-l.queue:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, r)
-			default:
-				break drain
+	defer close(l.stopped)
+	for range l.wake {
+		l.mu.Lock()
+		b, closed := l.pending, l.closed
+		l.pending = nil
+		l.mu.Unlock()
+		if b != nil {
+			for recs := b.recs; len(recs) > 0; {
+				n := min(len(recs), maxBatch)
+				l.write(recs[:n])
+				recs = recs[n:]
 			}
+			close(b.done)
 		}
-		l.write(batch)
+		if closed {
+			return
+		}
 	}
 }
 
@@ -144,7 +196,8 @@ func (l *Log) write(batch []Record) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := l.st.Put(ctx, store.Item{Key: key, Value: val, Expires: last.Add(l.retention)}); err != nil {
-		l.logger.Warn("audit records not stored", "records", len(batch), "err", err)
+		unstoredStore.Add(float64(len(batch)))
+		l.logger.Error("audit records not stored; they are in the log only", "records", len(batch), "err", err)
 	}
 }
 
@@ -199,7 +252,8 @@ func (l *Log) List(ctx context.Context, limit int) ([]Record, error) {
 	return out, nil
 }
 
-// Close stores every queued record and stops the writers.
+// Close stores every waiting record and stops the writer. Records made
+// after Close go to the log only.
 func (l *Log) Close() {
 	l.mu.Lock()
 	if l.closed || l.st == nil {
@@ -207,9 +261,9 @@ func (l *Log) Close() {
 		return
 	}
 	l.closed = true
-	close(l.queue)
 	l.mu.Unlock()
-	l.wg.Wait()
+	l.signal()
+	<-l.stopped
 }
 
 // Change audits an administrative change by actor from ip and its outcome:

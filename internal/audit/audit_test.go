@@ -3,15 +3,20 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/metrics"
+	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/bolt"
 )
 
@@ -133,4 +138,98 @@ func TestListWithMixedAgeBatches(t *testing.T) {
 			}
 		}
 	}
+}
+
+// putStore is a store whose Puts go through put.
+type putStore struct {
+	store.Store
+	put func(ctx context.Context, it store.Item) (store.Item, error)
+}
+
+func (s putStore) Put(ctx context.Context, it store.Item) (store.Item, error) { return s.put(ctx, it) }
+
+// TestRecordWaitsForTheStore checks that Record returns only once the
+// store write holding its record returned, and that RecordAsync does not
+// wait for it.
+func TestRecordWaitsForTheStore(t *testing.T) {
+	bs := openStore(t)
+	var stored sync.Map // targets of the records in Puts that returned
+	release := make(chan struct{})
+	st := putStore{bs, func(ctx context.Context, it store.Item) (store.Item, error) {
+		<-release
+		out, err := bs.Put(ctx, it)
+		var recs []audit.Record
+		if err := json.Unmarshal(it.Value, &recs); err != nil {
+			t.Error(err)
+		}
+		for _, r := range recs {
+			stored.Store(r.Target, true)
+		}
+		return out, err
+	}}
+	l := audit.New(st, slog.New(slog.DiscardHandler), time.Hour)
+	defer l.Close()
+
+	l.RecordAsync(audit.Record{Action: "session.renew", Target: "async", Outcome: audit.Success}) // the writer blocks in Put
+	const callers = 8
+	errs := make(chan error, callers)
+	for i := range callers {
+		go func() {
+			target := fmt.Sprintf("caller-%d", i)
+			l.Record(audit.Record{Action: "login", Target: target, Outcome: audit.Success})
+			if _, ok := stored.Load(target); !ok {
+				errs <- fmt.Errorf("Record of %s returned before its record was stored", target)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	close(release)
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestRecordWhenStoreFails checks that a failed store write neither
+// blocks nor fails Record: the record stays in the log and is counted.
+func TestRecordWhenStoreFails(t *testing.T) {
+	st := putStore{openStore(t), func(context.Context, store.Item) (store.Item, error) {
+		return store.Item{}, store.ErrUnavailable
+	}}
+	var logs bytes.Buffer
+	l := audit.New(st, slog.New(slog.NewJSONHandler(&logs, nil)), time.Hour)
+	defer l.Close()
+	before := unstored(t, "store_error")
+	l.Record(audit.Record{Action: "account.delete", Target: "bob", Outcome: audit.Success})
+	if n := unstored(t, "store_error") - before; n != 1 {
+		t.Fatalf("unstored records counted: %v, want 1", n)
+	}
+	if !strings.Contains(logs.String(), `"msg":"audit","action":"account.delete"`) ||
+		!strings.Contains(logs.String(), "audit records not stored") {
+		t.Fatalf("log lacks the record or the failure:\n%s", logs.String())
+	}
+}
+
+// unstored reads gatehouse_audit_records_unstored_total{reason}.
+func unstored(t *testing.T, reason string) float64 {
+	t.Helper()
+	fams, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "gatehouse_audit_records_unstored_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "reason" && lp.GetValue() == reason {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }

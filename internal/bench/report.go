@@ -56,7 +56,7 @@ func WriteTable(w io.Writer, rep *Report) error {
 
 // writeScale writes the scale scenario's results.
 func writeScale(w io.Writer, s *ScaleResult) {
-	fmt.Fprintf(w, "\nscale: %d sessions (seeded in %.1f s through the domain API)\n", s.Sessions, s.SeedS)
+	fmt.Fprintf(w, "\nscale: %d sessions (seeded in %.1f s over HTTP)\n", s.Sessions, s.SeedS)
 	fmt.Fprintf(w, "  resident memory      %6.0f MiB ready (target ≤ %.0f MiB)  %s; %.0f MiB after load\n",
 		mib(s.RSSReadyBytes), mib(s.MemoryTargetBytes), yes(s.MemoryMet), mib(s.RSSLoadedBytes))
 	fmt.Fprintf(w, "                       (live heap %.0f MiB; store file %.0f MiB, mapped by the start-up load)\n", mib(s.HeapBytes), mib(s.StoreFileBytes))

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,14 +12,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/gatehouse/gatehouse/internal/apifabric"
-	"github.com/gatehouse/gatehouse/internal/audit"
-	"github.com/gatehouse/gatehouse/internal/ccmessaging"
-	"github.com/gatehouse/gatehouse/internal/engine"
-	"github.com/gatehouse/gatehouse/internal/store/bolt"
 )
 
 // ScaleResult is the outcome of the scale scenario: an in-process server
@@ -78,9 +69,6 @@ const (
 	// storeFile is the file server.Start keeps its bolt store in, within
 	// its data directory.
 	storeFile = "gatehouse.db"
-	// seedParallel is how many sessions are opened at once while seeding;
-	// concurrent writes share bolt commits.
-	seedParallel = 256
 	// maxWarmUp bounds the unmeasured load before each session run.
 	maxWarmUp = 30 * time.Second
 )
@@ -152,9 +140,10 @@ func (r *runner) scale(ctx context.Context) (_ *ScaleResult, err error) {
 	return s, nil
 }
 
-// seedStore starts a server once on a new data directory (keys, root,
-// secrets), stops it and seeds n sessions into its store.
-func (r *runner) seedStore(ctx context.Context, n int) (*scaleStore, error) {
+// seedStore starts a server on a new data directory and opens n
+// sessions on it through the HTTP API, as an operator's clients would,
+// keeping a sample of their tokens; then it stops the server.
+func (r *runner) seedStore(ctx context.Context, n int) (_ *scaleStore, err error) {
 	dir, err := os.MkdirTemp("", "gatehouse-bench-scale-")
 	if err != nil {
 		return nil, err
@@ -164,13 +153,15 @@ func (r *runner) seedStore(ctx context.Context, n int) (*scaleStore, error) {
 	if err != nil {
 		return st, err
 	}
-	if err := t.stop(); err != nil {
+	defer func() { err = errors.Join(err, t.stop()) }()
+	t0 := time.Now()
+	tokens, err := t.sampleSessions(ctx, "u", n, max(n/baselineSessions, 1), r.cfg.Connections, r.cfg.Progress)
+	st.seed = time.Since(t0)
+	if err != nil {
 		return st, err
 	}
-	t0 := time.Now()
-	st.seeded, err = seedSessions(ctx, dir, n, baselineSessions, r.cfg.Progress)
-	st.seed = time.Since(t0)
-	return st, err
+	st.seeded = &seeded{app: *t.app, tokens: tokens}
+	return st, nil
 }
 
 // restart starts a server on a seeded store, measuring the time until it
@@ -213,73 +204,10 @@ func (r *runner) restart(ctx context.Context, st *scaleStore) (_ *scaleRun, err 
 	return run, nil
 }
 
-// seeded is what seedSessions opened: the app and a sample of the tokens.
+// seeded is what seedStore opened: the app and a sample of the tokens.
 type seeded struct {
 	app    app
 	tokens []string
-}
-
-// seedSessions opens n sessions through the domain API on the store in
-// dir, which no server may hold open, and keeps about sample of their
-// tokens, spread over all of them. Audit records of the seeding are
-// dropped.
-func seedSessions(ctx context.Context, dir string, n, sample int, progress io.Writer) (_ *seeded, err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	st, err := bolt.Open(filepath.Join(dir, storeFile), bolt.Options{})
-	if err != nil {
-		return nil, err
-	}
-	defer func() { err = errors.Join(err, st.Close()) }()
-	logger := slog.New(slog.DiscardHandler)
-	log := audit.New(nil, logger, 0)
-	fabric, err := apifabric.New(ctx, st, log, logger, apifabric.Options{})
-	if err != nil {
-		return nil, err
-	}
-	caller := engine.Caller{Account: "root", IP: "127.0.0.1"}
-	created, err := fabric.CreateApp(ctx, caller, apifabric.CreateAppRequest{Name: "bench-scale"})
-	if err != nil {
-		return nil, err
-	}
-	expire := "3600"
-	tok, err := fabric.TokenByAkSk(ctx, apifabric.TokenRequest{AppKey: created.AppKey, AppSecret: created.AppSecret, Expire: &expire}, caller.IP)
-	if err != nil {
-		return nil, err
-	}
-	access, err := fabric.Verify(created.AppKey, "Bearer "+tok.AccessToken)
-	if err != nil {
-		return nil, err
-	}
-	msg, err := ccmessaging.New(ctx, st, fabric, log, logger, ccmessaging.Options{})
-	if err != nil {
-		return nil, err
-	}
-	defer msg.Close()
-	ch, err := msg.CreateChannel(ctx, caller, ccmessaging.ChannelRequest{Name: "bench-scale", AppKeys: []string{created.AppKey}, SessionIdleTimeout: "1h"})
-	if err != nil {
-		return nil, err
-	}
-	sd := &seeded{app: app{Key: created.AppKey, Secret: created.AppSecret, Access: tok.AccessToken}}
-	every := max(n/sample, 1)
-	var mu sync.Mutex
-	err = inParallel(n, seedParallel, func(i int) error {
-		req := ccmessaging.ApplyRequest{UserID: "u" + strconv.Itoa(i), UserName: "Bench User", ChannelID: ch.ID, Locale: "en"}
-		t, err := msg.ApplyToken(ctx, access, req, caller.IP)
-		if err == nil && i%every == 0 {
-			mu.Lock()
-			sd.tokens = append(sd.tokens, t)
-			mu.Unlock()
-		}
-		if progress != nil && (i+1)%100_000 == 0 {
-			fmt.Fprintf(progress, "\rseeding %d/%d sessions ", i+1, n)
-		}
-		return err
-	})
-	if progress != nil && n >= 100_000 {
-		fmt.Fprintln(progress)
-	}
-	return sd, err
 }
 
 // waitReady polls GET /readyz until it answers 200.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -115,15 +116,30 @@ func (t *target) seedApp(ctx context.Context) error {
 // openSessions opens n sessions of users kind0..kind<n-1> with parallel
 // requests and returns their tokens.
 func (t *target) openSessions(ctx context.Context, kind string, n, parallel int) ([]string, error) {
+	return t.sampleSessions(ctx, kind, n, 1, parallel, nil)
+}
+
+// sampleSessions opens n sessions of users kind0..kind<n-1> with parallel
+// requests and returns the tokens of every every-th of them, writing a
+// progress line to progress (when not nil) every 100 000 sessions.
+func (t *target) sampleSessions(ctx context.Context, kind string, n, every, parallel int, progress io.Writer) ([]string, error) {
 	if err := t.seedApp(ctx); err != nil {
 		return nil, err
 	}
-	tokens := make([]string, n)
+	tokens := make([]string, (n+every-1)/every)
 	err := inParallel(n, parallel, func(i int) error {
-		var err error
-		tokens[i], err = t.api.applyToken(ctx, *t.app, t.channel, t.runID+kind+strconv.Itoa(i))
+		tok, err := t.api.applyToken(ctx, *t.app, t.channel, t.runID+kind+strconv.Itoa(i))
+		if i%every == 0 {
+			tokens[i/every] = tok
+		}
+		if progress != nil && (i+1)%100_000 == 0 {
+			fmt.Fprintf(progress, "\rseeding %d/%d sessions ", i+1, n)
+		}
 		return err
 	})
+	if progress != nil && n >= 100_000 {
+		fmt.Fprintln(progress)
+	}
 	return tokens, err
 }
 

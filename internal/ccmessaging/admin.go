@@ -33,7 +33,11 @@ func (s *Service) Sessions(channelID, userID string) []SessionInfo {
 		if (channelID != "" && r.Channel != channelID) || (userID != "" && r.User != userID) {
 			continue
 		}
-		ch, err := s.checkLive(sess, r, now)
+		epoch, active := s.fabric.SessionEpoch(r.AppKey)
+		if !active {
+			continue
+		}
+		ch, err := s.checkLive(sess, r, epoch, now)
 		if err != nil {
 			continue
 		}

@@ -72,14 +72,15 @@ func (s *Service) applyToken(ctx context.Context, app *apifabric.Access, req App
 	if !ok {
 		return "", apierror.InvalidParams.WithDetail("channel not found")
 	}
-	if !ch.openTo(app.AppKey) {
+	grant, ok := ch.grant(app.AppKey)
+	if !ok {
 		return "", apierror.InvalidParams.WithDetail("channel is not open to this app")
 	}
 	now := s.opts.Now()
 	iat, exp := s.tokenTimes(now)
 	rec := sessionRecord{
 		ID: uuid.NewString(), Channel: ch.rec.ID, ChannelUID: ch.rec.UID,
-		User: req.UserID, UserName: req.UserName, Locale: req.Locale, AppKey: app.AppKey,
+		User: req.UserID, UserName: req.UserName, Locale: req.Locale, AppKey: app.AppKey, AppEpoch: app.Epoch, Grant: grant,
 		Gen: 1, Issued: iat, Exp: exp,
 		Created: now.UnixMilli(), LastActivity: now.UnixMilli(), MaxEnd: now.Add(s.opts.SessionMax).UnixMilli(),
 	}

@@ -63,14 +63,39 @@ type UpdateChannelRequest struct {
 // channelRecord is the stored form of a channel. UID is unique to this
 // incarnation of the channel: sessions record it, so deleting a channel
 // and creating another with the same ID does not revive old sessions.
+//
+// Grants number the openings of the channel to the apps in AppKeys: an
+// app added to the list gets the next number of GrantSeq and keeps it
+// while it stays listed. Sessions record the grant they were opened
+// under, so removing an app and adding it again does not revive its old
+// sessions. An app listed before grants were recorded has grant 0.
 type channelRecord struct {
-	ID                 string   `json:"id"`
-	UID                string   `json:"uid"`
-	Name               string   `json:"name"`
-	AppKeys            []string `json:"appKeys"`
-	SessionIdleTimeout string   `json:"sessionIdleTimeout"`
-	CreateTime         int64    `json:"createTime"`
-	UpdateTime         int64    `json:"updateTime"`
+	ID                 string           `json:"id"`
+	UID                string           `json:"uid"`
+	Name               string           `json:"name"`
+	AppKeys            []string         `json:"appKeys"`
+	Grants             map[string]int64 `json:"grants,omitempty"`
+	GrantSeq           int64            `json:"grantSeq,omitempty"`
+	SessionIdleTimeout string           `json:"sessionIdleTimeout"`
+	CreateTime         int64            `json:"createTime"`
+	UpdateTime         int64            `json:"updateTime"`
+}
+
+// setAppKeys makes keys the channel's apps: those already listed keep
+// their grant, the others get a new one.
+func (r *channelRecord) setAppKeys(keys []string) {
+	grants := make(map[string]int64, len(keys))
+	for _, k := range keys {
+		switch g, ok := r.Grants[k]; {
+		case ok:
+			grants[k] = g
+		case slices.Contains(r.AppKeys, k): // listed before grants were recorded: grant 0
+		default:
+			r.GrantSeq++
+			grants[k] = r.GrantSeq
+		}
+	}
+	r.AppKeys, r.Grants = keys, grants
 }
 
 func (r *channelRecord) public() Channel {
@@ -88,8 +113,14 @@ type channel struct {
 	idle time.Duration
 }
 
-// openTo reports whether app may hold sessions on the channel.
-func (c *channel) openTo(app string) bool { return slices.Contains(c.rec.AppKeys, app) }
+// grant returns the channel's grant to app, and false if the channel is
+// not open to app.
+func (c *channel) grant(app string) (int64, bool) {
+	if !slices.Contains(c.rec.AppKeys, app) {
+		return 0, false
+	}
+	return c.rec.Grants[app], true
+}
 
 func decodeChannel(it store.Item) (*channel, bool) {
 	c := new(channel)
@@ -219,8 +250,9 @@ func (s *Service) createChannel(ctx context.Context, req ChannelRequest) (Channe
 		return Channel{}, err
 	}
 	now := s.opts.Now().Unix()
-	rec := channelRecord{ID: req.ID, UID: uuid.NewString(), Name: req.Name, AppKeys: keys,
+	rec := channelRecord{ID: req.ID, UID: uuid.NewString(), Name: req.Name,
 		SessionIdleTimeout: req.SessionIdleTimeout, CreateTime: now, UpdateTime: now}
+	rec.setAppKeys(keys)
 	it, err := s.st.Create(ctx, store.Item{Key: channelPrefix + rec.ID, Value: store.EncodeJSON(rec)})
 	if errors.Is(err, store.ErrExists) {
 		return Channel{}, apierror.InvalidParams.Detailf("channel %s already exists", rec.ID)
@@ -232,7 +264,8 @@ func (s *Service) createChannel(ctx context.Context, req ChannelRequest) (Channe
 }
 
 // UpdateChannel changes a channel's name, apps or idle timeout. Removing
-// an app ends its sessions on the channel at once; a new idle timeout
+// an app ends its sessions on the channel at once, for good: adding the
+// app again does not revive them. A new idle timeout
 // applies to every session from its next request on.
 func (s *Service) UpdateChannel(ctx context.Context, c engine.Caller, id string, req UpdateChannelRequest) (Channel, error) {
 	ch, err := s.updateChannel(ctx, id, req)
@@ -275,7 +308,7 @@ func (s *Service) updateChannel(ctx context.Context, id string, req UpdateChanne
 			rec.Name = *req.Name
 		}
 		if req.AppKeys != nil {
-			rec.AppKeys = keys
+			rec.setAppKeys(keys)
 		}
 		if req.SessionIdleTimeout != nil {
 			rec.SessionIdleTimeout = *req.SessionIdleTimeout

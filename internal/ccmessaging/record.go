@@ -8,18 +8,23 @@ import (
 
 // sessionFormat starts a session record in its binary form: the record's
 // seven strings, each as a uvarint length and its bytes (channel and user
-// first, so that the two of them make a key), then its nine integers as
+// first, so that the two of them make a key), then its eleven integers as
 // varints, in field order. It is less than half the size of JSON and quick
 // to decode, and the session table keeps each session in this form: one
 // allocation with one pointer, which the garbage collector scans quickly
-// however many sessions there are. Records stored as JSON (a leading '{')
-// are read too.
-const sessionFormat = 1
+// however many sessions there are. Records of the earlier binary form
+// (sessionFormatV1, without AppEpoch and Grant, read as 0) and records
+// stored as JSON (a leading '{') are read too.
+const (
+	sessionFormat   = 2
+	sessionFormatV1 = 1
+)
 
 // encodeSession returns the binary form of rec.
 func encodeSession(rec *sessionRecord) []byte {
 	strs := [...]string{rec.Channel, rec.User, rec.ID, rec.ChannelUID, rec.UserName, rec.Locale, rec.AppKey}
-	ints := [...]int64{rec.Gen, rec.Issued, rec.Exp, rec.PrevIssued, rec.PrevExp, rec.PrevUntil, rec.Created, rec.LastActivity, rec.MaxEnd}
+	ints := [...]int64{rec.Gen, rec.Issued, rec.Exp, rec.PrevIssued, rec.PrevExp, rec.PrevUntil, rec.Created, rec.LastActivity, rec.MaxEnd,
+		rec.AppEpoch, rec.Grant}
 	n := 1 + len(ints)*binary.MaxVarintLen64
 	for _, s := range strs {
 		n += binary.MaxVarintLen64 + len(s)
@@ -52,13 +57,18 @@ func loadSession(val []byte) (string, sessionRecord, bool) {
 // decodeSession decodes the binary form of a record. Its strings share
 // enc's memory.
 func decodeSession(enc string) (sessionRecord, bool) {
-	if len(enc) == 0 || enc[0] != sessionFormat {
+	if len(enc) == 0 || enc[0] != sessionFormat && enc[0] != sessionFormatV1 {
 		return sessionRecord{}, false
 	}
 	d := decoder{s: enc[1:], ok: true}
 	rec := sessionRecord{Channel: d.str(), User: d.str(), ID: d.str(), ChannelUID: d.str(), UserName: d.str(), Locale: d.str(), AppKey: d.str()}
-	for _, p := range [...]*int64{&rec.Gen, &rec.Issued, &rec.Exp, &rec.PrevIssued, &rec.PrevExp, &rec.PrevUntil,
-		&rec.Created, &rec.LastActivity, &rec.MaxEnd} {
+	ints := [...]*int64{&rec.Gen, &rec.Issued, &rec.Exp, &rec.PrevIssued, &rec.PrevExp, &rec.PrevUntil,
+		&rec.Created, &rec.LastActivity, &rec.MaxEnd, &rec.AppEpoch, &rec.Grant}
+	n := len(ints)
+	if enc[0] == sessionFormatV1 {
+		n -= 2
+	}
+	for _, p := range ints[:n] {
 		*p = d.int()
 	}
 	if !d.ok || len(d.s) != 0 || rec.ID == "" {

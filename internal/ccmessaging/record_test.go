@@ -15,7 +15,7 @@ func fullRecord() sessionRecord {
 		ID: "6f1c2a9e-0d4b-4a57-9a43-2f7f1f0b1c3d", Channel: "1001", ChannelUID: "c-uid", User: "alice", UserName: "Alice Ω",
 		Locale: "en_US", AppKey: "app-key", Gen: 7, Issued: 1_700_000_000, Exp: 1_700_003_600,
 		PrevIssued: 1_699_996_400, PrevExp: 1_700_000_000, PrevUntil: 1_700_000_060_000,
-		Created: 1_699_990_000_000, LastActivity: 1_700_000_001_000, MaxEnd: -1,
+		Created: 1_699_990_000_000, LastActivity: 1_700_000_001_000, MaxEnd: -1, AppEpoch: 2, Grant: 300,
 	}
 }
 
@@ -34,6 +34,16 @@ func TestSessionRecordEncoding(t *testing.T) {
 				t.Fatalf("binary form decoded as %+v, %v", again, ok)
 			}
 		})
+	}
+	// A record of the first binary form, without AppEpoch and Grant: the
+	// current form of such a record, whose last two varints are zeros,
+	// without them.
+	old := rec
+	old.AppEpoch, old.Grant = 0, 0
+	cur := encodeSession(&old)
+	v1 := append([]byte{sessionFormatV1}, cur[1:len(cur)-2]...)
+	if _, got, ok := loadSession(v1); !ok || got != old {
+		t.Errorf("first binary form loaded as %+v, %v; want %+v", got, ok, old)
 	}
 	val := encodeSession(&rec)
 	for name, bad := range map[string][]byte{

@@ -233,6 +233,116 @@ func TestSessionEnds(t *testing.T) {
 	}
 }
 
+// TestSessionsEndForGood checks that a session ended by its app's
+// deactivation, by its app's removal from the channel or by the channel's
+// deletion stays ended when the app is reactivated, added again or the
+// channel re-created with the same ID: neither a fresh AccessToken nor an
+// in-band renewal of the expired token revives it, and the store keeps the
+// record as it was. A rotated secret does not end sessions: with an
+// AccessToken of the new secret they go on.
+func TestSessionsEndForGood(t *testing.T) {
+	ctx := context.Background()
+	admin := engine.Caller{Account: "root"}
+	status := func(s string) apifabric.UpdateAppRequest { return apifabric.UpdateAppRequest{Status: &s} }
+	setApps := func(r *replica, channelID string, keys ...string) {
+		if _, err := r.msg.UpdateChannel(ctx, admin, channelID, ccmessaging.UpdateChannelRequest{AppKeys: &keys}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		why  string // detail of the answer to the old token
+		// end ends the session and undoes what ended it; it returns the
+		// credentials to use from then on and the ID of the channel.
+		end func(r *replica, cr ccmessaging.Credentials, channelID string) (ccmessaging.Credentials, string)
+	}{
+		{"app deactivated and reactivated", "session ended: app deactivated", func(r *replica, cr ccmessaging.Credentials, channelID string) (ccmessaging.Credentials, string) {
+			for _, st := range []string{apifabric.StatusInactive, apifabric.StatusActive} {
+				if _, err := r.fabric.UpdateApp(ctx, admin, cr.AppKey, status(st)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return reissue(t, r, cr), channelID
+		}},
+		{"app removed from the channel and added again", "session ended: channel no longer open to the app", func(r *replica, cr ccmessaging.Credentials, channelID string) (ccmessaging.Credentials, string) {
+			setApps(r, channelID)
+			setApps(r, channelID, cr.AppKey)
+			return cr, channelID
+		}},
+		{"channel deleted and re-created", "session ended: channel deleted", func(r *replica, cr ccmessaging.Credentials, channelID string) (ccmessaging.Credentials, string) {
+			if err := r.msg.DeleteChannel(ctx, admin, channelID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.msg.CreateChannel(ctx, admin, ccmessaging.ChannelRequest{ID: channelID, Name: "web", AppKeys: []string{cr.AppKey}, SessionIdleTimeout: "2h"}); err != nil {
+				t.Fatal(err)
+			}
+			return cr, channelID
+		}},
+		{"secret rotated", "", func(r *replica, cr ccmessaging.Credentials, channelID string) (ccmessaging.Credentials, string) {
+			return reissue(t, r, cr), channelID
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := openStore(t)
+			clk := testclock.New(time.Now())
+			r := newReplica(t, st, clk, nil)
+			cr, channelID := setup(t, r)
+			cr.Token = apply(t, r, cr, channelID, "alice")
+			if _, _, err := r.msg.Verify(ctx, cr); err != nil {
+				t.Fatal(err)
+			}
+			cr, channelID = tc.end(r, cr, channelID)
+			if tc.why == "" {
+				if _, _, err := r.msg.Verify(ctx, cr); err != nil {
+					t.Fatalf("session after %s: %v", tc.name, err)
+				}
+				return
+			}
+			wantEnded := func(when string) {
+				t.Helper()
+				_, renewed, err := r.msg.Verify(ctx, cr)
+				ae, _ := apierror.As(err)
+				if !errors.Is(err, apierror.Unauthorized) || ae.Detail != tc.why || renewed != "" {
+					t.Fatalf("%s: got %v (renewed %v), want 401201 %q", when, err, renewed != "", tc.why)
+				}
+			}
+			wantEnded("old token")
+			if got := r.msg.Sessions("", ""); len(got) != 0 {
+				t.Fatalf("ended session listed: %+v", got)
+			}
+			items, _, err := st.List(ctx, "ccsessions/")
+			if err != nil || len(items) != 1 {
+				t.Fatalf("list: %d items, %v", len(items), err)
+			}
+			clk.Advance(time.Hour + time.Second) // the token expired: a live session would renew it
+			wantEnded("expired old token")
+			if it, err := st.Get(ctx, items[0].Key); err != nil || it.Revision != items[0].Revision {
+				t.Fatalf("the refused renewal wrote the session (revision %d → %d): %v", items[0].Revision, it.Revision, err)
+			}
+			cr.Token = apply(t, r, cr, channelID, "alice")
+			if _, _, err := r.msg.Verify(ctx, cr); err != nil {
+				t.Fatalf("new session: %v", err)
+			}
+		})
+	}
+}
+
+// reissue rotates the secret of cr's app, without grace, and returns cr
+// with an AccessToken of the new secret.
+func reissue(t *testing.T, r *replica, cr ccmessaging.Credentials) ccmessaging.Credentials {
+	t.Helper()
+	sec, err := r.fabric.RotateSecret(context.Background(), engine.Caller{Account: "root"}, cr.AppKey, apifabric.RotateSecretRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := r.fabric.TokenByAkSk(context.Background(), apifabric.TokenRequest{AppKey: cr.AppKey, AppSecret: sec.AppSecret}, cr.IP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr.Authorization = "Bearer " + tok.AccessToken
+	return cr
+}
+
 // TestActivityIsCoalesced checks that verified requests do not write the
 // store, and that Close writes the last activity they recorded.
 func TestActivityIsCoalesced(t *testing.T) {

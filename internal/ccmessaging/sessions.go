@@ -38,6 +38,11 @@ type sessionRecord struct {
 	Created      int64 `json:"created"`      // unix ms
 	LastActivity int64 `json:"lastActivity"` // unix ms, as last written
 	MaxEnd       int64 `json:"maxEnd"`       // unix ms: the session ends then at the latest
+	// The session ends when its app leaves AppEpoch (is deactivated) or
+	// the channel's grant to the app is no longer Grant (the app was
+	// removed from the channel), even if the app comes back.
+	AppEpoch int64 `json:"appEpoch,omitempty"`
+	Grant    int64 `json:"grant,omitempty"`
 }
 
 // session is a loaded session: its record, the hashes of its live tokens

@@ -109,7 +109,7 @@ func (s *Service) verify(ctx context.Context, cr Credentials) (*Identity, string
 	if rec.AppKey != app.AppKey {
 		return nil, "", errOtherApp
 	}
-	ch, err := s.checkLive(sess, &rec, now.UnixMilli())
+	ch, err := s.checkLive(sess, &rec, app.Epoch, now.UnixMilli())
 	if err != nil {
 		return nil, "", err
 	}
@@ -194,14 +194,17 @@ func (s *Service) mayBeNewer(c *claims, now time.Time) bool {
 }
 
 // checkLive returns the channel of sess, whose record is rec, or why the
-// session has ended.
-func (s *Service) checkLive(sess *session, rec *sessionRecord, nowMs int64) (*channel, error) {
+// session has ended. appEpoch is the current epoch of the session's app.
+func (s *Service) checkLive(sess *session, rec *sessionRecord, appEpoch, nowMs int64) (*channel, error) {
 	ch, ok := s.channels.Get(rec.Channel)
-	switch {
-	case !ok || ch.rec.UID != rec.ChannelUID:
+	if !ok || ch.rec.UID != rec.ChannelUID {
 		return nil, errEnded("channel deleted")
-	case !ch.openTo(rec.AppKey):
+	}
+	switch grant, open := ch.grant(rec.AppKey); {
+	case !open || grant != rec.Grant:
 		return nil, errEnded("channel no longer open to the app")
+	case appEpoch != rec.AppEpoch:
+		return nil, errEnded("app deactivated")
 	case nowMs >= rec.MaxEnd:
 		return nil, errEnded("maximum lifetime reached")
 	case nowMs-sess.lastActivity(rec) >= ch.idle.Milliseconds():
@@ -271,7 +274,8 @@ func (s *Service) renew(ctx context.Context, old *session, rec *sessionRecord, n
 		return nil, sessionRecord{}, "", apierror.FromStore(err)
 	default:
 		ccmRenewed.Inc()
-		s.audit.Record(audit.Record{Actor: rec.AppKey, IP: ip, Action: "session.renew",
+		// Renewal happens inside verification: its record does not wait for the store.
+		s.audit.RecordAsync(audit.Record{Actor: rec.AppKey, IP: ip, Action: "session.renew",
 			Target: rec.Channel + "/" + rec.User, Outcome: audit.Success})
 	}
 	if err := waitFor(ctx, s.sessFeed, rev); err != nil {

@@ -233,8 +233,9 @@ func (e *Engine) deleteAccount(ctx context.Context, c Caller, name string) error
 
 // ChangePassword sets the password of account name. For one's own
 // account the current password is required (a wrong one counts toward
-// lockout); an admin may set another account's password without it.
-// Earlier tokens of the account are revoked.
+// lockout); an admin may set another account's password without it,
+// except root's, which only root changes. Earlier tokens of the account
+// are revoked.
 func (e *Engine) ChangePassword(ctx context.Context, c Caller, name string, req ChangePasswordRequest) error {
 	err := e.changePassword(ctx, c, name, req)
 	e.audit.Change(c.Account, c.IP, "account.password", name, err)
@@ -245,6 +246,9 @@ func (e *Engine) changePassword(ctx context.Context, c Caller, name string, req 
 	self := c.Account == name
 	if !self && !slices.Contains(c.Roles, AdminRole) {
 		return apierror.Forbidden.WithDetail("only an admin may change another account's password")
+	}
+	if !self && name == RootAccount {
+		return apierror.BuiltInAccount.WithDetail("only root changes root's password")
 	}
 	if req.Password == "" {
 		return apierror.InvalidParams.WithDetail("password is required")

@@ -181,7 +181,9 @@ func (e *Engine) bootstrap(ctx context.Context) error {
 		return err
 	}
 	rec := accountRecord{ID: uuid.NewString(), Name: RootAccount, PasswordHash: hash, Roles: []string{AdminRole},
-		Status: StatusActive, CreateTime: now, UpdateTime: now}
+		Status: StatusActive, CreateTime: now, UpdateTime: now,
+		// Tokens of an earlier root, removed from the store, stay revoked.
+		RevokedBefore: e.opts.Now().UnixMilli()}
 	if _, err := e.create(ctx, accountPrefix+RootAccount, rec); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return nil // another replica bootstrapped first

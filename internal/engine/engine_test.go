@@ -25,7 +25,7 @@ const rootPW = "Root-Passw0rd!"
 // testEngine is an engine over a real bolt store and key ring.
 type testEngine struct {
 	*Engine
-	st   *bolt.Store
+	st   *bolt.Store // nil unless built by newEngine
 	ring *keyring.Ring
 }
 
@@ -37,6 +37,16 @@ func newEngine(tb testing.TB, opts Options) *testEngine {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { _ = st.Close() }) // some tests close it first
+	e := startEngine(tb, st, opts)
+	e.st = st
+	return e
+}
+
+// startEngine builds an engine and its key ring over st, as one replica
+// does; opts.RootPassword defaults to rootPW. The caller closes st.
+func startEngine(tb testing.TB, st store.Store, opts Options) *testEngine {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ring, err := keyring.Open(ctx, st, keyring.Options{})
 	if err != nil {
@@ -59,9 +69,8 @@ func newEngine(tb testing.TB, opts Options) *testEngine {
 		log.Close()
 		cancel()
 		ring.Close()
-		_ = st.Close() // some tests close it first
 	})
-	return &testEngine{Engine: e, st: st, ring: ring}
+	return &testEngine{Engine: e, ring: ring}
 }
 
 var (

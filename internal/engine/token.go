@@ -19,11 +19,25 @@ import (
 )
 
 // Claims are the claims of an engine token: Service Center's account,
-// roles and exp, plus iat and jti.
+// roles and exp, plus iat, jti and cred.
 type Claims struct {
 	Account string   `json:"account"`
 	Roles   []string `json:"roles"`
 	jwt.RegisteredClaims
+	// Cred is absent from tokens of Service Center and of earlier
+	// Gatehouse versions; check judges those by their issue instant.
+	Cred *Credential `json:"cred,omitempty"`
+}
+
+// Credential is the credential version of a token: the account record
+// its password was checked against, named by the record's id and its
+// revocation watermark at the time. Every password, role or status change
+// moves the watermark and a re-created account has a new id, so a token
+// stays valid only while the account's record is the one its login saw
+// (see revokedBy). The version is ordered by the store, not by a clock.
+type Credential struct {
+	ID      string `json:"id"`
+	Version int64  `json:"ver"`
 }
 
 // Principal is the verified identity behind a request.
@@ -119,11 +133,14 @@ func (e *Engine) Login(ctx context.Context, req LoginRequest, ip string) (string
 	return tok, nil
 }
 
-// issue signs a token for rec. Its jti records the instant of issue in
-// milliseconds, kept after the account's revocation watermark so that a
-// token issued right after a password change is not born revoked; iat is
-// the true time, since Service Center's verifiers refuse an iat in the
-// future.
+// issue signs a token for rec, which must be the record the password was
+// checked against: the token carries its credential version, so a change
+// stored after that check revokes the token however late the token is
+// signed. Its jti records the instant of issue in milliseconds, kept after
+// the account's revocation watermark so that a verifier that knows only
+// the watermark does not take a token issued right after a change for
+// revoked; iat is the true time, since Service Center's verifiers refuse
+// an iat in the future.
 func (e *Engine) issue(rec *accountRecord, ttl time.Duration) (string, error) {
 	now := e.opts.Now()
 	claims := &Claims{
@@ -134,6 +151,7 @@ func (e *Engine) issue(rec *accountRecord, ttl time.Duration) (string, error) {
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        tokenID(max(now.UnixMilli(), rec.RevokedBefore+1)),
 		},
+		Cred: &Credential{ID: rec.ID, Version: rec.RevokedBefore},
 	}
 	tok, err := e.signer.Sign(claims)
 	if err != nil {
@@ -283,13 +301,26 @@ func (e *Engine) check(c *Claims) (*Principal, error) {
 		}
 		return nil, apierror.TokenOwnerDeleted
 	}
-	if issuedAtMs(c) <= rec.RevokedBefore {
+	if revokedBy(c, rec) {
 		return nil, apierror.Unauthorized.WithDetail("token revoked")
 	}
 	if rec.Status == StatusInactive {
 		return nil, apierror.AccountInactive
 	}
 	return &Principal{Account: rec.Name, Roles: rec.Roles, JTI: c.ID, Expires: c.ExpiresAt.Time}, nil
+}
+
+// revokedBy reports whether a change of rec revoked the token of c. A
+// token with a credential version is revoked when rec is another account
+// of the same name or its watermark moved past the version; a version
+// ahead of rec means this replica has not yet seen the change the token's
+// login saw. A token without one is revoked when issued at or before the
+// watermark.
+func revokedBy(c *Claims, rec *accountRecord) bool {
+	if c.Cred != nil {
+		return c.Cred.ID != rec.ID || c.Cred.Version < rec.RevokedBefore
+	}
+	return issuedAtMs(c) <= rec.RevokedBefore
 }
 
 // Logout revokes the token of p until its exp.

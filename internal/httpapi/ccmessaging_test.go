@@ -542,6 +542,53 @@ func TestCCMRenewal(t *testing.T) {
 	c.sessionOK(renewed)
 }
 
+// TestCCMSessionsEndForGood checks the exact answer to a session token
+// whose app was deactivated and reactivated, or removed from the channel
+// and added again: 401 and the cause, also once the token has expired
+// (no in-band renewal, no ccmessaging-token header), while a new
+// applyToken opens a working session.
+func TestCCMSessionsEndForGood(t *testing.T) {
+	t.Parallel()
+	ts := shortTokens(t, time.Second).ts
+	for _, tc := range []struct {
+		name string
+		user string
+		end  func(c *ccm)
+		body string
+	}{
+		{"app deactivated and reactivated", "alice", func(c *ccm) {
+			for _, status := range []string{"inactive", "active"} {
+				wantStatus(c.ts.t, c.ts.call("PUT", "/v4/apps/"+c.app.AppKey, c.root, map[string]string{"status": status}), 200)
+			}
+			c.access = c.ts.accessToken(c.app.AppKey, c.app.AppSecret)
+		}, `{"resultCode":"1","resultDesc":"session ended: app deactivated"}`},
+		{"app removed from the channel and added again", "bob", func(c *ccm) {
+			for _, keys := range [][]string{{}, {c.app.AppKey}} {
+				wantStatus(c.ts.t, c.ts.call("PUT", "/v4/channels/"+c.channel, c.root, map[string]any{"appKeys": keys}), 200)
+			}
+		}, `{"resultCode":"1","resultDesc":"session ended: channel no longer open to the app"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCCM(ts.as(t), "")
+			wantEnded := func(tok string) {
+				t.Helper()
+				r := c.session(tok)
+				wantCCMError(t, r, 401)
+				if string(r.body) != tc.body || r.header.Get("ccmessaging-token") != "" {
+					t.Fatalf("got %s (ccmessaging-token header %v), want %s", r.body, r.header.Get("ccmessaging-token") != "", tc.body)
+				}
+			}
+			old := c.apply(tc.user)
+			c.sessionOK(old)
+			tc.end(c)
+			wantEnded(old)
+			sleepPast(t, old) // expired: a live session would renew it in-band
+			wantEnded(old)
+			c.sessionOK(c.apply(tc.user))
+		})
+	}
+}
+
 // TestCCMRenewalRace sends the same expired token many times at once, for
 // many sessions: every request succeeds and all get the same new token.
 func TestCCMRenewalRace(t *testing.T) {

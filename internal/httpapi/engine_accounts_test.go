@@ -323,3 +323,29 @@ func TestEngineAccounts(t *testing.T) {
 		wantErr(t, ts.call("POST", "/v4/accounts/admin2/password", admin2, map[string]any{"password": pw("a3")}), 400, "400001", invalidParams)
 	})
 }
+
+// Only root changes root: an admin gets 403202 for root's password, status
+// and roles (SC lets any admin reset root's password), while root still
+// changes its own password. Root's password changes here, so the test has
+// a server of its own.
+func TestRootChangedByRootAlone(t *testing.T) {
+	t.Parallel()
+	ts := start(t, nil)
+	root := ts.root()
+	ts.mkAccount(root, "admin3", pw("a3"), "admin")
+	admin3 := ts.login("admin3", pw("a3"))
+	const builtIn = "Forbid to operate build-in account(s)"
+
+	wantErr(t, ts.call("POST", "/v4/accounts/root/password", admin3, map[string]any{"password": pw("rt")}), 403, "403202", builtIn)
+	wantErr(t, ts.call("POST", "/v4/accounts/root/password", admin3, map[string]any{"currentPassword": rootPW, "password": pw("rt")}), 403, "403202", builtIn)
+	wantErr(t, ts.call("PUT", "/v4/accounts/root", admin3, map[string]any{"status": "inactive"}), 403, "403202", builtIn)
+	wantErr(t, ts.call("PUT", "/v4/accounts/root", admin3, map[string]any{"roles": []string{"developer"}}), 403, "403202", builtIn)
+	wantErr(t, ts.loginReply("root", pw("rt")), 401, "401202", "User name or password is wrong")
+	wantStatus(t, ts.call("GET", "/v4/self-perms", root, nil), 200)
+	r := ts.call("GET", "/v4/accounts/root", admin3, nil)
+	wantAccountShape(t, r.body, "root", []string{"admin"}, "active")
+
+	wantOK(t, ts.call("POST", "/v4/accounts/root/password", root, map[string]any{"currentPassword": rootPW, "password": pw("rt")}))
+	wantDetail(t, ts.call("GET", "/v4/self-perms", root, nil), 401, "401201", "Request unauthorized", "token revoked")
+	wantStatus(t, ts.call("GET", "/v4/self-perms", ts.login("root", pw("rt")), nil), 200)
+}

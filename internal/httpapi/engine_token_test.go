@@ -44,8 +44,14 @@ func TestEngineLogin(t *testing.T) {
 		if header["alg"] != "RS512" || header["typ"] != "JWT" || header["kid"] != activeKID(t, ts) || len(header) != 3 {
 			t.Fatalf("header %v", header)
 		}
-		if claims["account"] != "root" || len(claims) != 5 {
+		if claims["account"] != "root" || len(claims) != 6 {
 			t.Fatalf("claims %v", claims)
+		}
+		// The credential version: root's record id and watermark.
+		var acc struct{ ID string }
+		ts.call("GET", "/v4/accounts/root", root, nil).json(t, &acc)
+		if cred, _ := claims["cred"].(map[string]any); len(cred) != 2 || cred["id"] != acc.ID || cred["ver"] == nil {
+			t.Fatalf("cred claim %v, want root's id %s and a version", claims["cred"], acc.ID)
 		}
 		if roles, _ := claims["roles"].([]any); len(roles) != 1 || roles[0] != "admin" {
 			t.Fatalf("roles %v", claims["roles"])

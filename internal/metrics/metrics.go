@@ -57,10 +57,16 @@ var (
 		Name: "gatehouse_store_operation_duration_seconds", Help: "Store operation latency by operation.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 	}, []string{"op"})
+	// AuditUnstored counts audit records kept in the log only, by reason:
+	// store_error (the store write failed) or queue_full (a record not
+	// waited for found too many records waiting).
+	AuditUnstored = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_audit_records_unstored_total", Help: "Audit records written to the log but not to the store, by reason.",
+	}, []string{"reason"})
 )
 
 func init() {
 	Registry.MustRegister(Requests, Latency, TokensIssued, TokensVerified, TokensRenewed, TokensRevoked,
-		Lockouts, CacheLookups, StoreLatency,
+		Lockouts, CacheLookups, StoreLatency, AuditUnstored,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }

@@ -289,7 +289,7 @@ func issues(rp *replica, key, secret string, status int, code string) func() err
 }
 
 // testApps: an app deactivated or a secret rotated on A takes effect on
-// every replica.
+// every replica, and reactivating an app does not revive its sessions.
 func testApps(t *testing.T, f *fleet, root string) {
 	a, b, c := f.reps[0], f.reps[1], f.reps[2]
 	t.Run("Deactivation", func(t *testing.T) {
@@ -311,6 +311,21 @@ func testApps(t *testing.T, f *fleet, root string) {
 			applies(c, ap, access, ch, "u2", http.StatusUnauthorized),
 			issues(b, ap.Key, ap.Secret, http.StatusUnauthorized, "401501"),
 			verifies(b, ap, access, token, http.StatusUnauthorized)))
+
+		// Reactivated on A, the app gets AccessTokens again, but its old
+		// session stays ended on every replica.
+		a.must(t, "PUT", "/v4/apps/"+ap.Key, map[string]string{"status": "active"}, bearer(root)...)
+		again := b.accessToken(t, ap)
+		for _, rp := range []*replica{b, c} {
+			within(t, propagationBound, "reactivation on "+rp.name, applies(rp, ap, again, ch, "u3", http.StatusOK))
+			r, err := rp.session(ap, again, token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Status != http.StatusUnauthorized || r.field("resultDesc") != "session ended: app deactivated" {
+				t.Fatalf("session of the deactivated app on %s: %s", rp.name, r)
+			}
+		}
 	})
 	t.Run("Deletion", func(t *testing.T) {
 		ap := a.createApp(t, root, "erp")

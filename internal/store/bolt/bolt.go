@@ -1,12 +1,18 @@
 // Package bolt is Gatehouse's embedded store backend: a bbolt file holding
 // every item with its revision and expiry, a store-wide revision counter
-// and an expiry index swept in the background; a write-ahead log beside it;
-// and an in-memory change feed with a short history. Concurrent writes are
-// group-committed: each commit carries every write that arrived while the
-// previous one was being synced (and, under load, during a short wait),
-// and is appended to the log and synced before its writers are answered,
-// so a write is on disk before it returns. The bbolt file is committed
-// every flush interval; after a crash, opening the store replays the log.
+// and an expiry index swept in the background; a write-ahead log beside it
+// (package wal); and an in-memory change feed with a short history.
+//
+// Concurrent writes are group-committed (commit.go): each commit carries
+// every write that arrived while the previous one was being synced (and,
+// under load, during a short wait), applies them to a bbolt write
+// transaction that stays open, and appends their changes to the log as
+// one record, synced before its writers are answered: a write is on disk
+// before it returns. Reads find the changes not yet in the bbolt file in
+// an in-memory overlay. Every flush interval, or once the log outgrows
+// 64 MiB, the transaction is committed to the bbolt file and the log is
+// reset. Opening the store replays into the bbolt file the changes of the
+// log it lacks.
 package bolt
 
 import (
@@ -21,6 +27,7 @@ import (
 	bberrors "go.etcd.io/bbolt/errors"
 
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/bolt/wal"
 )
 
 // Options tune a Store. The zero value selects every default.
@@ -121,13 +128,13 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	log, err := openWAL(path + ".wal")
+	log, err := wal.Open(path + ".wal")
 	if err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
 	rev, err := initialize(db, log, opts.Now())
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("bolt: open %s: %w", path, err), log.close(), db.Close())
+		return nil, errors.Join(fmt.Errorf("bolt: open %s: %w", path, err), log.Close(), db.Close())
 	}
 	s := &Store{
 		db:    db,
@@ -144,7 +151,7 @@ func Open(path string, opts Options) (*Store, error) {
 
 // initialize creates the buckets of a new file, commits to it the changes
 // the log holds beyond it, empties the log and returns the store revision.
-func initialize(db *bbolt.DB, log *wal, now time.Time) (int64, error) {
+func initialize(db *bbolt.DB, log *wal.Log, now time.Time) (int64, error) {
 	var rev int64
 	err := db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{itemsBucket, expiryBucket, metaBucket} {
@@ -160,7 +167,7 @@ func initialize(db *bbolt.DB, log *wal, now time.Time) (int64, error) {
 		return err
 	})
 	if err == nil {
-		log.reset()
+		log.Reset()
 	}
 	return rev, err
 }

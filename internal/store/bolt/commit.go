@@ -8,6 +8,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/bolt/wal"
 )
 
 // maxGroup bounds the writes of one commit.
@@ -28,7 +29,7 @@ const maxGroup = 4096
 // and empties the log. Until then readers find the changes in the overlay.
 type committer struct {
 	db         *bbolt.DB
-	log        *wal
+	log        *wal.Log
 	over       *overlay
 	now        func() time.Time
 	publish    func([]store.Event)
@@ -69,7 +70,7 @@ type pending struct {
 // counts as busy, so that the next commit waits for company.
 const busyWindow = 10 * time.Millisecond
 
-func newCommitter(db *bbolt.DB, log *wal, over *overlay, opts Options, publish func([]store.Event)) *committer {
+func newCommitter(db *bbolt.DB, log *wal.Log, over *overlay, opts Options, publish func([]store.Event)) *committer {
 	c := &committer{
 		db: db, log: log, over: over, now: opts.Now, publish: publish, delay: opts.BatchDelay, flushEvery: opts.FlushInterval,
 		wake: make(chan struct{}, 1), full: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}),
@@ -101,7 +102,7 @@ func (c *committer) write(op func(w *writeTx) error) error {
 func (c *committer) close() error {
 	close(c.stop)
 	<-c.stopped
-	return c.log.close()
+	return c.log.Close()
 }
 
 func (c *committer) loop() {
@@ -174,7 +175,7 @@ func (c *committer) drain() {
 		}
 		c.commit(group)
 		c.lastGroup, c.lastEnd = n, time.Now()
-		if c.tx != nil && (c.lastEnd.Sub(c.txStart) >= c.flushEvery || c.log.size >= maxWAL) {
+		if c.tx != nil && (c.lastEnd.Sub(c.txStart) >= c.flushEvery || c.log.Size() >= maxWAL) {
 			c.flush()
 		}
 	}
@@ -213,7 +214,7 @@ func (c *committer) commit(group []*pending) {
 		}
 		events := collect(group)
 		if err == nil && len(events) > 0 {
-			err = c.log.append(events)
+			err = c.log.Append(events)
 		}
 		if err != nil {
 			c.rollback()
@@ -255,7 +256,7 @@ func (c *committer) begin() error {
 	if err := replay(tx, c.log, c.now()); err != nil {
 		return errors.Join(err, tx.Rollback())
 	}
-	c.tx, c.txStart, c.txDirty = tx, time.Now(), c.log.size > 0
+	c.tx, c.txStart, c.txDirty = tx, time.Now(), c.log.Size() > 0
 	return nil
 }
 
@@ -284,12 +285,14 @@ func (c *committer) flush() {
 		return
 	}
 	c.over.clear()
-	c.log.reset()
+	c.log.Reset()
 }
 
-// replay applies to tx the changes in the log that the bbolt file lacks.
-func replay(tx *bbolt.Tx, log *wal, now time.Time) error {
-	if log.size == 0 {
+// replay applies to tx the changes in the log that the bbolt file lacks,
+// skipping those it holds: after a crash between a flush and the next
+// commit, the log found is the one the flush reset (see package wal).
+func replay(tx *bbolt.Tx, log *wal.Log, now time.Time) error {
+	if log.Size() == 0 {
 		return nil
 	}
 	w, err := newWriteTx(tx, now)
@@ -297,7 +300,7 @@ func replay(tx *bbolt.Tx, log *wal, now time.Time) error {
 		return err
 	}
 	start := w.revision
-	if _, err := log.scan(w.replay); err != nil {
+	if err := log.Replay(w.replay); err != nil {
 		return err
 	}
 	if w.revision == start {

@@ -3,15 +3,15 @@ package bolt
 import (
 	"encoding/binary"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/bolt/wal"
 )
 
 // A record is the stored form of an item: the revision (8 bytes, big
-// endian), the expiry in Unix nanoseconds (8 bytes, big endian, 0 for
-// none) and the value.
+// endian), the expiry in Unix nanoseconds as wal.ExpiryNanos gives it (8
+// bytes, big endian, 0 for none) and the value.
 const recordHeader = 16
 
 // record is a decoded envelope. Its value aliases bbolt memory and is only
@@ -25,7 +25,7 @@ type record struct {
 func encodeRecord(item store.Item) []byte {
 	b := make([]byte, recordHeader+len(item.Value))
 	binary.BigEndian.PutUint64(b[0:8], uint64(item.Revision))
-	binary.BigEndian.PutUint64(b[8:16], uint64(expiryNanos(item.Expires)))
+	binary.BigEndian.PutUint64(b[8:16], uint64(wal.ExpiryNanos(item.Expires)))
 	copy(b[recordHeader:], item.Value)
 	return b
 }
@@ -43,7 +43,7 @@ func decodeRecord(key string, b []byte) (record, error) {
 
 // expired reports whether the record has an expiry at or before now.
 func (r record) expired(now time.Time) bool {
-	return r.expires != 0 && r.expires <= expiryNanos(now)
+	return r.expires != 0 && r.expires <= wal.ExpiryNanos(now)
 }
 
 // item returns the record as an Item, copying the value out of bbolt memory.
@@ -53,20 +53,6 @@ func (r record) item(key string) store.Item {
 		it.Expires = time.Unix(0, r.expires)
 	}
 	return it
-}
-
-// expiryNanos converts an expiry to positive Unix nanoseconds, clamping
-// instants outside the representable range; the zero time is 0.
-func expiryNanos(t time.Time) int64 {
-	switch {
-	case t.IsZero():
-		return 0
-	case !t.After(time.Unix(0, 0)):
-		return 1
-	case t.After(time.Unix(0, math.MaxInt64)):
-		return math.MaxInt64
-	}
-	return t.UnixNano()
 }
 
 // expiryKey is the expiry index key of an item: its expiry followed by its

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store/bolt/wal"
 )
 
 // sweepLimit bounds how many expired items one sweep transaction deletes.
@@ -57,7 +59,7 @@ func (s *Store) sweepOnce() (bool, error) {
 // isDue reports whether an expiry index entry is at or before now.
 func isDue(entry []byte, now time.Time) bool {
 	exp, _ := splitExpiryKey(entry)
-	return exp <= expiryNanos(now)
+	return exp <= wal.ExpiryNanos(now)
 }
 
 // dueEntries returns copies of up to limit expiry index entries that are

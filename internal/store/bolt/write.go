@@ -9,6 +9,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/store/bolt/wal"
 )
 
 var (
@@ -111,7 +112,7 @@ func (w *writeTx) put(item store.Item, old record, found bool) (store.Item, erro
 	if err := w.items.Put([]byte(item.Key), encodeRecord(item)); err != nil {
 		return store.Item{}, err
 	}
-	if exp := expiryNanos(item.Expires); exp != 0 {
+	if exp := wal.ExpiryNanos(item.Expires); exp != 0 {
 		if err := w.expiry.Put(expiryKey(exp, item.Key), nil); err != nil {
 			return store.Item{}, err
 		}

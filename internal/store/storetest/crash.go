@@ -65,8 +65,20 @@ func RunCrash(t *testing.T, open OpenFunc) {
 // crashRound runs one writer process, kills it after it acknowledged
 // killAfter writes and returns every write it acknowledged.
 func crashRound(t *testing.T, dir string, round, killAfter int) map[string]string {
+	return KillChild(t, []string{crashDirEnv + "=" + dir, crashRoundEnv + "=" + strconv.Itoa(round)}, killAfter)
+}
+
+// KillChild runs the calling test again as a child process (the same
+// binary, -test.run selecting exactly that test) with env added to its
+// environment, reads the acknowledgements the child prints with Ack,
+// kills the child with SIGKILL once it has acknowledged killAfter keys
+// and returns every acknowledgement read (the last value of each key).
+// The child must keep acknowledging until it is killed; env tells it that
+// it is the child.
+func KillChild(t *testing.T, env []string, killAfter int) map[string]string {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run="+runPattern(t.Name()))
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashRoundEnv+"="+strconv.Itoa(round))
+	cmd.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -81,7 +93,7 @@ func crashRound(t *testing.T, dir string, round, killAfter int) map[string]strin
 		if !killed {
 			killed = true
 			if err := cmd.Process.Kill(); err != nil {
-				t.Errorf("kill writer: %v", err)
+				t.Errorf("kill child: %v", err)
 			}
 		}
 	}
@@ -95,7 +107,7 @@ func crashRound(t *testing.T, dir string, round, killAfter int) map[string]strin
 			break // an unterminated last line was never acknowledged
 		}
 		if err != nil {
-			t.Fatalf("read writer output: %v", err)
+			t.Fatalf("read child output: %v", err)
 		}
 		if key, value, ok := parseAck(line); ok {
 			acks[key] = value
@@ -106,9 +118,20 @@ func crashRound(t *testing.T, dir string, round, killAfter int) map[string]strin
 	}
 	waitErr := cmd.Wait()
 	if !killed {
-		t.Fatalf("writer exited (%v) after %d acknowledged writes, before being killed; stderr:\n%s", waitErr, len(acks), stderr.Bytes())
+		t.Fatalf("child exited (%v) after %d acknowledgements, before being killed; stderr:\n%s", waitErr, len(acks), stderr.Bytes())
 	}
 	return acks
+}
+
+var ackMu sync.Mutex
+
+// Ack prints, for KillChild, that the write of value under key is done:
+// call it only once the write has returned. key and value must not hold
+// spaces.
+func Ack(key, value string) {
+	ackMu.Lock()
+	defer ackMu.Unlock()
+	fmt.Printf("ack %s %s\n", key, value)
 }
 
 // runPattern is a -test.run pattern selecting exactly the named test.
@@ -154,15 +177,7 @@ func verifyCrash(t *testing.T, s store.Store, acked map[string]string, counter i
 // crashChild writes until it is killed, acknowledging each write on stdout.
 func crashChild(t *testing.T, open OpenFunc, dir, round string) {
 	s := open(t, dir)
-	var (
-		mu sync.Mutex
-		wg sync.WaitGroup
-	)
-	ack := func(key, value string) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Printf("ack %s %s\n", key, value)
-	}
+	var wg sync.WaitGroup
 	deadline := time.Now().Add(crashChildLimit)
 	for g := range crashWriters {
 		wg.Go(func() {
@@ -172,7 +187,7 @@ func crashChild(t *testing.T, open OpenFunc, dir, round string) {
 					t.Errorf("write %q: %v", key, err)
 					return
 				}
-				ack(key, value)
+				Ack(key, value)
 			}
 		})
 	}

@@ -1,9 +1,16 @@
+// Command gatehouse-bench is Gatehouse's benchmark instrument: it drives
+// load at a Gatehouse server, one it starts in-process through
+// internal/server or a running one (--target), and reports throughput,
+// latency and CPU time per scenario; see `gatehouse-bench --help` and
+// docs/benchmarks.md. It is a binary of its own so that the gatehouse
+// binary does not link the load generator.
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -12,24 +19,34 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/bench"
 	"github.com/gatehouse/gatehouse/internal/gcpolicy"
+	"github.com/gatehouse/gatehouse/internal/server"
 )
 
-func newBenchCmd() *cobra.Command {
+func main() {
+	if err := newCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "gatehouse-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func newCmd() *cobra.Command {
 	var (
 		cfg    bench.Config
 		asJSON bool
 	)
 	cmd := &cobra.Command{
-		Use:   "bench",
+		Use:   "gatehouse-bench",
 		Short: "Benchmark a Gatehouse server (by default one started in-process)",
 		Long: "Drive load over real HTTP connections at a Gatehouse server, scenario by scenario,\n" +
 			"and report requests, errors, req/s, latency percentiles and CPU time, each scenario's\n" +
 			"throughput also as a ratio to the floor (GET /healthz) or, for login, to the\n" +
 			"machine's cryptographic limit. Scenarios: " + fmt.Sprint(bench.DefaultScenarios) + " (the default) and scale.",
-		Args: cobra.NoArgs,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.RootPassword == "" {
-				cfg.RootPassword = rootPasswordFromEnv()
+				cfg.RootPassword = server.RootPasswordFromEnv()
 			}
 			cfg.Progress, cfg.Log = cmd.ErrOrStderr(), cmd.ErrOrStderr()
 			defer gcpolicy.Start(gcpolicy.DefaultHeadroom)() // as serve runs by default
