@@ -15,12 +15,12 @@ import (
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/apifabric"
 	"github.com/gatehouse/gatehouse/internal/audit"
-	"github.com/gatehouse/gatehouse/internal/engine"
+	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/store/bolt"
 	"github.com/gatehouse/gatehouse/internal/testclock"
 )
 
-var admin = engine.Caller{Account: "root", IP: "127.0.0.1"}
+var admin = authz.Caller{Account: "root", IP: "127.0.0.1"}
 
 // newService starts a Service on a new store; mods adjust its options.
 func newService(t testing.TB, mods ...func(*apifabric.Options)) (*apifabric.Service, *testclock.Clock) {

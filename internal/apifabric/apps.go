@@ -16,7 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
-	"github.com/gatehouse/gatehouse/internal/engine"
+	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -234,7 +234,7 @@ func (s *Service) GetApp(key string) (App, error) {
 var errAppNotFound = apierror.NotFound.WithDetail("app not found")
 
 // CreateApp creates an active app and returns it with its secret.
-func (s *Service) CreateApp(ctx context.Context, c engine.Caller, req CreateAppRequest) (*CreatedApp, error) {
+func (s *Service) CreateApp(ctx context.Context, c authz.Caller, req CreateAppRequest) (*CreatedApp, error) {
 	out, err := s.createApp(ctx, req)
 	target := req.Name
 	if out != nil {
@@ -268,7 +268,7 @@ func (s *Service) createApp(ctx context.Context, req CreateAppRequest) (*Created
 // UpdateApp changes an app's name, description or status. Deactivation
 // invalidates every AccessToken of the app and starts a new epoch, ending
 // its ccmessaging sessions, also after a later reactivation.
-func (s *Service) UpdateApp(ctx context.Context, c engine.Caller, key string, req UpdateAppRequest) (App, error) {
+func (s *Service) UpdateApp(ctx context.Context, c authz.Caller, key string, req UpdateAppRequest) (App, error) {
 	rec, err := s.updateApp(ctx, key, req)
 	s.audit.Change(c.Account, c.IP, "app.update", key, err)
 	if err != nil {
@@ -313,7 +313,7 @@ func (s *Service) updateApp(ctx context.Context, key string, req UpdateAppReques
 }
 
 // DeleteApp deletes an app; its AccessTokens stop working at once.
-func (s *Service) DeleteApp(ctx context.Context, c engine.Caller, key string) error {
+func (s *Service) DeleteApp(ctx context.Context, c authz.Caller, key string) error {
 	err := s.deleteApp(ctx, key)
 	s.audit.Change(c.Account, c.IP, "app.delete", key, err)
 	return err
@@ -336,7 +336,7 @@ func (s *Service) deleteApp(ctx context.Context, key string) error {
 // RotateSecret gives an app a new secret. The old secret, and the
 // AccessTokens obtained with it, keep working for req.GraceSeconds; any
 // secret older than that stops at once.
-func (s *Service) RotateSecret(ctx context.Context, c engine.Caller, key string, req RotateSecretRequest) (*Secret, error) {
+func (s *Service) RotateSecret(ctx context.Context, c authz.Caller, key string, req RotateSecretRequest) (*Secret, error) {
 	out, err := s.rotateSecret(ctx, key, req)
 	s.audit.Change(c.Account, c.IP, "app.secret.rotate", key, err)
 	return out, err

@@ -6,6 +6,7 @@
 package authz
 
 import (
+	"net/netip"
 	"slices"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
@@ -145,4 +146,17 @@ func labelsMatch(want, have map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// ClientKey is the address a client is counted under by lockout and rate
+// limits: an IPv4 address as is, an IPv6 address by its /64, the block
+// one subscriber usually holds, so that rotating addresses within it does
+// not buy fresh attempts.
+func ClientKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/gatehouse/gatehouse/internal/engine"
+	"github.com/gatehouse/gatehouse/internal/authz"
 )
 
 // SessionInfo is a live session as the admin API shows it. It never
@@ -59,7 +59,7 @@ func (s *Service) Sessions(channelID, userID string) []SessionInfo {
 
 // KillSession ends the session of (channelID, userID); its tokens stop
 // working at once.
-func (s *Service) KillSession(ctx context.Context, c engine.Caller, channelID, userID string) error {
+func (s *Service) KillSession(ctx context.Context, c authz.Caller, channelID, userID string) error {
 	err := s.deleteSession(ctx, sessionKey(channelID, userID), "", "admin")
 	s.audit.Change(c.Account, c.IP, "session.end", channelID+"/"+userID, err)
 	return err

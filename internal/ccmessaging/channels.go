@@ -15,7 +15,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/apifabric"
-	"github.com/gatehouse/gatehouse/internal/engine"
+	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -219,7 +219,7 @@ func (s *Service) GetChannel(id string) (Channel, error) {
 }
 
 // CreateChannel creates a channel.
-func (s *Service) CreateChannel(ctx context.Context, c engine.Caller, req ChannelRequest) (Channel, error) {
+func (s *Service) CreateChannel(ctx context.Context, c authz.Caller, req ChannelRequest) (Channel, error) {
 	ch, err := s.createChannel(ctx, req)
 	target := req.ID
 	if err == nil {
@@ -267,7 +267,7 @@ func (s *Service) createChannel(ctx context.Context, req ChannelRequest) (Channe
 // an app ends its sessions on the channel at once, for good: adding the
 // app again does not revive them. A new idle timeout
 // applies to every session from its next request on.
-func (s *Service) UpdateChannel(ctx context.Context, c engine.Caller, id string, req UpdateChannelRequest) (Channel, error) {
+func (s *Service) UpdateChannel(ctx context.Context, c authz.Caller, id string, req UpdateChannelRequest) (Channel, error) {
 	ch, err := s.updateChannel(ctx, id, req)
 	s.audit.Change(c.Account, c.IP, "channel.update", id, err)
 	return ch, err
@@ -324,7 +324,7 @@ func (s *Service) updateChannel(ctx context.Context, id string, req UpdateChanne
 }
 
 // DeleteChannel deletes a channel; its sessions end at once.
-func (s *Service) DeleteChannel(ctx context.Context, c engine.Caller, id string) error {
+func (s *Service) DeleteChannel(ctx context.Context, c authz.Caller, id string) error {
 	err := s.deleteChannel(ctx, id)
 	s.audit.Change(c.Account, c.IP, "channel.delete", id, err)
 	return err

@@ -10,8 +10,8 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/apifabric"
+	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/ccmessaging"
-	"github.com/gatehouse/gatehouse/internal/engine"
 	"github.com/gatehouse/gatehouse/internal/testclock"
 )
 
@@ -19,7 +19,7 @@ import (
 // renewal, tested on the service itself; the HTTP tests keep what is wire
 // (status codes, resultCode bodies, the renewal header).
 
-var rootCaller = engine.Caller{Account: "root"}
+var rootCaller = authz.Caller{Account: "root"}
 
 // wantUnauthorized checks a 401201 with the given detail.
 func wantUnauthorized(t *testing.T, err error, detail string) {

@@ -14,8 +14,8 @@ import (
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/apifabric"
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/ccmessaging"
-	"github.com/gatehouse/gatehouse/internal/engine"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/bolt"
 	"github.com/gatehouse/gatehouse/internal/testclock"
@@ -66,7 +66,7 @@ func newReplica(t testing.TB, st store.Store, clk *testclock.Clock, mod func(*cc
 func setup(t testing.TB, r *replica) (ccmessaging.Credentials, string) {
 	t.Helper()
 	ctx := context.Background()
-	admin := engine.Caller{Account: "root"}
+	admin := authz.Caller{Account: "root"}
 	app, err := r.fabric.CreateApp(ctx, admin, apifabric.CreateAppRequest{Name: "crm"})
 	if err != nil {
 		t.Fatal(err)
@@ -202,17 +202,17 @@ func TestSessionEnds(t *testing.T) {
 			clk.Advance(29 * time.Minute)
 		}},
 		{"channel deleted", func(r *replica, _ *testclock.Clock, _ *ccmessaging.Credentials, channelID string) {
-			if err := r.msg.DeleteChannel(ctx, engine.Caller{}, channelID); err != nil {
+			if err := r.msg.DeleteChannel(ctx, authz.Caller{}, channelID); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{"app removed from channel", func(r *replica, _ *testclock.Clock, _ *ccmessaging.Credentials, channelID string) {
-			if _, err := r.msg.UpdateChannel(ctx, engine.Caller{}, channelID, ccmessaging.UpdateChannelRequest{AppKeys: &[]string{}}); err != nil {
+			if _, err := r.msg.UpdateChannel(ctx, authz.Caller{}, channelID, ccmessaging.UpdateChannelRequest{AppKeys: &[]string{}}); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{"admin", func(r *replica, _ *testclock.Clock, _ *ccmessaging.Credentials, channelID string) {
-			if err := r.msg.KillSession(ctx, engine.Caller{}, channelID, "alice"); err != nil {
+			if err := r.msg.KillSession(ctx, authz.Caller{}, channelID, "alice"); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -242,7 +242,7 @@ func TestSessionEnds(t *testing.T) {
 // AccessToken of the new secret they go on.
 func TestSessionsEndForGood(t *testing.T) {
 	ctx := context.Background()
-	admin := engine.Caller{Account: "root"}
+	admin := authz.Caller{Account: "root"}
 	status := func(s string) apifabric.UpdateAppRequest { return apifabric.UpdateAppRequest{Status: &s} }
 	setApps := func(r *replica, channelID string, keys ...string) {
 		if _, err := r.msg.UpdateChannel(ctx, admin, channelID, ccmessaging.UpdateChannelRequest{AppKeys: &keys}); err != nil {
@@ -331,7 +331,7 @@ func TestSessionsEndForGood(t *testing.T) {
 // with an AccessToken of the new secret.
 func reissue(t *testing.T, r *replica, cr ccmessaging.Credentials) ccmessaging.Credentials {
 	t.Helper()
-	sec, err := r.fabric.RotateSecret(context.Background(), engine.Caller{Account: "root"}, cr.AppKey, apifabric.RotateSecretRequest{})
+	sec, err := r.fabric.RotateSecret(context.Background(), authz.Caller{Account: "root"}, cr.AppKey, apifabric.RotateSecretRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}

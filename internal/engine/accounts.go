@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -67,7 +68,7 @@ func (e *Engine) validateRoles(roles []string) error {
 func validStatus(s string) bool { return s == StatusActive || s == StatusInactive }
 
 // CreateAccount creates an account.
-func (e *Engine) CreateAccount(ctx context.Context, c Caller, req CreateAccountRequest) error {
+func (e *Engine) CreateAccount(ctx context.Context, c authz.Caller, req CreateAccountRequest) error {
 	err := e.createAccount(ctx, req)
 	e.audit.Change(c.Account, c.IP, "account.create", req.Name, err)
 	return err
@@ -114,7 +115,7 @@ func (e *Engine) createAccount(ctx context.Context, req CreateAccountRequest) er
 }
 
 // BatchCreateAccounts creates 1 to 20 accounts, each independently.
-func (e *Engine) BatchCreateAccounts(ctx context.Context, c Caller, reqs []CreateAccountRequest) ([]BatchResult, error) {
+func (e *Engine) BatchCreateAccounts(ctx context.Context, c authz.Caller, reqs []CreateAccountRequest) ([]BatchResult, error) {
 	if len(reqs) < 1 || len(reqs) > MaxBatchCreate {
 		return nil, apierror.InvalidParams.Detailf("a batch holds 1 to %d accounts", MaxBatchCreate)
 	}
@@ -152,7 +153,7 @@ func (e *Engine) GetAccount(name string) (Account, error) {
 }
 
 // checkMutable refuses changes to root and to the caller's own account.
-func (e *Engine) checkMutable(c Caller, name string) error {
+func (e *Engine) checkMutable(c authz.Caller, name string) error {
 	if name == RootAccount {
 		return apierror.BuiltInAccount
 	}
@@ -167,13 +168,13 @@ func (e *Engine) checkMutable(c Caller, name string) error {
 
 // UpdateAccount changes an account's roles and/or status. Either change
 // revokes the account's earlier tokens.
-func (e *Engine) UpdateAccount(ctx context.Context, c Caller, name string, req UpdateAccountRequest) error {
+func (e *Engine) UpdateAccount(ctx context.Context, c authz.Caller, name string, req UpdateAccountRequest) error {
 	err := e.doUpdateAccount(ctx, c, name, req)
 	e.audit.Change(c.Account, c.IP, "account.update", name, err)
 	return err
 }
 
-func (e *Engine) doUpdateAccount(ctx context.Context, c Caller, name string, req UpdateAccountRequest) error {
+func (e *Engine) doUpdateAccount(ctx context.Context, c authz.Caller, name string, req UpdateAccountRequest) error {
 	if req.Roles == nil && req.Status == nil {
 		return apierror.InvalidParams.WithDetail("roles or status is required")
 	}
@@ -207,13 +208,13 @@ func (e *Engine) doUpdateAccount(ctx context.Context, c Caller, name string, req
 }
 
 // DeleteAccount deletes an account; its tokens stop working at once.
-func (e *Engine) DeleteAccount(ctx context.Context, c Caller, name string) error {
+func (e *Engine) DeleteAccount(ctx context.Context, c authz.Caller, name string) error {
 	err := e.deleteAccount(ctx, c, name)
 	e.audit.Change(c.Account, c.IP, "account.delete", name, err)
 	return err
 }
 
-func (e *Engine) deleteAccount(ctx context.Context, c Caller, name string) error {
+func (e *Engine) deleteAccount(ctx context.Context, c authz.Caller, name string) error {
 	if err := e.checkMutable(c, name); err != nil {
 		return err
 	}
@@ -236,13 +237,13 @@ func (e *Engine) deleteAccount(ctx context.Context, c Caller, name string) error
 // lockout); an admin may set another account's password without it,
 // except root's, which only root changes. Earlier tokens of the account
 // are revoked.
-func (e *Engine) ChangePassword(ctx context.Context, c Caller, name string, req ChangePasswordRequest) error {
+func (e *Engine) ChangePassword(ctx context.Context, c authz.Caller, name string, req ChangePasswordRequest) error {
 	err := e.changePassword(ctx, c, name, req)
 	e.audit.Change(c.Account, c.IP, "account.password", name, err)
 	return err
 }
 
-func (e *Engine) changePassword(ctx context.Context, c Caller, name string, req ChangePasswordRequest) error {
+func (e *Engine) changePassword(ctx context.Context, c authz.Caller, name string, req ChangePasswordRequest) error {
 	self := c.Account == name
 	if !self && !slices.Contains(c.Roles, AdminRole) {
 		return apierror.Forbidden.WithDetail("only an admin may change another account's password")

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -51,7 +52,7 @@ func TestChangeOwnPasswordAfterReset(t *testing.T) {
 			t.Error(err)
 		}
 	}}
-	frank := Caller{Account: "frank", Roles: []string{DeveloperRole}, IP: "192.0.2.4"}
+	frank := authz.Caller{Account: "frank", Roles: []string{DeveloperRole}, IP: "192.0.2.4"}
 	err := e.ChangePassword(bg, frank, "frank", ChangePasswordRequest{CurrentPassword: "Passw0rd!f", Password: "Passw0rd!mine"})
 	wantCode(t, err, "401207")
 	if _, err := e.Login(bg, LoginRequest{Name: "frank", Password: "Passw0rd!mine"}, frank.IP); err == nil {

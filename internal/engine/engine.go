@@ -113,14 +113,6 @@ type revokedRecord struct {
 	Exp int64 `json:"exp"`
 }
 
-// Caller identifies who asks for an operation, for permission decisions
-// and audit.
-type Caller struct {
-	Account string
-	Roles   []string
-	IP      string
-}
-
 // New loads the engine's state from st, follows its changes, creates the
 // built-in roles and, on first start, the root account.
 func New(ctx context.Context, st store.Store, signer Signer, hasher *password.Hasher, log *audit.Log, logger *slog.Logger, opts Options) (*Engine, error) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/keyring"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -74,7 +75,7 @@ func startEngine(tb testing.TB, st store.Store, opts Options) *testEngine {
 }
 
 var (
-	admin = Caller{Account: RootAccount, Roles: []string{AdminRole}, IP: "127.0.0.1"}
+	admin = authz.Caller{Account: RootAccount, Roles: []string{AdminRole}, IP: "127.0.0.1"}
 	bg    = context.Background()
 )
 

@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/netip"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -36,20 +36,7 @@ type Lock struct {
 }
 
 // LockKey is the lockout key of a login attempt.
-func LockKey(name, ip string) string { return name + "::" + ClientKey(ip) }
-
-// ClientKey is the address a client is counted under by lockout and rate
-// limits: an IPv4 address as is, an IPv6 address by its /64, the block
-// one subscriber usually holds, so that rotating addresses within it does
-// not buy fresh attempts.
-func ClientKey(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil || !a.Is6() || a.Is4In6() {
-		return ip
-	}
-	p, _ := a.Prefix(64)
-	return p.String()
-}
+func LockKey(name, ip string) string { return name + "::" + authz.ClientKey(ip) }
 
 // errNoChange aborts a store update that has nothing to change.
 var errNoChange = errors.New("no change")
@@ -141,7 +128,7 @@ func (e *Engine) Locks(ctx context.Context) ([]Lock, error) {
 }
 
 // ClearLocks removes every lock and failure of the account name.
-func (e *Engine) ClearLocks(ctx context.Context, c Caller, name string) error {
+func (e *Engine) ClearLocks(ctx context.Context, c authz.Caller, name string) error {
 	items, _, err := e.st.List(ctx, lockPrefix+name+"::")
 	if err != nil {
 		return apierror.FromStore(err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/testclock"
 )
 
@@ -109,7 +110,7 @@ func TestLockoutPasswordChange(t *testing.T) {
 	t.Parallel()
 	e := newEngine(t, Options{})
 	e.mkAccount(t, "bob", "Passw0rd!b")
-	bob := Caller{Account: "bob", Roles: []string{DeveloperRole}, IP: "192.0.2.3"}
+	bob := authz.Caller{Account: "bob", Roles: []string{DeveloperRole}, IP: "192.0.2.3"}
 	change := func(current string) error {
 		return e.ChangePassword(bg, bob, "bob", ChangePasswordRequest{CurrentPassword: current, Password: "Passw0rd!new"})
 	}
@@ -168,7 +169,7 @@ func TestClientKey(t *testing.T) {
 		"not-an-ip":            "not-an-ip",
 		"fe80::1%eth0":         "fe80::/64",
 	} {
-		if got := ClientKey(in); got != want {
+		if got := authz.ClientKey(in); got != want {
 			t.Errorf("ClientKey(%q) = %q, want %q", in, got, want)
 		}
 	}

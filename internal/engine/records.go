@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -66,34 +67,22 @@ func (a *accountRecord) public() Account {
 	}
 }
 
-// Resource is one resource a permission applies to.
-type Resource struct {
-	Type   string            `json:"type"`
-	Labels map[string]string `json:"labels,omitempty"`
-}
-
-// Permission grants verbs on resources.
-type Permission struct {
-	Resources []Resource `json:"resources"`
-	Verbs     []string   `json:"verbs"`
-}
-
 // Role is a named set of permissions.
 type Role struct {
-	ID         string       `json:"id"`
-	Name       string       `json:"name"`
-	Perms      []Permission `json:"perms"`
-	CreateTime string       `json:"createTime"`
-	UpdateTime string       `json:"updateTime"`
+	ID         string             `json:"id"`
+	Name       string             `json:"name"`
+	Perms      []authz.Permission `json:"perms"`
+	CreateTime string             `json:"createTime"`
+	UpdateTime string             `json:"updateTime"`
 }
 
 // roleRecord is the stored form of a role.
 type roleRecord struct {
-	ID         string       `json:"id"`
-	Name       string       `json:"name"`
-	Perms      []Permission `json:"perms"`
-	CreateTime int64        `json:"createTime"`
-	UpdateTime int64        `json:"updateTime"`
+	ID         string             `json:"id"`
+	Name       string             `json:"name"`
+	Perms      []authz.Permission `json:"perms"`
+	CreateTime int64              `json:"createTime"`
+	UpdateTime int64              `json:"updateTime"`
 }
 
 func (r *roleRecord) public() Role {

@@ -13,6 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/store/etcd"
 	"github.com/gatehouse/gatehouse/internal/store/etcd/etcdtest"
 )
@@ -85,7 +86,7 @@ func revocationCases() []revocationCase {
 		name:     "own password change",
 		password: numbered,
 		change: func(e *testEngine, name string, i int) error {
-			self := Caller{Account: name, Roles: []string{DeveloperRole}, IP: nextIP()}
+			self := authz.Caller{Account: name, Roles: []string{DeveloperRole}, IP: nextIP()}
 			return e.ChangePassword(bg, self, name, ChangePasswordRequest{CurrentPassword: numbered(i), Password: numbered(i + 1)})
 		},
 		checkedBefore: always,

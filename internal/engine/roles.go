@@ -9,14 +9,15 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // RoleRequest is the body of POST /v4/roles and PUT /v4/roles/{name}.
 type RoleRequest struct {
-	Name  string       `json:"name"`
-	Perms []Permission `json:"perms"`
+	Name  string             `json:"name"`
+	Perms []authz.Permission `json:"perms"`
 }
 
 // ListRoles returns every role, ordered by name.
@@ -39,7 +40,7 @@ func (e *Engine) GetRole(name string) (Role, error) {
 }
 
 // CreateRole creates a role.
-func (e *Engine) CreateRole(ctx context.Context, c Caller, req RoleRequest) error {
+func (e *Engine) CreateRole(ctx context.Context, c authz.Caller, req RoleRequest) error {
 	err := e.createRole(ctx, req)
 	e.audit.Change(c.Account, c.IP, "role.create", req.Name, err)
 	return err
@@ -49,7 +50,7 @@ func (e *Engine) createRole(ctx context.Context, req RoleRequest) error {
 	if !password.ValidName(req.Name) {
 		return apierror.InvalidParams.WithDetail("invalid role name")
 	}
-	if err := validatePerms(req.Perms); err != nil {
+	if err := authz.ValidatePerms(req.Perms); err != nil {
 		return err
 	}
 	if e.roles.Has(req.Name) {
@@ -71,7 +72,7 @@ func (e *Engine) createRole(ctx context.Context, req RoleRequest) error {
 
 // UpdateRole replaces the permissions of a role. The change applies to
 // every token at once (permissions are looked up per request).
-func (e *Engine) UpdateRole(ctx context.Context, c Caller, name string, req RoleRequest) error {
+func (e *Engine) UpdateRole(ctx context.Context, c authz.Caller, name string, req RoleRequest) error {
 	err := e.updateRole(ctx, name, req)
 	e.audit.Change(c.Account, c.IP, "role.update", name, err)
 	return err
@@ -84,7 +85,7 @@ func (e *Engine) updateRole(ctx context.Context, name string, req RoleRequest) e
 	if !e.roles.Has(name) {
 		return apierror.RoleNotExist
 	}
-	if err := validatePerms(req.Perms); err != nil {
+	if err := authz.ValidatePerms(req.Perms); err != nil {
 		return err
 	}
 	now := e.opts.Now().Unix()
@@ -107,7 +108,7 @@ func (e *Engine) updateRole(ctx context.Context, name string, req RoleRequest) e
 }
 
 // DeleteRole deletes a role no account holds.
-func (e *Engine) DeleteRole(ctx context.Context, c Caller, name string) error {
+func (e *Engine) DeleteRole(ctx context.Context, c authz.Caller, name string) error {
 	err := e.deleteRole(ctx, name)
 	e.audit.Change(c.Account, c.IP, "role.delete", name, err)
 	return err
@@ -138,9 +139,9 @@ func (e *Engine) deleteRole(ctx context.Context, name string) error {
 	return e.sync(ctx, key, it.Revision)
 }
 
-func nonNil(p []Permission) []Permission {
+func nonNil(p []authz.Permission) []authz.Permission {
 	if p == nil {
-		return []Permission{}
+		return []authz.Permission{}
 	}
 	return p
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/testclock"
 )
 
@@ -155,10 +156,10 @@ func TestBuiltInProtections(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.mkAccount(t, "dev1", "Passw0rd!d1")
-	admin2 := Caller{Account: "admin2", Roles: []string{AdminRole}, IP: "127.0.0.1"}
-	dev1 := Caller{Account: "dev1", Roles: []string{DeveloperRole}, IP: "127.0.0.1"}
+	admin2 := authz.Caller{Account: "admin2", Roles: []string{AdminRole}, IP: "127.0.0.1"}
+	dev1 := authz.Caller{Account: "dev1", Roles: []string{DeveloperRole}, IP: "127.0.0.1"}
 	inactive := StatusInactive
-	perms := []Permission{{Resources: []Resource{{Type: ResourceService}}, Verbs: []string{VerbGet}}}
+	perms := []authz.Permission{{Resources: []authz.Resource{{Type: authz.ResourceService}}, Verbs: []string{authz.VerbGet}}}
 	for _, tc := range []struct {
 		name string
 		op   func() error
@@ -211,8 +212,8 @@ func TestBuiltInProtections(t *testing.T) {
 	e.login(t, RootAccount, rootPW)
 }
 
-func samePerm(a, b Permission) bool {
-	return slices.Equal(a.Verbs, b.Verbs) && slices.EqualFunc(a.Resources, b.Resources, func(x, y Resource) bool {
+func samePerm(a, b authz.Permission) bool {
+	return slices.Equal(a.Verbs, b.Verbs) && slices.EqualFunc(a.Resources, b.Resources, func(x, y authz.Resource) bool {
 		return x.Type == y.Type && len(x.Labels) == 0 && len(y.Labels) == 0
 	})
 }
@@ -223,17 +224,17 @@ func samePerm(a, b Permission) bool {
 func TestRoleRules(t *testing.T) {
 	t.Parallel()
 	e := newEngine(t, Options{})
-	getAccount := []Permission{{Resources: []Resource{{Type: ResourceAccount}}, Verbs: []string{VerbGet}}}
+	getAccount := []authz.Permission{{Resources: []authz.Resource{{Type: authz.ResourceAccount}}, Verbs: []string{authz.VerbGet}}}
 	if err := e.CreateRole(bg, admin, RoleRequest{Name: "reader", Perms: getAccount}); err != nil {
 		t.Fatal(err)
 	}
-	bad := map[string][]Permission{
-		"unknown resource type": {{Resources: []Resource{{Type: "accounts"}}, Verbs: []string{VerbGet}}},
-		"empty resource type":   {{Resources: []Resource{{Type: ""}}, Verbs: []string{VerbGet}}},
-		"unknown verb":          {{Resources: []Resource{{Type: ResourceAccount}}, Verbs: []string{"list"}}},
-		"upper-case verb":       {{Resources: []Resource{{Type: ResourceAccount}}, Verbs: []string{"GET"}}},
-		"no verbs":              {{Resources: []Resource{{Type: ResourceAccount}}, Verbs: []string{}}},
-		"no resources":          {{Verbs: []string{VerbGet}}},
+	bad := map[string][]authz.Permission{
+		"unknown resource type": {{Resources: []authz.Resource{{Type: "accounts"}}, Verbs: []string{authz.VerbGet}}},
+		"empty resource type":   {{Resources: []authz.Resource{{Type: ""}}, Verbs: []string{authz.VerbGet}}},
+		"unknown verb":          {{Resources: []authz.Resource{{Type: authz.ResourceAccount}}, Verbs: []string{"list"}}},
+		"upper-case verb":       {{Resources: []authz.Resource{{Type: authz.ResourceAccount}}, Verbs: []string{"GET"}}},
+		"no verbs":              {{Resources: []authz.Resource{{Type: authz.ResourceAccount}}, Verbs: []string{}}},
+		"no resources":          {{Verbs: []string{authz.VerbGet}}},
 	}
 
 	t.Run("create", func(t *testing.T) {
@@ -265,12 +266,12 @@ func TestRoleRules(t *testing.T) {
 		}
 		wantCode(t, e.UpdateRole(bg, admin, "nosuch", RoleRequest{Perms: getAccount}), "400201")
 		p := &Principal{Account: "x", Roles: []string{"reader"}}
-		wantCode(t, e.Authorize(p, ResourceAccount, VerbCreate, nil), "403205")
-		both := []Permission{{Resources: []Resource{{Type: ResourceAccount}}, Verbs: []string{VerbGet, VerbCreate}}}
+		wantCode(t, e.Authorize(p, authz.ResourceAccount, authz.VerbCreate, nil), "403205")
+		both := []authz.Permission{{Resources: []authz.Resource{{Type: authz.ResourceAccount}}, Verbs: []string{authz.VerbGet, authz.VerbCreate}}}
 		if err := e.UpdateRole(bg, admin, "reader", RoleRequest{Perms: both}); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.Authorize(p, ResourceAccount, VerbCreate, nil); err != nil {
+		if err := e.Authorize(p, authz.ResourceAccount, authz.VerbCreate, nil); err != nil {
 			t.Fatalf("an updated role does not apply at once: %v", err)
 		}
 		if err := e.UpdateRole(bg, admin, "reader", RoleRequest{}); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -342,7 +343,7 @@ func (e *Engine) Logout(ctx context.Context, p *Principal, ip string) error {
 // Authorize checks that p may apply verb to resource.
 func (e *Engine) Authorize(p *Principal, resource, verb string, labels map[string]string) error {
 	for _, name := range p.Roles {
-		if r, ok := e.roles.Get(name); ok && allows(r.Perms, resource, verb, labels) {
+		if r, ok := e.roles.Get(name); ok && authz.Allows(r.Perms, resource, verb, labels) {
 			return nil
 		}
 	}
@@ -350,8 +351,8 @@ func (e *Engine) Authorize(p *Principal, resource, verb string, labels map[strin
 }
 
 // SelfPerms returns the permissions of every role of p.
-func (e *Engine) SelfPerms(p *Principal) []Permission {
-	perms := []Permission{}
+func (e *Engine) SelfPerms(p *Principal) []authz.Permission {
+	perms := []authz.Permission{}
 	for _, name := range p.Roles {
 		if r, ok := e.roles.Get(name); ok {
 			perms = append(perms, r.Perms...)

@@ -4,9 +4,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse/gatehouse/internal/testclock"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+
+	"github.com/gatehouse/gatehouse/internal/authz"
+	"github.com/gatehouse/gatehouse/internal/testclock"
 )
 
 func TestTokenID(t *testing.T) {
@@ -63,7 +65,7 @@ func TestRevocationWithFrozenClock(t *testing.T) {
 			return e.ChangePassword(bg, admin, "dave", ChangePasswordRequest{Password: "Passw0rd!d2"})
 		}, "Passw0rd!d2"},
 		{"own password", func() error {
-			dave := Caller{Account: "dave", Roles: []string{DeveloperRole}, IP: "127.0.0.1"}
+			dave := authz.Caller{Account: "dave", Roles: []string{DeveloperRole}, IP: "127.0.0.1"}
 			return e.ChangePassword(bg, dave, "dave", ChangePasswordRequest{CurrentPassword: "Passw0rd!d2", Password: "Passw0rd!d"})
 		}, "Passw0rd!d"},
 		{"roles", func() error {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/ccmessaging"
 	"github.com/gatehouse/gatehouse/internal/engine"
 )
@@ -206,7 +207,7 @@ func (u *upstream) requestTarget(r *http.Request) (target, error) {
 	if u.Resource != "" {
 		verb := u.Verb
 		if verb == "" {
-			verb = engine.VerbForMethod(r.Method)
+			verb = authz.VerbForMethod(r.Method)
 		}
 		return target{access: accessPermission, resource: u.Resource, verb: verb}, nil
 	}

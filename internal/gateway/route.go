@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatehouse/gatehouse/internal/engine"
+	"github.com/gatehouse/gatehouse/internal/authz"
 )
 
 // Token kinds a route checks.
@@ -106,10 +106,10 @@ func (r Route) check() error {
 	}
 	switch r.kind() {
 	case KindEngine:
-		if r.Resource != "" && !engine.IsResourceType(r.Resource) {
+		if r.Resource != "" && !authz.IsResourceType(r.Resource) {
 			return fmt.Errorf("unknown resource %q", r.Resource)
 		}
-		if r.Verb != "" && !slices.Contains([]string{engine.VerbGet, engine.VerbCreate, engine.VerbUpdate, engine.VerbDelete}, r.Verb) {
+		if r.Verb != "" && !slices.Contains([]string{authz.VerbGet, authz.VerbCreate, authz.VerbUpdate, authz.VerbDelete}, r.Verb) {
 			return fmt.Errorf("unknown verb %q", r.Verb)
 		}
 		if r.Verb != "" && r.Resource == "" {

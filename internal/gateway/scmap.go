@@ -6,7 +6,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/gatehouse/gatehouse/internal/engine"
+	"github.com/gatehouse/gatehouse/internal/authz"
 )
 
 // access says what an engine-token request needs.
@@ -82,7 +82,7 @@ func allowList(pattern string, a access) scRule {
 }
 
 // scRules is Service Center's API → resource mapping, with the resource
-// types Gatehouse's roles use (engine.Resource*): instances, schemas,
+// types Gatehouse's roles use (authz.Resource*): instances, schemas,
 // rules, tags and dependencies are resources of their own, as in Service
 // Center's RBAC design, where Service Center 2.x folds several of them
 // into "service". Exact rules are tried before prefix rules.
@@ -95,41 +95,41 @@ var scRules = []scRule{
 	allowList("/v4/self-perms", accessToken),
 	allowList("/v4/accounts/:name/password", accessToken),
 
-	rule("/v4/:project/registry/microservices", engine.ResourceService).withLabels(bodyLabels),
-	rule("/v4/:project/registry/microservices/:serviceId", engine.ResourceService),
-	rule("/v4/:project/registry/microservices/:serviceId/properties", engine.ResourceService),
-	rule("/v4/:project/registry/existence", engine.ResourceService).withLabels(queryLabels),
+	rule("/v4/:project/registry/microservices", authz.ResourceService).withLabels(bodyLabels),
+	rule("/v4/:project/registry/microservices/:serviceId", authz.ResourceService),
+	rule("/v4/:project/registry/microservices/:serviceId/properties", authz.ResourceService),
+	rule("/v4/:project/registry/existence", authz.ResourceService).withLabels(queryLabels),
 
-	rule("/v4/:project/registry/microservices/:serviceId/schemas", engine.ResourceSchema),
-	rule("/v4/:project/registry/microservices/:serviceId/schemas/:schemaId", engine.ResourceSchema),
+	rule("/v4/:project/registry/microservices/:serviceId/schemas", authz.ResourceSchema),
+	rule("/v4/:project/registry/microservices/:serviceId/schemas/:schemaId", authz.ResourceSchema),
 
-	rule("/v4/:project/registry/microservices/:providerId/consumers", engine.ResourceDep),
-	rule("/v4/:project/registry/microservices/:consumerId/providers", engine.ResourceDep),
-	rule("/v4/:project/registry/dependencies", engine.ResourceDep),
+	rule("/v4/:project/registry/microservices/:providerId/consumers", authz.ResourceDep),
+	rule("/v4/:project/registry/microservices/:consumerId/providers", authz.ResourceDep),
+	rule("/v4/:project/registry/dependencies", authz.ResourceDep),
 
-	rule("/v4/:project/registry/microservices/:serviceId/instances", engine.ResourceInstance),
-	rule("/v4/:project/registry/microservices/:serviceId/instances/:instanceId", engine.ResourceInstance),
-	rule("/v4/:project/registry/microservices/:serviceId/instances/:instanceId/properties", engine.ResourceInstance),
-	rule("/v4/:project/registry/microservices/:serviceId/instances/:instanceId/status", engine.ResourceInstance),
-	rule("/v4/:project/registry/microservices/:serviceId/instances/:instanceId/heartbeat", engine.ResourceInstance),
-	rule("/v4/:project/registry/microservices/:serviceId/watcher", engine.ResourceInstance),
-	rule("/v4/:project/registry/microservices/:serviceId/listwatcher", engine.ResourceInstance),
-	rule("/v4/:project/registry/heartbeats", engine.ResourceInstance),
-	rule("/v4/:project/registry/instances", engine.ResourceInstance).withLabels(queryLabels),
-	rule("/v4/:project/registry/instances/action", engine.ResourceInstance).withVerb(engine.VerbGet),
+	rule("/v4/:project/registry/microservices/:serviceId/instances", authz.ResourceInstance),
+	rule("/v4/:project/registry/microservices/:serviceId/instances/:instanceId", authz.ResourceInstance),
+	rule("/v4/:project/registry/microservices/:serviceId/instances/:instanceId/properties", authz.ResourceInstance),
+	rule("/v4/:project/registry/microservices/:serviceId/instances/:instanceId/status", authz.ResourceInstance),
+	rule("/v4/:project/registry/microservices/:serviceId/instances/:instanceId/heartbeat", authz.ResourceInstance),
+	rule("/v4/:project/registry/microservices/:serviceId/watcher", authz.ResourceInstance),
+	rule("/v4/:project/registry/microservices/:serviceId/listwatcher", authz.ResourceInstance),
+	rule("/v4/:project/registry/heartbeats", authz.ResourceInstance),
+	rule("/v4/:project/registry/instances", authz.ResourceInstance).withLabels(queryLabels),
+	rule("/v4/:project/registry/instances/action", authz.ResourceInstance).withVerb(authz.VerbGet),
 
-	rule("/v4/:project/registry/microservices/:serviceId/rules", engine.ResourceRule),
-	rule("/v4/:project/registry/microservices/:serviceId/rules/:ruleId", engine.ResourceRule),
+	rule("/v4/:project/registry/microservices/:serviceId/rules", authz.ResourceRule),
+	rule("/v4/:project/registry/microservices/:serviceId/rules/:ruleId", authz.ResourceRule),
 
-	rule("/v4/:project/registry/microservices/:serviceId/tags", engine.ResourceTag),
-	rule("/v4/:project/registry/microservices/:serviceId/tags/:key", engine.ResourceTag),
+	rule("/v4/:project/registry/microservices/:serviceId/tags", authz.ResourceTag),
+	rule("/v4/:project/registry/microservices/:serviceId/tags/:key", authz.ResourceTag),
 
-	rule("/v4/accounts", engine.ResourceAccount).under(),
-	rule("/v4/account-locks", engine.ResourceAccount).under(),
-	rule("/v4/roles", engine.ResourceRole).under(),
-	rule("/v4/:project/govern", engine.ResourceGovernance).under(),
-	rule("/v1/:project/gov", engine.ResourceGovernance).under(),
-	rule("/v4/:project/admin", engine.ResourceOps).under(),
+	rule("/v4/accounts", authz.ResourceAccount).under(),
+	rule("/v4/account-locks", authz.ResourceAccount).under(),
+	rule("/v4/roles", authz.ResourceRole).under(),
+	rule("/v4/:project/govern", authz.ResourceGovernance).under(),
+	rule("/v1/:project/gov", authz.ResourceGovernance).under(),
+	rule("/v4/:project/admin", authz.ResourceOps).under(),
 }
 
 // segments splits a path into its segments, ignoring one trailing slash.
@@ -179,11 +179,11 @@ func lookup(segs []string) (scRule, bool) {
 func mapRequest(method string, u *url.URL, body func() ([]byte, error)) (target, error) {
 	r, ok := lookup(segments(u.Path))
 	if !ok {
-		return target{access: accessAdmin, verb: engine.VerbForMethod(method)}, nil
+		return target{access: accessAdmin, verb: authz.VerbForMethod(method)}, nil
 	}
 	t := target{access: r.access, resource: r.resource, verb: r.verb}
 	if t.verb == "" {
-		t.verb = engine.VerbForMethod(method)
+		t.verb = authz.VerbForMethod(method)
 	}
 	switch {
 	case r.labels == queryLabels:

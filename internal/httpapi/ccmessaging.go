@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/ccmessaging"
-	"github.com/gatehouse/gatehouse/internal/engine"
 	"github.com/gatehouse/gatehouse/internal/gateway"
 )
 
@@ -29,7 +29,7 @@ func (s *Server) messagingRoutes() {
 	if s.Messaging == nil {
 		return
 	}
-	const ch, sess = engine.ResourceChannel, engine.ResourceSession
+	const ch, sess = authz.ResourceChannel, authz.ResourceSession
 	m := s.mux
 	m.HandleFunc("POST /v4/channels", s.authed(ch, bodyCall(s, func(r *http.Request, req ccmessaging.ChannelRequest) (ccmessaging.Channel, error) {
 		return s.Messaging.CreateChannel(r.Context(), s.caller(r), req)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/engine"
 )
 
@@ -17,8 +18,8 @@ func principal(r *http.Request) *engine.Principal {
 }
 
 // caller describes the request's principal for domain operations.
-func (s *Server) caller(r *http.Request) engine.Caller {
-	c := engine.Caller{IP: s.clientIP(r)}
+func (s *Server) caller(r *http.Request) authz.Caller {
+	c := authz.Caller{IP: s.clientIP(r)}
 	if p := principal(r); p != nil {
 		c.Account, c.Roles = p.Account, p.Roles
 	}
@@ -32,7 +33,7 @@ func (s *Server) authed(resource string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.Engine.Verify(r.Header.Get("Authorization"))
 		if err == nil && resource != "" {
-			err = s.Engine.Authorize(p, resource, engine.VerbForMethod(r.Method), nil)
+			err = s.Engine.Authorize(p, resource, authz.VerbForMethod(r.Method), nil)
 		}
 		if err != nil {
 			s.writeError(w, r, err)
@@ -67,7 +68,7 @@ func newList[T any](data []T) list[T] {
 }
 
 func (s *Server) engineRoutes() {
-	const acc, role = engine.ResourceAccount, engine.ResourceRole
+	const acc, role = authz.ResourceAccount, authz.ResourceRole
 	m := s.mux
 	m.HandleFunc("POST /v4/token", s.limited(s.login))
 	m.HandleFunc("DELETE /v4/token", s.authed("", s.logout))

@@ -4,7 +4,7 @@ import (
 	"net/http"
 
 	"github.com/gatehouse/gatehouse/internal/apifabric"
-	"github.com/gatehouse/gatehouse/internal/engine"
+	"github.com/gatehouse/gatehouse/internal/authz"
 )
 
 // fabricRoutes registers the app admin API (SPEC §4.1) and tokenByAkSk
@@ -13,7 +13,7 @@ func (s *Server) fabricRoutes() {
 	if s.Fabric == nil {
 		return
 	}
-	const app = engine.ResourceApp
+	const app = authz.ResourceApp
 	m := s.mux
 	m.HandleFunc("POST /apigovernance/api/oauth/tokenByAkSk", s.limited(s.tokenByAkSk))
 	m.HandleFunc("POST /v4/apps", s.authed(app, bodyCall(s, func(r *http.Request, req apifabric.CreateAppRequest) (*apifabric.CreatedApp, error) {

@@ -6,7 +6,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/audit"
-	"github.com/gatehouse/gatehouse/internal/engine"
+	"github.com/gatehouse/gatehouse/internal/authz"
 )
 
 func (s *Server) keyRoutes() {
@@ -15,10 +15,10 @@ func (s *Server) keyRoutes() {
 		w.Header().Set("Cache-Control", "public, max-age=60")
 		_, _ = w.Write(s.Keys.JWKS())
 	})
-	s.mux.HandleFunc("GET /v4/keys", s.authed(engine.ResourceKey, func(w http.ResponseWriter, r *http.Request) {
+	s.mux.HandleFunc("GET /v4/keys", s.authed(authz.ResourceKey, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, newList(s.Keys.Keys()))
 	}))
-	s.mux.HandleFunc("POST /v4/keys/rotate", s.authed(engine.ResourceKey, func(w http.ResponseWriter, r *http.Request) {
+	s.mux.HandleFunc("POST /v4/keys/rotate", s.authed(authz.ResourceKey, func(w http.ResponseWriter, r *http.Request) {
 		c := s.caller(r)
 		k, err := s.Keys.Rotate(r.Context())
 		rec := audit.Record{Actor: c.Account, IP: c.IP, Action: "key.rotate", Target: k.ID, Outcome: audit.Success}

@@ -6,11 +6,11 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/gatehouse/gatehouse/internal/engine"
+	"github.com/gatehouse/gatehouse/internal/authz"
 )
 
 // ipLimiter is a per-client token bucket for the token-issuing endpoints,
-// keyed by engine.ClientKey (an IPv6 client by its /64). Idle buckets are
+// keyed by authz.ClientKey (an IPv6 client by its /64). Idle buckets are
 // dropped, and the map never holds more than maxBuckets.
 type ipLimiter struct {
 	limit rate.Limit
@@ -56,7 +56,7 @@ func (l *ipLimiter) allow(ip string) bool {
 		}
 		l.swept = now
 	}
-	key := engine.ClientKey(ip)
+	key := authz.ClientKey(ip)
 	b, ok := l.m[key]
 	if !ok {
 		if len(l.m) >= maxBuckets {
