@@ -317,27 +317,6 @@ func TestDeleteApp(t *testing.T) {
 	wantCode(t, err, apierror.NotFound)
 }
 
-func TestValidText(t *testing.T) {
-	for _, tc := range []struct {
-		s        string
-		min, max int
-		want     bool
-	}{
-		{"abc", 1, 3, true},
-		{"", 0, 3, true},
-		{"", 1, 3, false},
-		{"abcd", 1, 3, false},
-		{"日本語", 1, 3, true},
-		{"a\nb", 1, 3, false},
-		{"a\x7fb", 1, 3, false},
-		{"\xff", 1, 3, false},
-	} {
-		if got := apifabric.ValidText(tc.s, tc.min, tc.max); got != tc.want {
-			t.Errorf("ValidText(%q, %d, %d) = %v", tc.s, tc.min, tc.max, got)
-		}
-	}
-}
-
 // BenchmarkVerify measures the hot path, a cached valid AccessToken, and
 // the first verification of a token, which checks its signature.
 func BenchmarkVerify(b *testing.B) {

@@ -10,13 +10,12 @@ import (
 	"sort"
 	"strconv"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/authz"
+	"github.com/gatehouse/gatehouse/internal/freetext"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -155,25 +154,6 @@ func sortedApps(t *store.Table[appRecord]) []*appRecord {
 	return out
 }
 
-// ValidText reports whether s is valid UTF-8 of minLen to maxLen characters
-// without control characters: the rule of every free-text field of the
-// API Fabric and ccmessaging APIs.
-func ValidText(s string, minLen, maxLen int) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	n := utf8.RuneCountInString(s)
-	if n < minLen || n > maxLen {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
-}
-
 func validStatus(s string) bool { return s == StatusActive || s == StatusInactive }
 
 // newSecret returns a fresh app secret: 256 random bits, base64url
@@ -245,10 +225,10 @@ func (s *Service) CreateApp(ctx context.Context, c authz.Caller, req CreateAppRe
 }
 
 func (s *Service) createApp(ctx context.Context, req CreateAppRequest) (*CreatedApp, error) {
-	if !ValidText(req.Name, 1, MaxNameLen) {
+	if !freetext.Valid(req.Name, 1, MaxNameLen) {
 		return nil, apierror.InvalidParams.Detailf("name must be 1 to %d characters without control characters", MaxNameLen)
 	}
-	if !ValidText(req.Description, 0, MaxDescriptionLen) {
+	if !freetext.Valid(req.Description, 0, MaxDescriptionLen) {
 		return nil, apierror.InvalidParams.Detailf("description must be at most %d characters without control characters", MaxDescriptionLen)
 	}
 	secret := newSecret()
@@ -281,9 +261,9 @@ func (s *Service) updateApp(ctx context.Context, key string, req UpdateAppReques
 	switch {
 	case req.Name == nil && req.Description == nil && req.Status == nil:
 		return nil, apierror.InvalidParams.WithDetail("name, description or status is required")
-	case req.Name != nil && !ValidText(*req.Name, 1, MaxNameLen):
+	case req.Name != nil && !freetext.Valid(*req.Name, 1, MaxNameLen):
 		return nil, apierror.InvalidParams.Detailf("name must be 1 to %d characters without control characters", MaxNameLen)
-	case req.Description != nil && !ValidText(*req.Description, 0, MaxDescriptionLen):
+	case req.Description != nil && !freetext.Valid(*req.Description, 0, MaxDescriptionLen):
 		return nil, apierror.InvalidParams.Detailf("description must be at most %d characters without control characters", MaxDescriptionLen)
 	case req.Status != nil && !validStatus(*req.Status):
 		return nil, apierror.InvalidParams.WithDetail("status must be active or inactive")

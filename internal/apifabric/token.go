@@ -252,3 +252,13 @@ func (s *Service) parse(tok string, now time.Time) (*accessClaims, error) {
 	s.cache.Put(key, c, now)
 	return c, nil
 }
+
+// AccessEpoch checks the x-app-key and Authorization headers of a request
+// as Verify does and returns the app's session epoch (see SessionEpoch).
+func (s *Service) AccessEpoch(appKey, authorization string) (int64, error) {
+	a, err := s.Verify(appKey, authorization)
+	if err != nil {
+		return 0, err
+	}
+	return a.Epoch, nil
+}

@@ -33,7 +33,7 @@ func (s *Service) Sessions(channelID, userID string) []SessionInfo {
 		if (channelID != "" && r.Channel != channelID) || (userID != "" && r.User != userID) {
 			continue
 		}
-		epoch, active := s.fabric.SessionEpoch(r.AppKey)
+		epoch, active := s.apps.SessionEpoch(r.AppKey)
 		if !active {
 			continue
 		}

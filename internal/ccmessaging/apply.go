@@ -7,8 +7,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
-	"github.com/gatehouse/gatehouse/internal/apifabric"
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/freetext"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -36,9 +36,9 @@ var (
 
 func (r *ApplyRequest) validate() error {
 	switch {
-	case !apifabric.ValidText(r.UserID, 1, MaxUserIDLen):
+	case !freetext.Valid(r.UserID, 1, MaxUserIDLen):
 		return apierror.InvalidParams.Detailf("userId must be 1 to %d characters without control characters", MaxUserIDLen)
-	case !apifabric.ValidText(r.UserName, 1, MaxUserNameLen):
+	case !freetext.Valid(r.UserName, 1, MaxUserNameLen):
 		return apierror.InvalidParams.Detailf("userName must be 1 to %d characters without control characters", MaxUserNameLen)
 	case r.ChannelID == "":
 		return apierror.InvalidParams.WithDetail("channelId is required")
@@ -51,9 +51,9 @@ func (r *ApplyRequest) validate() error {
 // ApplyToken opens the session of (req.ChannelID, req.UserID) for the
 // verified app and returns its ccmessaging-token. Any earlier session of
 // the same user on the channel ends: its tokens stop working at once.
-func (s *Service) ApplyToken(ctx context.Context, app *apifabric.Access, req ApplyRequest, ip string) (string, error) {
+func (s *Service) ApplyToken(ctx context.Context, app App, req ApplyRequest, ip string) (string, error) {
 	tok, err := s.applyToken(ctx, app, req)
-	r := audit.Record{Actor: app.AppKey, IP: ip, Action: "session.start", Target: req.ChannelID + "/" + req.UserID, Outcome: audit.Success}
+	r := audit.Record{Actor: app.Key, IP: ip, Action: "session.start", Target: req.ChannelID + "/" + req.UserID, Outcome: audit.Success}
 	if err != nil {
 		r.Outcome, r.Detail = audit.Failure, "internal error"
 		if ae, ok := apierror.As(err); ok {
@@ -64,7 +64,7 @@ func (s *Service) ApplyToken(ctx context.Context, app *apifabric.Access, req App
 	return tok, err
 }
 
-func (s *Service) applyToken(ctx context.Context, app *apifabric.Access, req ApplyRequest) (string, error) {
+func (s *Service) applyToken(ctx context.Context, app App, req ApplyRequest) (string, error) {
 	if err := req.validate(); err != nil {
 		return "", err
 	}
@@ -72,7 +72,7 @@ func (s *Service) applyToken(ctx context.Context, app *apifabric.Access, req App
 	if !ok {
 		return "", apierror.InvalidParams.WithDetail("channel not found")
 	}
-	grant, ok := ch.grant(app.AppKey)
+	grant, ok := ch.grant(app.Key)
 	if !ok {
 		return "", apierror.InvalidParams.WithDetail("channel is not open to this app")
 	}
@@ -80,7 +80,7 @@ func (s *Service) applyToken(ctx context.Context, app *apifabric.Access, req App
 	iat, exp := s.tokenTimes(now)
 	rec := sessionRecord{
 		ID: uuid.NewString(), Channel: ch.rec.ID, ChannelUID: ch.rec.UID,
-		User: req.UserID, UserName: req.UserName, Locale: req.Locale, AppKey: app.AppKey, AppEpoch: app.Epoch, Grant: grant,
+		User: req.UserID, UserName: req.UserName, Locale: req.Locale, AppKey: app.Key, AppEpoch: app.Epoch, Grant: grant,
 		Gen: 1, Issued: iat, Exp: exp,
 		Created: now.UnixMilli(), LastActivity: now.UnixMilli(), MaxEnd: now.Add(s.opts.SessionMax).UnixMilli(),
 	}
@@ -122,4 +122,14 @@ func (s *Service) storeExpiry(rec *sessionRecord) time.Time {
 	}
 	end := min(rec.LastActivity+(idle+2*s.opts.FlushInterval).Milliseconds(), rec.MaxEnd)
 	return time.UnixMilli(end)
+}
+
+// VerifyApp checks the AccessToken an applyToken request carries for
+// appKey and returns the app to open the session for.
+func (s *Service) VerifyApp(appKey, authorization string) (App, error) {
+	epoch, err := s.apps.AccessEpoch(appKey, authorization)
+	if err != nil {
+		return App{}, err
+	}
+	return App{Key: appKey, Epoch: epoch}, nil
 }

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
-	"github.com/gatehouse/gatehouse/internal/apifabric"
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/keyring"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -65,11 +64,32 @@ func (o *Options) defaults() error {
 	return nil
 }
 
+// App is an app whose AccessToken was verified: its key, and the epoch
+// its sessions belong to (an app's epoch moves when it is deactivated,
+// which ends every session opened before).
+type App struct {
+	Key   string
+	Epoch int64
+}
+
+// Apps is what ccmessaging needs of the API Fabric; internal/server plugs
+// in apifabric's service. Every method touches memory only.
+type Apps interface {
+	// AccessEpoch checks the AccessToken in authorization for appKey and
+	// returns the app's current epoch, or the API Fabric's error.
+	AccessEpoch(appKey, authorization string) (int64, error)
+	// AppExists reports whether an app with key exists, active or not.
+	AppExists(key string) bool
+	// SessionEpoch returns the epoch of an active app; false for an
+	// inactive or deleted app, whose sessions have all ended.
+	SessionEpoch(key string) (int64, bool)
+}
+
 // Service manages channels and sessions. It is safe for concurrent use.
 type Service struct {
 	opts     Options
 	st       store.Store
-	fabric   *apifabric.Service
+	apps     Apps
 	audit    *audit.Log
 	logger   *slog.Logger
 	minter   minter
@@ -95,7 +115,7 @@ const lockStripes = 4096
 // New loads channels and sessions from st, follows their changes until
 // ctx ends, and starts writing last-activity times in the background.
 // Close stops the writer after a final flush.
-func New(ctx context.Context, st store.Store, fabric *apifabric.Service, log *audit.Log, logger *slog.Logger, opts Options) (*Service, error) {
+func New(ctx context.Context, st store.Store, apps Apps, log *audit.Log, logger *slog.Logger, opts Options) (*Service, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
@@ -103,7 +123,7 @@ func New(ctx context.Context, st store.Store, fabric *apifabric.Service, log *au
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{opts: opts, st: st, fabric: fabric, audit: log, logger: logger, minter: minter{key: key}}
+	s := &Service{opts: opts, st: st, apps: apps, audit: log, logger: logger, minter: minter{key: key}}
 	s.channels = store.NewTable(channelPrefix, decodeChannel)
 	s.sessions = newSessionTable(s.minter)
 	if err := s.channels.Follow(ctx, st); err != nil {

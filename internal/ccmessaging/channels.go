@@ -14,8 +14,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
-	"github.com/gatehouse/gatehouse/internal/apifabric"
 	"github.com/gatehouse/gatehouse/internal/authz"
+	"github.com/gatehouse/gatehouse/internal/freetext"
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
@@ -167,7 +167,7 @@ func newChannelID() string {
 }
 
 func validateName(name string) error {
-	if !apifabric.ValidText(name, 1, MaxChannelNameLen) {
+	if !freetext.Valid(name, 1, MaxChannelNameLen) {
 		return apierror.InvalidParams.Detailf("name must be 1 to %d characters without control characters", MaxChannelNameLen)
 	}
 	return nil
@@ -189,7 +189,7 @@ func (s *Service) checkAppKeys(keys []string) ([]string, error) {
 	}
 	out := make([]string, 0, len(keys))
 	for _, k := range keys {
-		if !s.fabric.AppExists(k) {
+		if !s.apps.AppExists(k) {
 			return nil, apierror.InvalidParams.Detailf("app %q does not exist", k)
 		}
 		if !slices.Contains(out, k) {

@@ -57,7 +57,7 @@ func TestApplyTokenRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := r.fabric.Verify(cr.AppKey, cr.Authorization)
+	app, err := r.msg.VerifyApp(cr.AppKey, cr.Authorization)
 	if err != nil {
 		t.Fatal(err)
 	}

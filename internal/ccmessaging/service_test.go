@@ -84,7 +84,7 @@ func setup(t testing.TB, r *replica) (ccmessaging.Credentials, string) {
 
 func apply(t testing.TB, r *replica, cr ccmessaging.Credentials, channelID, user string) string {
 	t.Helper()
-	app, err := r.fabric.Verify(cr.AppKey, cr.Authorization)
+	app, err := r.msg.VerifyApp(cr.AppKey, cr.Authorization)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,7 +400,7 @@ func BenchmarkVerify(b *testing.B) {
 func BenchmarkApplyToken(b *testing.B) {
 	r := newReplica(b, openStore(b), testclock.New(time.Now()), nil)
 	cr, channelID := setup(b, r)
-	app, err := r.fabric.Verify(cr.AppKey, cr.Authorization)
+	app, err := r.msg.VerifyApp(cr.AppKey, cr.Authorization)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -440,7 +440,7 @@ func BenchmarkRenew(b *testing.B) {
 	clk := testclock.New(time.Now())
 	r := newReplica(b, openStore(b), clk, nil)
 	cr, channelID := setup(b, r)
-	app, err := r.fabric.Verify(cr.AppKey, cr.Authorization)
+	app, err := r.msg.VerifyApp(cr.AppKey, cr.Authorization)
 	if err != nil {
 		b.Fatal(err)
 	}

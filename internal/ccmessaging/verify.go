@@ -94,7 +94,7 @@ func (s *Service) Verify(ctx context.Context, cr Credentials) (id *Identity, ren
 }
 
 func (s *Service) verify(ctx context.Context, cr Credentials) (*Identity, string, error) {
-	app, err := s.fabric.Verify(cr.AppKey, cr.Authorization)
+	app, err := s.VerifyApp(cr.AppKey, cr.Authorization)
 	if err != nil {
 		return nil, "", err
 	}
@@ -106,7 +106,7 @@ func (s *Service) verify(ctx context.Context, cr Credentials) (*Identity, string
 	if err != nil {
 		return nil, "", err
 	}
-	if rec.AppKey != app.AppKey {
+	if rec.AppKey != app.Key {
 		return nil, "", errOtherApp
 	}
 	ch, err := s.checkLive(sess, &rec, app.Epoch, now.UnixMilli())

@@ -123,7 +123,7 @@ func (s *Server) applyToken(w http.ResponseWriter, r *http.Request) {
 		s.writeCCMError(w, r, apierror.TooManyRequests)
 		return
 	}
-	app, err := s.Fabric.Verify(r.Header.Get(appKeyHeader), r.Header.Get("Authorization"))
+	app, err := s.Messaging.VerifyApp(r.Header.Get(appKeyHeader), r.Header.Get("Authorization"))
 	if err != nil {
 		s.writeCCMError(w, r, err)
 		return
