@@ -51,7 +51,7 @@ type Case struct {
 // whether the parser under test accepts a token.
 func Run(t *testing.T, f Family, accept func(tok string) bool) {
 	t.Helper()
-	cs, err := Cases()
+	cs, err := cases()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,8 +126,8 @@ func sign(alg, input string, key any) ([]byte, error) {
 // Accept reports whether the case's token must be accepted.
 func (c Case) Accept() bool { return c.Expect == "accept" }
 
-// Cases returns the table.
-func Cases() ([]Case, error) {
+// cases returns the table.
+func cases() ([]Case, error) {
 	var cs []Case
 	if err := json.Unmarshal(corpus, &cs); err != nil {
 		return nil, fmt.Errorf("jwtcorpus: %w", err)
