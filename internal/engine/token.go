@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/tokencache"
+	"github.com/gatehouse/gatehouse/pkg/jwtform"
 )
 
 // Claims are the claims of an engine token: Service Center's account,
@@ -232,8 +233,10 @@ func (e *Engine) Verify(authorization string) (*Principal, error) {
 	return p, nil
 }
 
-// parse returns the claims of a token whose signature is valid and which
-// has not expired, from the cache when possible.
+// parse returns the claims of a token in Gatehouse's one form (jwtform)
+// whose signature is valid and which has not expired, from the cache when
+// possible. A re-encoded variant of a cached token misses the cache, which
+// is keyed by the token's text, and fails jwtform's check.
 func (e *Engine) parse(tok string) (*Claims, error) {
 	key := tokencache.KeyOf(tok)
 	now := e.opts.Now()
@@ -246,7 +249,7 @@ func (e *Engine) parse(tok string) (*Claims, error) {
 	}
 	cacheMiss.Inc()
 	c := new(Claims)
-	_, err := jwt.ParseWithClaims(tok, c, e.signer.Keyfunc,
+	_, err := jwtform.ParseWithClaims(tok, c, e.signer.Keyfunc,
 		jwt.WithValidMethods([]string{"RS512"}),
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(e.opts.Leeway),
