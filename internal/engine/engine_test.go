@@ -18,14 +18,16 @@ import (
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/bolt"
+	"github.com/gatehouse/gatehouse/internal/store/etcd"
+	"github.com/gatehouse/gatehouse/internal/store/etcd/etcdtest"
 )
 
 const rootPW = "Root-Passw0rd!"
 
-// testEngine is an engine over a real bolt store and key ring.
+// testEngine is an engine over a real store and key ring.
 type testEngine struct {
 	*Engine
-	st   *bolt.Store
+	st   store.Store
 	ring *keyring.Ring
 }
 
@@ -37,6 +39,24 @@ func newEngine(tb testing.TB, opts Options) *testEngine {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return newEngineOn(tb, st, opts)
+}
+
+// newEtcdEngine builds an engine over a one-member etcd cluster running
+// in the test process, like newEngine.
+func newEtcdEngine(tb testing.TB, opts Options) *testEngine {
+	tb.Helper()
+	c := etcdtest.Start(tb, tb.TempDir(), 1)
+	st, err := etcd.Open(bg, etcd.Config{Endpoints: c.Endpoints(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return newEngineOn(tb, st, opts)
+}
+
+// newEngineOn builds an engine over st, closing both when the test ends.
+func newEngineOn(tb testing.TB, st store.Store, opts Options) *testEngine {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ring, err := keyring.Open(ctx, st, keyring.Options{})
 	if err != nil {
