@@ -64,7 +64,8 @@ type LoginRequest struct {
 }
 
 // Login checks a name and password and issues a token. Unknown names cost
-// one password hash like wrong passwords do, and count toward lockout.
+// one password hash like wrong passwords do, and count toward lockout;
+// only failures count.
 func (e *Engine) Login(ctx context.Context, req LoginRequest, ip string) (string, error) {
 	ttl := e.opts.TokenTTL
 	if req.TokenExpirationTime != "" {
@@ -77,11 +78,10 @@ func (e *Engine) Login(ctx context.Context, req LoginRequest, ip string) (string
 	rec, exists := e.accounts.Get(req.Name)
 	// A name no account can have is not counted: there is nothing to
 	// protect, and counting would let anyone write arbitrary keys.
-	lockKey, counted := LockKey(req.Name, ip), password.ValidName(req.Name)
-	banned := false
-	if counted {
+	var at *attempt
+	if password.ValidName(req.Name) {
 		var err error
-		if banned, err = e.reserveAttempt(ctx, lockKey); err != nil {
+		if at, err = e.startAttempt(ctx, req.Name, ip); err != nil {
 			if errors.Is(err, apierror.AccountBlocked) {
 				r := audit.Record{IP: ip, Action: "login", Outcome: audit.Failure, Detail: "account blocked"}
 				if exists {
@@ -110,13 +110,13 @@ func (e *Engine) Login(ctx context.Context, req LoginRequest, ip string) (string
 			r.Actor, r.Target, r.Detail = req.Name, req.Name, "wrong password"
 		}
 		e.audit.Record(r)
-		if banned {
-			e.recordBan(r.Actor, ip)
+		if err := at.fail(ctx); err != nil {
+			return "", err
 		}
 		return "", apierror.WrongCredentials
 	}
-	// The password is verified: the attempt was no guess.
-	if err := e.clearFailures(ctx, lockKey); err != nil {
+	// The password is verified: earlier failures were no guesses.
+	if err := at.succeed(ctx); err != nil {
 		return "", err
 	}
 	if rec.Status == StatusInactive {
