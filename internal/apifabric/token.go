@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/tokencache"
+	"github.com/gatehouse/gatehouse/pkg/jwtform"
 )
 
 // AccessToken lifetimes a client may ask for with X-Token-Expire, in seconds.
@@ -224,8 +225,9 @@ func (s *Service) verify(appKey, authorization string) (*Access, error) {
 	return &Access{AppKey: c.Subject, JTI: c.ID, Expires: c.ExpiresAt.Time, Epoch: rec.Epoch}, nil
 }
 
-// parse returns the claims of a token whose signature is valid and which
-// has not expired, from the cache when possible.
+// parse returns the claims of a token in Gatehouse's one form (jwtform)
+// whose signature is valid and which has not expired, from the cache when
+// possible.
 func (s *Service) parse(tok string, now time.Time) (*accessClaims, error) {
 	key := tokencache.KeyOf(tok)
 	if c, ok := s.cache.Get(key); ok {
@@ -237,7 +239,7 @@ func (s *Service) parse(tok string, now time.Time) (*accessClaims, error) {
 	}
 	accessCacheMiss.Inc()
 	c := new(accessClaims)
-	_, err := jwt.ParseWithClaims(tok, c, func(*jwt.Token) (any, error) { return s.signKey, nil },
+	_, err := jwtform.ParseWithClaims(tok, c, func(*jwt.Token) (any, error) { return s.signKey, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(func() time.Time { return now }))

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/gatehouse/gatehouse/pkg/jwtform"
 )
 
 // claims are the claims of a ccmessaging-token: the session it belongs to
@@ -49,11 +51,12 @@ func (m minter) mint(rec *sessionRecord, gen, iat, exp int64) string {
 	return tok
 }
 
-// parse returns the claims of a token signed with m's key, whether or not
-// it has expired: an expired token of a live session is renewed.
+// parse returns the claims of a token in Gatehouse's one form (jwtform)
+// signed with m's key, whether or not it has expired: an expired token of
+// a live session is renewed.
 func (m minter) parse(tok string) (*claims, bool) {
 	c := new(claims)
-	_, err := jwt.ParseWithClaims(tok, c, func(*jwt.Token) (any, error) { return m.key, nil },
+	_, err := jwtform.ParseWithClaims(tok, c, func(*jwt.Token) (any, error) { return m.key, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithoutClaimsValidation())
 	if err != nil || c.Session == "" || c.IssuedAt == nil || c.ExpiresAt == nil {

@@ -69,9 +69,20 @@ func validStatus(s string) bool { return s == StatusActive || s == StatusInactiv
 
 // CreateAccount creates an account.
 func (e *Engine) CreateAccount(ctx context.Context, c authz.Caller, req CreateAccountRequest) error {
+	existed := e.accounts.Has(req.Name)
 	err := e.createAccount(ctx, req)
-	e.audit.Change(c.Account, c.IP, "account.create", req.Name, err)
+	e.auditAccount(c, "account.create", req.Name, existed, err)
 	return err
+}
+
+// auditAccount audits a change of the account name. A name that is no
+// account before or after the change (a rejected create, a change of a
+// missing account) may be a mistyped password and is audited masked.
+func (e *Engine) auditAccount(c authz.Caller, action, name string, existed bool, err error) {
+	if !existed {
+		name = e.shownName(name)
+	}
+	e.audit.Change(c.Account, c.IP, action, name, err)
 }
 
 func (e *Engine) createAccount(ctx context.Context, req CreateAccountRequest) error {
@@ -169,8 +180,9 @@ func (e *Engine) checkMutable(c authz.Caller, name string) error {
 // UpdateAccount changes an account's roles and/or status. Either change
 // revokes the account's earlier tokens.
 func (e *Engine) UpdateAccount(ctx context.Context, c authz.Caller, name string, req UpdateAccountRequest) error {
+	existed := e.accounts.Has(name)
 	err := e.doUpdateAccount(ctx, c, name, req)
-	e.audit.Change(c.Account, c.IP, "account.update", name, err)
+	e.auditAccount(c, "account.update", name, existed, err)
 	return err
 }
 
@@ -209,8 +221,9 @@ func (e *Engine) doUpdateAccount(ctx context.Context, c authz.Caller, name strin
 
 // DeleteAccount deletes an account; its tokens stop working at once.
 func (e *Engine) DeleteAccount(ctx context.Context, c authz.Caller, name string) error {
+	existed := e.accounts.Has(name)
 	err := e.deleteAccount(ctx, c, name)
-	e.audit.Change(c.Account, c.IP, "account.delete", name, err)
+	e.auditAccount(c, "account.delete", name, existed, err)
 	return err
 }
 
@@ -238,8 +251,9 @@ func (e *Engine) deleteAccount(ctx context.Context, c authz.Caller, name string)
 // except root's, which only root changes. Earlier tokens of the account
 // are revoked.
 func (e *Engine) ChangePassword(ctx context.Context, c authz.Caller, name string, req ChangePasswordRequest) error {
+	existed := e.accounts.Has(name)
 	err := e.changePassword(ctx, c, name, req)
-	e.audit.Change(c.Account, c.IP, "account.password", name, err)
+	e.auditAccount(c, "account.password", name, existed, err)
 	return err
 }
 
@@ -262,18 +276,17 @@ func (e *Engine) changePassword(ctx context.Context, c authz.Caller, name string
 		return apierror.AccountNotExist
 	}
 	if self {
-		lockKey := LockKey(name, c.IP)
-		banned, err := e.reserveAttempt(ctx, lockKey)
+		at, err := e.startAttempt(ctx, name, c.IP)
 		if err != nil {
 			return err
 		}
 		if ok, _, _ := e.hasher.Verify(req.CurrentPassword, rec.PasswordHash); !ok {
-			if banned {
-				e.recordBan(name, c.IP)
+			if err := at.fail(ctx); err != nil {
+				return err
 			}
 			return apierror.WrongPassword
 		}
-		if err := e.clearFailures(ctx, lockKey); err != nil {
+		if err := at.succeed(ctx); err != nil {
 			return err
 		}
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/audit"
+	"github.com/gatehouse/gatehouse/internal/keyring"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/tokencache"
@@ -101,6 +102,8 @@ type Engine struct {
 	hasher *password.Hasher
 	audit  *audit.Log
 	logger *slog.Logger
+	// lockSecret keys the hash of the names in lockout keys.
+	lockSecret []byte
 
 	accounts *store.Table[accountRecord]
 	roles    *store.Table[roleRecord]
@@ -125,6 +128,13 @@ func New(ctx context.Context, st store.Store, signer Signer, hasher *password.Ha
 		roles:    store.NewTable(rolePrefix, store.DecodeJSON[roleRecord]),
 		revoked:  store.NewTable(revokedPrefix, store.DecodeJSON[revokedRecord]),
 		cache:    newClaimsCache(opts.CacheSize),
+	}
+	var err error
+	if e.lockSecret, err = keyring.SharedSecret(ctx, st, lockSecretName); err != nil {
+		return nil, err
+	}
+	if err := e.dropLegacyLocks(ctx); err != nil {
+		return nil, fmt.Errorf("drop legacy lockout keys: %w", err)
 	}
 	for _, t := range []interface {
 		Follow(context.Context, store.Store) error

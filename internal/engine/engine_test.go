@@ -19,14 +19,16 @@ import (
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/bolt"
+	"github.com/gatehouse/gatehouse/internal/store/etcd"
+	"github.com/gatehouse/gatehouse/internal/store/etcd/etcdtest"
 )
 
 const rootPW = "Root-Passw0rd!"
 
-// testEngine is an engine over a real bolt store and key ring.
+// testEngine is an engine over a real store and key ring.
 type testEngine struct {
 	*Engine
-	st   *bolt.Store // nil unless built by newEngine
+	st   store.Store
 	ring *keyring.Ring
 }
 
@@ -39,9 +41,20 @@ func newEngine(tb testing.TB, opts Options) *testEngine {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = st.Close() }) // some tests close it first
-	e := startEngine(tb, st, opts)
-	e.st = st
-	return e
+	return startEngine(tb, st, opts)
+}
+
+// newEtcdEngine builds an engine over a one-member etcd cluster running
+// in the test process, like newEngine.
+func newEtcdEngine(tb testing.TB, opts Options) *testEngine {
+	tb.Helper()
+	c := etcdtest.Start(tb, tb.TempDir(), 1)
+	st, err := etcd.Open(bg, etcd.Config{Endpoints: c.Endpoints(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = st.Close() })
+	return startEngine(tb, st, opts)
 }
 
 // startEngine builds an engine and its key ring over st, as one replica
@@ -71,7 +84,7 @@ func startEngine(tb testing.TB, st store.Store, opts Options) *testEngine {
 		cancel()
 		ring.Close()
 	})
-	return &testEngine{Engine: e, ring: ring}
+	return &testEngine{Engine: e, st: st, ring: ring}
 }
 
 var (

@@ -13,7 +13,10 @@ const (
 	accountPrefix = "accounts/"
 	rolePrefix    = "roles/"
 	revokedPrefix = "revoked/"
-	lockPrefix    = "locks/"
+	lockPrefix    = "lockouts/"
+	// legacyLockPrefix held lockout keys with the name in clear; see
+	// dropLegacyLocks.
+	legacyLockPrefix = "locks/"
 )
 
 // Account statuses.

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/tokencache"
+	"github.com/gatehouse/gatehouse/pkg/jwtform"
 )
 
 // Claims are the claims of an engine token: Service Center's account,
@@ -64,7 +65,8 @@ type LoginRequest struct {
 }
 
 // Login checks a name and password and issues a token. Unknown names cost
-// one password hash like wrong passwords do, and count toward lockout.
+// one password hash like wrong passwords do, and count toward lockout;
+// only failures count.
 func (e *Engine) Login(ctx context.Context, req LoginRequest, ip string) (string, error) {
 	ttl := e.opts.TokenTTL
 	if req.TokenExpirationTime != "" {
@@ -77,11 +79,10 @@ func (e *Engine) Login(ctx context.Context, req LoginRequest, ip string) (string
 	rec, exists := e.accounts.Get(req.Name)
 	// A name no account can have is not counted: there is nothing to
 	// protect, and counting would let anyone write arbitrary keys.
-	lockKey, counted := LockKey(req.Name, ip), password.ValidName(req.Name)
-	banned := false
-	if counted {
+	var at *attempt
+	if password.ValidName(req.Name) {
 		var err error
-		if banned, err = e.reserveAttempt(ctx, lockKey); err != nil {
+		if at, err = e.startAttempt(ctx, req.Name, ip); err != nil {
 			if errors.Is(err, apierror.AccountBlocked) {
 				r := audit.Record{IP: ip, Action: "login", Outcome: audit.Failure, Detail: "account blocked"}
 				if exists {
@@ -110,13 +111,13 @@ func (e *Engine) Login(ctx context.Context, req LoginRequest, ip string) (string
 			r.Actor, r.Target, r.Detail = req.Name, req.Name, "wrong password"
 		}
 		e.audit.Record(r)
-		if banned {
-			e.recordBan(r.Actor, ip)
+		if err := at.fail(ctx); err != nil {
+			return "", err
 		}
 		return "", apierror.WrongCredentials
 	}
-	// The password is verified: the attempt was no guess.
-	if err := e.clearFailures(ctx, lockKey); err != nil {
+	// The password is verified: earlier failures were no guesses.
+	if err := at.succeed(ctx); err != nil {
 		return "", err
 	}
 	if rec.Status == StatusInactive {
@@ -233,8 +234,10 @@ func (e *Engine) Verify(authorization string) (*Principal, error) {
 	return p, nil
 }
 
-// parse returns the claims of a token whose signature is valid and which
-// has not expired, from the cache when possible.
+// parse returns the claims of a token in Gatehouse's one form (jwtform)
+// whose signature is valid and which has not expired, from the cache when
+// possible. A re-encoded variant of a cached token misses the cache, which
+// is keyed by the token's text, and fails jwtform's check.
 func (e *Engine) parse(tok string) (*Claims, error) {
 	key := tokencache.KeyOf(tok)
 	now := e.opts.Now()
@@ -247,7 +250,7 @@ func (e *Engine) parse(tok string) (*Claims, error) {
 	}
 	cacheMiss.Inc()
 	c := new(Claims)
-	_, err := jwt.ParseWithClaims(tok, c, e.signer.Keyfunc,
+	_, err := jwtform.ParseWithClaims(tok, c, e.signer.Keyfunc,
 		jwt.WithValidMethods([]string{"RS512"}),
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(e.opts.Leeway),

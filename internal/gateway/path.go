@@ -14,6 +14,10 @@ import (
 // maxPeekBody bounds a body the gateway reads to find labels.
 const maxPeekBody = 1 << 20
 
+// errPeekTooLarge answers a body over maxPeekBody (with the connection
+// closed after it, as every 413).
+var errPeekTooLarge = apierror.TooLarge.Detailf("the body exceeds %d bytes", maxPeekBody)
+
 // checkPath refuses paths whose meaning could differ between Gatehouse's
 // decision and the upstream's routing: dot segments, repeated slashes
 // and encoded slashes or backslashes.
@@ -33,14 +37,17 @@ func checkPath(u *url.URL) error {
 }
 
 // peekBody reads the request body (at most maxPeekBody) and puts it back
-// for the upstream.
+// for the upstream. A body declared larger is refused before it is read.
 func peekBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength > maxPeekBody {
+		return nil, errPeekTooLarge
+	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, maxPeekBody+1))
 	if err != nil {
 		return nil, apierror.InvalidParams.WithDetail("cannot read the body")
 	}
 	if len(b) > maxPeekBody {
-		return nil, apierror.TooLarge.Detailf("the body exceeds %d bytes", maxPeekBody)
+		return nil, errPeekTooLarge
 	}
 	r.Body = io.NopCloser(bytes.NewReader(b))
 	r.ContentLength = int64(len(b))

@@ -92,6 +92,10 @@ func (s *Server) ccmessagingAPI() http.HandlerFunc {
 			s.writeCCMError(w, r, apierror.MethodNotAllowed)
 			return
 		}
+		if declaresTooLarge(r) {
+			s.writeCCMError(w, r, errTooLarge)
+			return
+		}
 		h(w, r)
 	}
 }
@@ -105,9 +109,7 @@ func (s *Server) writeCCMError(w http.ResponseWriter, r *http.Request, err error
 		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		ae = apierror.Internal
 	}
-	if ae.Code == apierror.TooManyRequests.Code {
-		w.Header().Set("Retry-After", "1")
-	}
+	prepareError(w, ae)
 	desc := ae.Message
 	if ae.Detail != "" {
 		desc = ae.Detail

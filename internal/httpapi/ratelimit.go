@@ -4,20 +4,22 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"golang.org/x/time/rate"
 
 	"github.com/gatehouse/gatehouse/internal/authz"
 )
 
 // ipLimiter is a per-client token bucket for the token-issuing endpoints,
-// keyed by authz.ClientKey (an IPv6 client by its /64). Idle buckets are
-// dropped, and the map never holds more than maxBuckets.
+// keyed by authz.ClientKey (an IPv6 client by its /64). Buckets idle for
+// idleBucket are dropped, and at most maxBuckets are kept: past it the
+// least recently seen client's bucket is dropped, so a flood of new
+// addresses cannot reset the buckets of the clients still sending.
 type ipLimiter struct {
-	limit rate.Limit
-	burst int
-	mu    sync.Mutex
-	m     map[string]*bucket
-	swept time.Time
+	limit   rate.Limit
+	burst   int
+	mu      sync.Mutex
+	buckets *simplelru.LRU[string, *bucket] // least recently seen first
 }
 
 type bucket struct {
@@ -25,9 +27,13 @@ type bucket struct {
 	seen time.Time
 }
 
-// maxBuckets bounds the limiter's memory against clients that rotate
-// addresses: past it, every bucket is dropped (all clients start afresh).
-const maxBuckets = 100_000
+const (
+	// maxBuckets bounds the limiter's memory against clients that
+	// rotate addresses.
+	maxBuckets = 100_000
+	// idleBucket is how long a bucket is kept without requests.
+	idleBucket = time.Minute
+)
 
 func newIPLimiter(perSecond float64, burst int) *ipLimiter {
 	if perSecond <= 0 {
@@ -36,7 +42,11 @@ func newIPLimiter(perSecond float64, burst int) *ipLimiter {
 	if burst <= 0 {
 		burst = max(int(perSecond*2), 1)
 	}
-	return &ipLimiter{limit: rate.Limit(perSecond), burst: burst, m: map[string]*bucket{}}
+	buckets, err := simplelru.NewLRU[string, *bucket](maxBuckets, nil)
+	if err != nil {
+		panic("httpapi: " + err.Error()) // only for a size below one
+	}
+	return &ipLimiter{limit: rate.Limit(perSecond), burst: burst, buckets: buckets}
 }
 
 // allow reports whether ip may make one more request now. A nil limiter
@@ -45,25 +55,21 @@ func (l *ipLimiter) allow(ip string) bool {
 	if l == nil {
 		return true
 	}
+	key := authz.ClientKey(ip)
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if now.Sub(l.swept) > time.Minute {
-		for k, b := range l.m {
-			if now.Sub(b.seen) > time.Minute {
-				delete(l.m, k)
-			}
+	for {
+		_, b, ok := l.buckets.GetOldest()
+		if !ok || now.Sub(b.seen) <= idleBucket {
+			break
 		}
-		l.swept = now
+		l.buckets.RemoveOldest()
 	}
-	key := authz.ClientKey(ip)
-	b, ok := l.m[key]
+	b, ok := l.buckets.Get(key)
 	if !ok {
-		if len(l.m) >= maxBuckets {
-			clear(l.m)
-		}
 		b = &bucket{lim: rate.NewLimiter(l.limit, l.burst)}
-		l.m[key] = b
+		l.buckets.Add(key, b)
 	}
 	b.seen = now
 	return b.lim.AllowN(now, 1)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
 )
@@ -45,11 +46,35 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		ae = apierror.Internal
 	}
-	if ae.Code == apierror.TooManyRequests.Code {
-		w.Header().Set("Retry-After", "1")
-	}
+	prepareError(w, ae)
 	writeJSON(w, ae.Status(), ae)
 }
+
+// prepareError does what an error answer needs besides its body, in
+// either error model: Retry-After on 429. A 413 leaves a body unread: the
+// connection is closed after the answer, and reading the request ends at
+// once, so that the server neither waits for the rest of the body (net/http
+// would read up to 256 KiB of it before reusing the connection) nor takes
+// it for the next request.
+func prepareError(w http.ResponseWriter, ae *apierror.Error) {
+	switch ae.Code {
+	case apierror.TooManyRequests.Code:
+		w.Header().Set("Retry-After", "1")
+	case apierror.TooLarge.Code:
+		w.Header().Set("Connection", "close")
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
+}
+
+// errTooLarge answers a body over MaxBody.
+var errTooLarge = apierror.TooLarge.Detailf("the body exceeds %d bytes", MaxBody)
+
+// declaresTooLarge reports whether r declares a body over MaxBody. Such a
+// request is refused before anything else, authentication included:
+// waiting for a body that is never sent would hold the connection until
+// the read timeout. A body without a declared length (chunked) is cut at
+// MaxBody as it is read.
+func declaresTooLarge(r *http.Request) bool { return r.ContentLength > MaxBody }
 
 // decodeJSON reads the request body (at most MaxBody) into v. Unknown
 // fields are ignored; malformed JSON and wrong types are 400 400001, an
@@ -59,7 +84,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return apierror.TooLarge.Detailf("the body exceeds %d bytes", MaxBody)
+			return errTooLarge
 		}
 		return apierror.InvalidParams.WithDetail("cannot read the body")
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
@@ -137,11 +138,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		metrics.Requests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(sw.status)).Inc()
 		metrics.Latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	}()
-	if _, pattern := s.mux.Handler(r); pattern == "" {
+	_, pattern := s.mux.Handler(r)
+	switch {
+	case pattern == "":
 		s.unmatched(sw, r)
-		return
+	case declaresTooLarge(r) && refusesLargeBody(pattern):
+		r.Pattern = pattern
+		s.writeError(sw, r, errTooLarge)
+	default:
+		s.mux.ServeHTTP(sw, r)
 	}
-	s.mux.ServeHTTP(sw, r)
+}
+
+// refusesLargeBody reports whether the route of pattern refuses a
+// declared body over MaxBody before anything else: every route but the
+// ccmessaging API, which does so for its own endpoints only, in its error
+// model (its upstreams' bodies are theirs), and /auth/verify, which
+// judges another request and reads no body (a proxy may pass on the
+// original's Content-Length).
+func refusesLargeBody(pattern string) bool {
+	return !strings.HasPrefix(pattern, strings.TrimSuffix(gateway.CCMessagingPrefix, "/")) &&
+		!strings.HasPrefix(pattern, gateway.VerifyPath)
 }
 
 // methodLabel bounds the method label of metrics: clients choose the

@@ -4,11 +4,14 @@
 package servertest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -140,6 +143,41 @@ func Send(t testing.TB, method, url, token string, body any, headers ...string) 
 func (s *Server) Call(method, path, token string, body any, headers ...string) Reply {
 	s.t.Helper()
 	return Send(s.t, method, s.Base+path, token, body, headers...)
+}
+
+// Raw sends head, a request line and header lines without the empty line
+// that ends them, then body, over a new connection, and reads the answer.
+// It waits a few seconds at most for the answer and for the server to
+// close the connection afterwards, and reports whether it did. The
+// request may announce more body than it sends: the server must answer
+// without it.
+func (s *Server) Raw(head string, body []byte) (r Reply, closed bool) {
+	s.t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.Base, "http://"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		s.t.Fatal(err)
+	}
+	head = strings.TrimRight(head, "\r\n") + "\r\n\r\n"
+	if _, err := conn.Write(append([]byte(head), body...)); err != nil {
+		s.t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		s.t.Fatalf("no answer: %v", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatalf("answer body: %v", err)
+	}
+	_, err = br.ReadByte()
+	var ne net.Error
+	closed = err != nil && !(errors.As(err, &ne) && ne.Timeout()) // EOF, or a reset after unread data
+	return Reply{Status: resp.StatusCode, Header: resp.Header, Body: b}, closed
 }
 
 // Login returns an engine token for name, failing the test otherwise.

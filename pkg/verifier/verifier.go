@@ -32,6 +32,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/gatehouse/gatehouse/pkg/jwtform"
 )
 
 // Errors of Verify. Returned errors wrap one of them, with the cause.
@@ -155,14 +157,15 @@ type claims struct {
 	jwt.RegisteredClaims
 }
 
-// Verify checks token's signature against the published keys, its
+// Verify checks token's form (package jwtform: one encoding, no crit
+// header, numeric dates), its signature against the published keys, its
 // algorithm (RS512 only) and its exp, and returns its claims. ctx bounds
 // a fetch of the key set, if one is needed.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	v.refreshIfOld(ctx)
 	var kid string
 	c := new(claims)
-	_, err := jwt.ParseWithClaims(token, c, func(t *jwt.Token) (any, error) {
+	_, err := jwtform.ParseWithClaims(token, c, func(t *jwt.Token) (any, error) {
 		k, id, err := v.key(ctx, t.Header["kid"])
 		kid = id
 		return k, err
