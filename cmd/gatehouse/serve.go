@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gatehouse/gatehouse/internal/gateway"
+	"github.com/gatehouse/gatehouse/internal/httpapi/gateway"
 	"github.com/gatehouse/gatehouse/internal/gcpolicy"
 	"github.com/gatehouse/gatehouse/internal/server"
 )

@@ -8,20 +8,8 @@ import (
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/ccmessaging"
-	"github.com/gatehouse/gatehouse/internal/gateway"
+	"github.com/gatehouse/gatehouse/internal/httpapi/wire"
 )
-
-// Headers of the ccmessaging API (SPEC §5).
-const (
-	appKeyHeader   = "x-app-key"
-	ccmTokenHeader = "ccmessaging-token"
-)
-
-// ccmResult is the body of every ccmessaging answer without other data.
-type ccmResult struct {
-	ResultCode string `json:"resultCode"`
-	ResultDesc string `json:"resultDesc,omitempty"`
-}
 
 // messagingRoutes registers the channel and session admin API (SPEC §5.1)
 // and the ccmessaging API (SPEC §5.2–5.4).
@@ -35,7 +23,7 @@ func (s *Server) messagingRoutes() {
 		return s.Messaging.CreateChannel(r.Context(), s.caller(r), req)
 	})))
 	m.HandleFunc("GET /v4/channels", s.authed(ch, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, newList(s.Messaging.ListChannels()))
+		wire.WriteJSON(w, http.StatusOK, newList(s.Messaging.ListChannels()))
 	}))
 	m.HandleFunc("GET /v4/channels/{id}", s.authed(ch, func(w http.ResponseWriter, r *http.Request) {
 		c, err := s.Messaging.GetChannel(r.PathValue("id"))
@@ -49,14 +37,14 @@ func (s *Server) messagingRoutes() {
 	}))
 	m.HandleFunc("GET /v4/ccmessaging-sessions", s.authed(sess, func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		writeJSON(w, http.StatusOK, newList(s.Messaging.Sessions(q.Get("channelId"), q.Get("userId"))))
+		wire.WriteJSON(w, http.StatusOK, newList(s.Messaging.Sessions(q.Get("channelId"), q.Get("userId"))))
 	}))
 	m.HandleFunc("DELETE /v4/ccmessaging-sessions/{channelId}/{userId...}", s.authed(sess, func(w http.ResponseWriter, r *http.Request) {
 		s.answerEmpty(w, r, s.Messaging.KillSession(r.Context(), s.caller(r), r.PathValue("channelId"), r.PathValue("userId")))
 	}))
 	api := s.ccmessagingAPI()
-	m.HandleFunc(gateway.CCMessagingPrefix, api)
-	m.HandleFunc(strings.TrimSuffix(gateway.CCMessagingPrefix, "/"), api)
+	m.HandleFunc(wire.CCMessagingPrefix, api)
+	m.HandleFunc(strings.TrimSuffix(wire.CCMessagingPrefix, "/"), api)
 }
 
 // ccmessagingAPI dispatches every path under /apiaccess/ccmessaging/:
@@ -64,8 +52,8 @@ func (s *Server) messagingRoutes() {
 // 404, errors answered {"resultCode":"1","resultDesc":"..."}.
 func (s *Server) ccmessagingAPI() http.HandlerFunc {
 	endpoints := map[string]map[string]http.HandlerFunc{
-		gateway.CCMessagingPrefix + "applyToken": {http.MethodPost: s.applyToken},
-		gateway.CCMessagingPrefix + "session": {
+		wire.CCMessagingPrefix + "applyToken": {http.MethodPost: s.applyToken},
+		wire.CCMessagingPrefix + "session": {
 			http.MethodGet:    s.ccmProtected(s.getSession),
 			http.MethodDelete: s.ccmProtected(s.endSession),
 		},
@@ -73,12 +61,10 @@ func (s *Server) ccmessagingAPI() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		methods, ok := endpoints[r.URL.Path]
 		if !ok {
-			if prefix, up := s.gateway.Upstream(r.URL.Path); up != nil {
-				r.Pattern = "upstream " + prefix
-				up.ServeHTTP(w, r)
+			if s.upstream(w, r) {
 				return
 			}
-			s.writeCCMError(w, r, apierror.NotFound.WithDetail("unknown path"))
+			s.errs.WriteCCM(w, r, apierror.NotFound.WithDetail("unknown path"))
 			return
 		}
 		h, ok := methods[r.Method]
@@ -89,58 +75,41 @@ func (s *Server) ccmessagingAPI() http.HandlerFunc {
 			}
 			slices.Sort(allowed)
 			w.Header().Set("Allow", strings.Join(allowed, ", "))
-			s.writeCCMError(w, r, apierror.MethodNotAllowed)
+			s.errs.WriteCCM(w, r, apierror.MethodNotAllowed)
 			return
 		}
 		if declaresTooLarge(r) {
-			s.writeCCMError(w, r, errTooLarge)
+			s.errs.WriteCCM(w, r, errTooLarge)
 			return
 		}
 		h(w, r)
 	}
 }
 
-// writeCCMError renders err in the ccmessaging model: the error's status
-// and {"resultCode":"1","resultDesc":<detail, else message>}. Errors that
-// are not API errors are logged and answered 500 without internals.
-func (s *Server) writeCCMError(w http.ResponseWriter, r *http.Request, err error) {
-	ae, ok := apierror.As(err)
-	if !ok {
-		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
-		ae = apierror.Internal
-	}
-	prepareError(w, ae)
-	desc := ae.Message
-	if ae.Detail != "" {
-		desc = ae.Detail
-	}
-	writeJSON(w, ae.Status(), ccmResult{ResultCode: "1", ResultDesc: desc})
-}
-
 // applyToken is POST /apiaccess/ccmessaging/applyToken: rate limited, then
 // the app's AccessToken, then the body.
 func (s *Server) applyToken(w http.ResponseWriter, r *http.Request) {
-	ip := s.clientIP(r)
+	ip := s.proxies.ClientIP(r)
 	if !s.limiter.allow(ip) {
-		s.writeCCMError(w, r, apierror.TooManyRequests)
+		s.errs.WriteCCM(w, r, apierror.TooManyRequests)
 		return
 	}
-	app, err := s.Messaging.VerifyApp(r.Header.Get(appKeyHeader), r.Header.Get("Authorization"))
+	app, err := s.Messaging.VerifyApp(r.Header.Get(wire.AppKeyHeader), r.Header.Get("Authorization"))
 	if err != nil {
-		s.writeCCMError(w, r, err)
+		s.errs.WriteCCM(w, r, err)
 		return
 	}
 	var req ccmessaging.ApplyRequest
 	if err := decodeJSON(w, r, &req); err != nil {
-		s.writeCCMError(w, r, err)
+		s.errs.WriteCCM(w, r, err)
 		return
 	}
 	tok, err := s.Messaging.ApplyToken(r.Context(), app, req, ip)
 	if err != nil {
-		s.writeCCMError(w, r, err)
+		s.errs.WriteCCM(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
+	wire.WriteJSON(w, http.StatusOK, struct {
 		Token      string `json:"token"`
 		ResultCode string `json:"resultCode"`
 		ResultDesc string `json:"resultDesc"`
@@ -152,25 +121,20 @@ func (s *Server) applyToken(w http.ResponseWriter, r *http.Request) {
 // ccmessaging-token response header.
 func (s *Server) ccmProtected(h func(http.ResponseWriter, *http.Request, *ccmessaging.Identity)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, renewed, err := s.Messaging.Verify(r.Context(), ccmessaging.Credentials{
-			AppKey:        r.Header.Get(appKeyHeader),
-			Authorization: r.Header.Get("Authorization"),
-			Token:         r.Header.Get(ccmTokenHeader),
-			IP:            s.clientIP(r),
-		})
+		id, renewed, err := s.Messaging.Verify(r.Context(), wire.SessionCredentials(r, s.proxies.ClientIP(r)))
 		if err != nil {
-			s.writeCCMError(w, r, err)
+			s.errs.WriteCCM(w, r, err)
 			return
 		}
 		if renewed != "" {
-			w.Header().Set(ccmTokenHeader, renewed)
+			w.Header().Set(wire.SessionTokenHeader, renewed)
 		}
 		h(w, r, id)
 	}
 }
 
 func (s *Server) getSession(w http.ResponseWriter, _ *http.Request, id *ccmessaging.Identity) {
-	writeJSON(w, http.StatusOK, struct {
+	wire.WriteJSON(w, http.StatusOK, struct {
 		ResultCode       string `json:"resultCode"`
 		UserID           string `json:"userId"`
 		UserName         string `json:"userName"`
@@ -182,9 +146,9 @@ func (s *Server) getSession(w http.ResponseWriter, _ *http.Request, id *ccmessag
 }
 
 func (s *Server) endSession(w http.ResponseWriter, r *http.Request, id *ccmessaging.Identity) {
-	if err := s.Messaging.EndSession(r.Context(), id, s.clientIP(r)); err != nil {
-		s.writeCCMError(w, r, err)
+	if err := s.Messaging.EndSession(r.Context(), id, s.proxies.ClientIP(r)); err != nil {
+		s.errs.WriteCCM(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ccmResult{ResultCode: "0"})
+	wire.WriteJSON(w, http.StatusOK, wire.CCMResult{ResultCode: "0"})
 }

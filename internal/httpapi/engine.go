@@ -7,6 +7,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/engine"
+	"github.com/gatehouse/gatehouse/internal/httpapi/wire"
 )
 
 type principalKey struct{}
@@ -19,7 +20,7 @@ func principal(r *http.Request) *engine.Principal {
 
 // caller describes the request's principal for domain operations.
 func (s *Server) caller(r *http.Request) authz.Caller {
-	c := authz.Caller{IP: s.clientIP(r)}
+	c := authz.Caller{IP: s.proxies.ClientIP(r)}
 	if p := principal(r); p != nil {
 		c.Account, c.Roles = p.Account, p.Roles
 	}
@@ -36,7 +37,7 @@ func (s *Server) authed(resource string, h http.HandlerFunc) http.HandlerFunc {
 			err = s.Engine.Authorize(p, resource, authz.VerbForMethod(r.Method), nil)
 		}
 		if err != nil {
-			s.writeError(w, r, err)
+			s.errs.Write(w, r, err)
 			return
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
@@ -46,8 +47,8 @@ func (s *Server) authed(resource string, h http.HandlerFunc) http.HandlerFunc {
 // limited wraps h with the per-client-IP rate limit.
 func (s *Server) limited(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.limiter.allow(s.clientIP(r)) {
-			s.writeError(w, r, apierror.TooManyRequests)
+		if !s.limiter.allow(s.proxies.ClientIP(r)) {
+			s.errs.Write(w, r, apierror.TooManyRequests)
 			return
 		}
 		h(w, r)
@@ -78,7 +79,7 @@ func (s *Server) engineRoutes() {
 	})))
 	m.HandleFunc("POST /v4/accounts/batch-create", s.authed(acc, s.batchCreateAccounts))
 	m.HandleFunc("GET /v4/accounts", s.authed(acc, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, newList(s.Engine.ListAccounts()))
+		wire.WriteJSON(w, http.StatusOK, newList(s.Engine.ListAccounts()))
 	}))
 	m.HandleFunc("GET /v4/accounts/{name}", s.authed(acc, func(w http.ResponseWriter, r *http.Request) {
 		a, err := s.Engine.GetAccount(r.PathValue("name"))
@@ -95,7 +96,7 @@ func (s *Server) engineRoutes() {
 	})))
 
 	m.HandleFunc("GET /v4/roles", s.authed(role, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, newList(s.Engine.ListRoles()))
+		wire.WriteJSON(w, http.StatusOK, newList(s.Engine.ListRoles()))
 	}))
 	m.HandleFunc("POST /v4/roles", s.authed(role, bodyWrite(s, func(r *http.Request, req engine.RoleRequest) error {
 		return s.Engine.CreateRole(r.Context(), s.caller(r), req)
@@ -111,7 +112,7 @@ func (s *Server) engineRoutes() {
 		s.answerEmpty(w, r, s.Engine.DeleteRole(r.Context(), s.caller(r), r.PathValue("name")))
 	}))
 	m.HandleFunc("GET /v4/self-perms", s.authed("", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"perms": s.Engine.SelfPerms(principal(r))})
+		wire.WriteJSON(w, http.StatusOK, map[string]any{"perms": s.Engine.SelfPerms(principal(r))})
 	}))
 
 	m.HandleFunc("GET /v4/account-locks", s.authed(acc, func(w http.ResponseWriter, r *http.Request) {
@@ -127,16 +128,16 @@ func (s *Server) engineRoutes() {
 // answer renders v, or err when it is not nil.
 func (s *Server) answer(w http.ResponseWriter, r *http.Request, v any, err error) {
 	if err != nil {
-		s.writeError(w, r, err)
+		s.errs.Write(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	wire.WriteJSON(w, http.StatusOK, v)
 }
 
 // answerEmpty renders an empty 200, or err when it is not nil.
 func (s *Server) answerEmpty(w http.ResponseWriter, r *http.Request, err error) {
 	if err != nil {
-		s.writeError(w, r, err)
+		s.errs.Write(w, r, err)
 		return
 	}
 	writeEmpty(w)
@@ -145,7 +146,7 @@ func (s *Server) answerEmpty(w http.ResponseWriter, r *http.Request, err error) 
 // decode wraps decodeJSON and renders its error; it reports success.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err := decodeJSON(w, r, v); err != nil {
-		s.writeError(w, r, err)
+		s.errs.Write(w, r, err)
 		return false
 	}
 	return true
@@ -179,12 +180,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &req) {
 		return
 	}
-	tok, err := s.Engine.Login(r.Context(), req, s.clientIP(r))
+	tok, err := s.Engine.Login(r.Context(), req, s.proxies.ClientIP(r))
 	s.answer(w, r, map[string]string{"token": tok}, err)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	s.answerEmpty(w, r, s.Engine.Logout(r.Context(), principal(r), s.clientIP(r)))
+	s.answerEmpty(w, r, s.Engine.Logout(r.Context(), principal(r), s.proxies.ClientIP(r)))
 }
 
 func (s *Server) batchCreateAccounts(w http.ResponseWriter, r *http.Request) {

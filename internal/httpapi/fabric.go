@@ -5,6 +5,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/apifabric"
 	"github.com/gatehouse/gatehouse/internal/authz"
+	"github.com/gatehouse/gatehouse/internal/httpapi/wire"
 )
 
 // fabricRoutes registers the app admin API (SPEC §4.1) and tokenByAkSk
@@ -20,7 +21,7 @@ func (s *Server) fabricRoutes() {
 		return s.Fabric.CreateApp(r.Context(), s.caller(r), req)
 	})))
 	m.HandleFunc("GET /v4/apps", s.authed(app, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, newList(s.Fabric.ListApps()))
+		wire.WriteJSON(w, http.StatusOK, newList(s.Fabric.ListApps()))
 	}))
 	m.HandleFunc("GET /v4/apps/{appKey}", s.authed(app, func(w http.ResponseWriter, r *http.Request) {
 		a, err := s.Fabric.GetApp(r.PathValue("appKey"))
@@ -54,6 +55,6 @@ func (s *Server) tokenByAkSk(w http.ResponseWriter, r *http.Request) {
 	if v := r.Header.Values("X-Token-Expire"); len(v) > 0 {
 		req.Expire = &v[0]
 	}
-	tok, err := s.Fabric.TokenByAkSk(r.Context(), req, s.clientIP(r))
+	tok, err := s.Fabric.TokenByAkSk(r.Context(), req, s.proxies.ClientIP(r))
 	s.answer(w, r, tok, err)
 }

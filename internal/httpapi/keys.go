@@ -7,6 +7,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/authz"
+	"github.com/gatehouse/gatehouse/internal/httpapi/wire"
 )
 
 func (s *Server) keyRoutes() {
@@ -16,7 +17,7 @@ func (s *Server) keyRoutes() {
 		_, _ = w.Write(s.Keys.JWKS())
 	})
 	s.mux.HandleFunc("GET /v4/keys", s.authed(authz.ResourceKey, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, newList(s.Keys.Keys()))
+		wire.WriteJSON(w, http.StatusOK, newList(s.Keys.Keys()))
 	}))
 	s.mux.HandleFunc("POST /v4/keys/rotate", s.authed(authz.ResourceKey, func(w http.ResponseWriter, r *http.Request) {
 		c := s.caller(r)
@@ -37,7 +38,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
-			s.writeError(w, r, apierror.InvalidParams.WithDetail("limit must be 1 to 1000"))
+			s.errs.Write(w, r, apierror.InvalidParams.WithDetail("limit must be 1 to 1000"))
 			return
 		}
 		limit = n

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
 )
@@ -15,56 +14,9 @@ import (
 // MaxBody is the largest request body accepted (SPEC §6).
 const MaxBody = 64 << 10
 
-// Header values of JSON answers, shared by every answer: net/http only
-// reads them, and Header.Add appends to a copy.
-var (
-	jsonContentType = []string{"application/json"}
-	noStore         = []string{"no-store"}
-)
-
-// writeJSON answers status with v encoded as JSON.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"errorCode":"500003","errorMessage":"Internal server error"}`)
-	}
-	h := w.Header()
-	h["Content-Type"], h["Cache-Control"] = jsonContentType, noStore
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
-
 // writeEmpty answers 200 with an empty body, as Service Center does for
 // successful writes.
 func writeEmpty(w http.ResponseWriter) { w.WriteHeader(http.StatusOK) }
-
-// writeError renders err in the error model. Errors that are not API
-// errors are logged and answered 500 without internals.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	ae, ok := apierror.As(err)
-	if !ok {
-		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
-		ae = apierror.Internal
-	}
-	prepareError(w, ae)
-	writeJSON(w, ae.Status(), ae)
-}
-
-// prepareError does what an error answer needs besides its body, in
-// either error model: Retry-After on 429. A 413 leaves a body unread: the
-// connection is closed after the answer, and reading the request ends at
-// once, so that the server neither waits for the rest of the body (net/http
-// would read up to 256 KiB of it before reusing the connection) nor takes
-// it for the next request.
-func prepareError(w http.ResponseWriter, ae *apierror.Error) {
-	switch ae.Code {
-	case apierror.TooManyRequests.Code:
-		w.Header().Set("Retry-After", "1")
-	case apierror.TooLarge.Code:
-		w.Header().Set("Connection", "close")
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
-	}
-}
 
 // errTooLarge answers a body over MaxBody.
 var errTooLarge = apierror.TooLarge.Detailf("the body exceeds %d bytes", MaxBody)

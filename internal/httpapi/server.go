@@ -17,7 +17,8 @@ import (
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/ccmessaging"
 	"github.com/gatehouse/gatehouse/internal/engine"
-	"github.com/gatehouse/gatehouse/internal/gateway"
+	"github.com/gatehouse/gatehouse/internal/httpapi/gateway"
+	"github.com/gatehouse/gatehouse/internal/httpapi/wire"
 	"github.com/gatehouse/gatehouse/internal/keyring"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -25,17 +26,17 @@ import (
 
 // Options configure the HTTP surface.
 type Options struct {
-	// TrustedProxies are the peers whose X-Forwarded-For / X-Real-IP are
-	// believed (CIDRs or addresses). Empty: none.
-	TrustedProxies []string
+	// Proxies are the peers whose X-Forwarded-For / X-Real-IP are believed;
+	// nil: none.
+	Proxies *wire.Proxies
 	// RateLimit is the sustained per-client-IP rate of the token-issuing
 	// endpoints in requests per second (0 disables limiting), RateBurst its burst.
 	RateLimit float64
 	RateBurst int
-	// Routes are the upstreams of gateway mode; UpstreamTimeout is the
-	// default upstream timeout of routes that set none.
-	Routes          []gateway.Route
-	UpstreamTimeout time.Duration
+	// Gateway serves /auth/verify and the upstreams of gateway mode, for
+	// paths no endpoint of Gatehouse's own takes; internal/server composes
+	// it. Nil: neither.
+	Gateway *gateway.Gateway
 }
 
 // Deps are the domain services the HTTP surface calls.
@@ -55,31 +56,21 @@ type Deps struct {
 type Server struct {
 	Deps
 	mux     *http.ServeMux
-	proxies *proxySet
+	errs    wire.Errors
+	proxies *wire.Proxies
 	limiter *ipLimiter
 	gateway *gateway.Gateway
 }
 
 // New builds the HTTP surface.
-func New(d Deps, opts Options) (*Server, error) {
-	proxies, err := parseProxies(opts.TrustedProxies)
-	if err != nil {
-		return nil, err
-	}
+func New(d Deps, opts Options) *Server {
 	if d.Logger == nil {
 		d.Logger = discard
 	}
-	s := &Server{Deps: d, mux: http.NewServeMux(), proxies: proxies, limiter: newIPLimiter(opts.RateLimit, opts.RateBurst)}
-	s.gateway, err = gateway.New(gateway.Config{
-		Routes: opts.Routes, Timeout: opts.UpstreamTimeout,
-		Engine: d.Engine, Sessions: d.Messaging, ClientIP: s.clientIP,
-		EngineError: s.writeError, SessionError: s.writeCCMError, Logger: d.Logger,
-	})
-	if err != nil {
-		return nil, err
-	}
+	s := &Server{Deps: d, mux: http.NewServeMux(), errs: wire.Errors{Logger: d.Logger}, proxies: opts.Proxies,
+		limiter: newIPLimiter(opts.RateLimit, opts.RateBurst), gateway: opts.Gateway}
 	s.routes()
-	return s, nil
+	return s
 }
 
 // routes registers every endpoint.
@@ -94,8 +85,10 @@ func (s *Server) routes() {
 	s.keyRoutes()
 	s.fabricRoutes()
 	s.messagingRoutes()
-	s.mux.Handle(gateway.VerifyPath, s.gateway.AuthVerify())
-	s.mux.Handle(gateway.VerifyPath+"/", s.gateway.AuthVerify())
+	if s.gateway != nil {
+		s.mux.Handle(gateway.VerifyPath, s.gateway.AuthVerify())
+		s.mux.Handle(gateway.VerifyPath+"/", s.gateway.AuthVerify())
+	}
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -128,7 +121,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			s.Logger.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
 			if !sw.wrote {
-				s.writeError(sw, r, apierror.Internal)
+				s.errs.Write(sw, r, apierror.Internal)
 			}
 		}
 		route := r.Pattern
@@ -144,7 +137,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.unmatched(sw, r)
 	case declaresTooLarge(r) && refusesLargeBody(pattern):
 		r.Pattern = pattern
-		s.writeError(sw, r, errTooLarge)
+		s.errs.Write(sw, r, errTooLarge)
 	default:
 		s.mux.ServeHTTP(sw, r)
 	}
@@ -157,7 +150,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // judges another request and reads no body (a proxy may pass on the
 // original's Content-Length).
 func refusesLargeBody(pattern string) bool {
-	return !strings.HasPrefix(pattern, strings.TrimSuffix(gateway.CCMessagingPrefix, "/")) &&
+	return !strings.HasPrefix(pattern, strings.TrimSuffix(wire.CCMessagingPrefix, "/")) &&
 		!strings.HasPrefix(pattern, gateway.VerifyPath)
 }
 
@@ -180,15 +173,13 @@ func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 	h.ServeHTTP(probe, r)
 	if probe.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", probe.header.Get("Allow"))
-		s.writeError(w, r, apierror.MethodNotAllowed)
+		s.errs.Write(w, r, apierror.MethodNotAllowed)
 		return
 	}
-	if prefix, up := s.gateway.Upstream(r.URL.Path); up != nil {
-		r.Pattern = "upstream " + prefix
-		up.ServeHTTP(w, r)
+	if s.upstream(w, r) {
 		return
 	}
-	s.writeError(w, r, apierror.NotFound)
+	s.errs.Write(w, r, apierror.NotFound)
 }
 
 // statusWriter remembers the status written, for metrics.
@@ -222,3 +213,18 @@ type headerProbe struct {
 func (p *headerProbe) Header() http.Header         { return p.header }
 func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
 func (p *headerProbe) WriteHeader(code int)        { p.status = code }
+
+// upstream hands r to the gateway's upstream for its path, if any, and
+// reports whether it did.
+func (s *Server) upstream(w http.ResponseWriter, r *http.Request) bool {
+	if s.gateway == nil {
+		return false
+	}
+	prefix, up := s.gateway.Upstream(r.URL.Path)
+	if up == nil {
+		return false
+	}
+	r.Pattern = "upstream " + prefix
+	up.ServeHTTP(w, r)
+	return true
+}

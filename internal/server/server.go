@@ -21,8 +21,9 @@ import (
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/ccmessaging"
 	"github.com/gatehouse/gatehouse/internal/engine"
-	"github.com/gatehouse/gatehouse/internal/gateway"
 	"github.com/gatehouse/gatehouse/internal/httpapi"
+	"github.com/gatehouse/gatehouse/internal/httpapi/gateway"
+	"github.com/gatehouse/gatehouse/internal/httpapi/wire"
 	"github.com/gatehouse/gatehouse/internal/keyring"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/password"
@@ -157,13 +158,18 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("ccmessaging: %w", err)
 	}
-	api, err := httpapi.New(httpapi.Deps{Store: s.st, Engine: eng, Keys: s.ring, Audit: s.audit, Logger: logger,
-		Fabric: fabric, Messaging: s.msg},
-		httpapi.Options{TrustedProxies: cfg.TrustedProxies, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
-			Routes: cfg.Routes, UpstreamTimeout: cfg.UpstreamTimeout})
+	proxies, err := wire.ParseProxies(cfg.TrustedProxies)
 	if err != nil {
 		return nil, err
 	}
+	gw, err := gateway.New(gateway.Config{Routes: cfg.Routes, Timeout: cfg.UpstreamTimeout,
+		Engine: eng, Sessions: s.msg, Proxies: proxies, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	api := httpapi.New(httpapi.Deps{Store: s.st, Engine: eng, Keys: s.ring, Audit: s.audit, Logger: logger,
+		Fabric: fabric, Messaging: s.msg},
+		httpapi.Options{Proxies: proxies, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Gateway: gw})
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, err
 	}

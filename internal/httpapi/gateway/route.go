@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/authz"
+	"github.com/gatehouse/gatehouse/internal/httpapi/wire"
 )
 
 // Token kinds a route checks.
@@ -19,9 +20,6 @@ const (
 	// ccmessaging-token (SPEC §5.4).
 	KindCCMessaging = "ccmessaging"
 )
-
-// CCMessagingPrefix is the path prefix of the ccmessaging family.
-const CCMessagingPrefix = "/apiaccess/ccmessaging/"
 
 // DefaultTimeout is how long an upstream may take to answer with its
 // response headers when neither the route nor the gateway says otherwise.
@@ -70,7 +68,7 @@ func (r Route) kind() string {
 	if r.Token != "" {
 		return r.Token
 	}
-	if strings.HasPrefix(r.Prefix, CCMessagingPrefix) || r.Prefix+"/" == CCMessagingPrefix {
+	if strings.HasPrefix(r.Prefix, wire.CCMessagingPrefix) || r.Prefix+"/" == wire.CCMessagingPrefix {
 		return KindCCMessaging
 	}
 	return KindEngine

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
+	"github.com/gatehouse/gatehouse/internal/httpapi/wire"
 )
 
 // VerifyPath is where the auth-request endpoint listens. Requests below
@@ -29,13 +30,13 @@ func (g *Gateway) AuthVerify() http.Handler {
 func (g *Gateway) authVerify(w http.ResponseWriter, r *http.Request) {
 	method, u, err := originalRequest(r)
 	if err != nil {
-		g.cfg.EngineError(w, r, err)
+		g.errs.Write(w, r, err)
 		return
 	}
 	var id identity
-	if strings.HasPrefix(u.Path, CCMessagingPrefix) && g.cfg.Sessions != nil {
+	if strings.HasPrefix(u.Path, wire.CCMessagingPrefix) && g.cfg.Sessions != nil {
 		if id, err = g.checkSession(r); err != nil {
-			g.cfg.SessionError(w, r, err)
+			g.errs.WriteCCM(w, r, err)
 			return
 		}
 	} else {
@@ -43,7 +44,7 @@ func (g *Gateway) authVerify(w http.ResponseWriter, r *http.Request) {
 		// from a body are left to the upstream's own check.
 		t, _ := mapRequest(method, u, nil)
 		if id.header, err = g.checkEngine(r.Header.Get("Authorization"), t); err != nil {
-			g.cfg.EngineError(w, r, err)
+			g.errs.Write(w, r, err)
 			return
 		}
 	}
@@ -52,7 +53,7 @@ func (g *Gateway) authVerify(w http.ResponseWriter, r *http.Request) {
 		h[k] = v
 	}
 	if id.renewed != "" {
-		h.Set(SessionTokenHeader, id.renewed)
+		h.Set(wire.SessionTokenHeader, id.renewed)
 	}
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)

@@ -1,4 +1,4 @@
-package httpapi
+package wire
 
 import (
 	"fmt"
@@ -8,12 +8,14 @@ import (
 	"strings"
 )
 
-// proxySet holds the trusted proxies: only their X-Forwarded-For and
-// X-Real-IP headers are believed.
-type proxySet struct{ prefixes []netip.Prefix }
+// Proxies are the trusted proxies: only their X-Forwarded-For and
+// X-Real-IP headers are believed. The zero value and nil trust none.
+type Proxies struct{ prefixes []netip.Prefix }
 
-func parseProxies(list []string) (*proxySet, error) {
-	ps := &proxySet{}
+// ParseProxies reads a list of addresses and CIDRs; empty entries are
+// skipped.
+func ParseProxies(list []string) (*Proxies, error) {
+	ps := &Proxies{}
 	for _, s := range list {
 		s = strings.TrimSpace(s)
 		if s == "" {
@@ -32,7 +34,7 @@ func parseProxies(list []string) (*proxySet, error) {
 	return ps, nil
 }
 
-func (ps *proxySet) trusted(a netip.Addr) bool {
+func (ps *Proxies) trusted(a netip.Addr) bool {
 	for _, p := range ps.prefixes {
 		if p.Contains(a) {
 			return true
@@ -41,10 +43,10 @@ func (ps *proxySet) trusted(a netip.Addr) bool {
 	return false
 }
 
-// clientIP is the address a request comes from: the TCP peer, unless the
+// ClientIP is the address a request comes from: the TCP peer, unless the
 // peer is a trusted proxy, in which case the right-most address of
 // X-Forwarded-For that is not itself a trusted proxy (or X-Real-IP).
-func (s *Server) clientIP(r *http.Request) string {
+func (ps *Proxies) ClientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -54,7 +56,7 @@ func (s *Server) clientIP(r *http.Request) string {
 		return host
 	}
 	peer = peer.Unmap()
-	if len(s.proxies.prefixes) == 0 || !s.proxies.trusted(peer) {
+	if ps == nil || len(ps.prefixes) == 0 || !ps.trusted(peer) {
 		return peer.String()
 	}
 	if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
@@ -65,7 +67,7 @@ func (s *Server) clientIP(r *http.Request) string {
 				break // a malformed hop: stop believing the chain here
 			}
 			a = a.Unmap()
-			if !s.proxies.trusted(a) {
+			if !ps.trusted(a) {
 				return a.String()
 			}
 			peer = a

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse/gatehouse/internal/gateway"
+	"github.com/gatehouse/gatehouse/internal/httpapi/gateway"
 )
 
 // BenchmarkGatewayLatency measures a small GET sent straight to an

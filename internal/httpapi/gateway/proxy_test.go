@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse/gatehouse/internal/gateway"
+	"github.com/gatehouse/gatehouse/internal/httpapi/gateway"
 	"github.com/gatehouse/gatehouse/internal/server"
 )
 

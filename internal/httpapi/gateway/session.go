@@ -3,18 +3,8 @@ package gateway
 import (
 	"net/http"
 
-	"github.com/gatehouse/gatehouse/internal/ccmessaging"
+	"github.com/gatehouse/gatehouse/internal/httpapi/wire"
 )
-
-// Headers of a protected ccmessaging request (SPEC §5.4).
-const (
-	AppKeyHeader       = "X-App-Key"
-	SessionTokenHeader = "Ccmessaging-Token"
-)
-
-// consumedSessionHeaders are the credentials a ccmessaging route checks
-// and does not forward.
-var consumedSessionHeaders = []string{AppKeyHeader, "Authorization", SessionTokenHeader}
 
 // The identity headers of a ccmessaging session.
 const (
@@ -27,12 +17,7 @@ const (
 // checkSession verifies the three ccmessaging headers of r, renewing an
 // expired token of a live session.
 func (g *Gateway) checkSession(r *http.Request) (identity, error) {
-	id, renewed, err := g.cfg.Sessions.Verify(r.Context(), ccmessaging.Credentials{
-		AppKey:        r.Header.Get(AppKeyHeader),
-		Authorization: r.Header.Get("Authorization"),
-		Token:         r.Header.Get(SessionTokenHeader),
-		IP:            g.cfg.ClientIP(r),
-	})
+	id, renewed, err := g.cfg.Sessions.Verify(r.Context(), wire.SessionCredentials(r, g.cfg.Proxies.ClientIP(r)))
 	if err != nil {
 		return identity{}, err
 	}

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/gatehouse/gatehouse/internal/gateway"
+	"github.com/gatehouse/gatehouse/internal/httpapi/gateway"
 )
 
 // TestAuthVerifyEngine asks /auth/verify about engine-token requests the

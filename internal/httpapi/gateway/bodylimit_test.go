@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gatehouse/gatehouse/internal/gateway"
+	"github.com/gatehouse/gatehouse/internal/httpapi/gateway"
 )
 
 // TestGatewayOversizedLabelBodyRefusedAtOnce checks that a body the

@@ -25,10 +25,8 @@ import (
 	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/ccmessaging"
 	"github.com/gatehouse/gatehouse/internal/engine"
+	"github.com/gatehouse/gatehouse/internal/httpapi/wire"
 )
-
-// ErrorWriter renders err as the answer to r.
-type ErrorWriter func(w http.ResponseWriter, r *http.Request, err error)
 
 // Config is what a Gateway needs.
 type Config struct {
@@ -40,20 +38,17 @@ type Config struct {
 	// Sessions verifies ccmessaging requests; nil disables ccmessaging
 	// routes, and /auth/verify then treats every path as engine-token.
 	Sessions *ccmessaging.Service
-	// ClientIP names the client of a request, for audit.
-	ClientIP func(*http.Request) string
-	// EngineError renders errors of engine-token requests (and of the
-	// proxy on engine routes) in the error model; SessionError renders
-	// those of ccmessaging requests ({"resultCode":"1",...}).
-	EngineError  ErrorWriter
-	SessionError ErrorWriter
-	Logger       *slog.Logger
+	// Proxies are the peers whose X-Forwarded-For names the client; nil:
+	// none.
+	Proxies *wire.Proxies
+	Logger  *slog.Logger
 }
 
 // Gateway checks requests and forwards them to upstreams. It is safe for
 // concurrent use.
 type Gateway struct {
 	cfg       Config
+	errs      wire.Errors
 	upstreams []*upstream // longest prefix first
 }
 
@@ -66,10 +61,7 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.ClientIP == nil {
-		cfg.ClientIP = peerIP
-	}
-	g := &Gateway{cfg: cfg}
+	g := &Gateway{cfg: cfg, errs: wire.Errors{Logger: cfg.Logger}}
 	seen := map[string]bool{}
 	for _, r := range cfg.Routes {
 		if err := r.validate(); err != nil {
@@ -86,15 +78,6 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	slices.SortStableFunc(g.upstreams, func(a, b *upstream) int { return len(b.Prefix) - len(a.Prefix) })
 	return g, nil
-}
-
-// peerIP is the TCP peer's address.
-func peerIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // Upstream returns the handler of the route whose prefix takes path (the
@@ -226,7 +209,7 @@ func (u *upstream) requestTarget(r *http.Request) (target, error) {
 func (u *upstream) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(u.target)
 	pr.SetXForwarded()
-	pr.Out.Header.Set("X-Forwarded-For", u.g.cfg.ClientIP(pr.In))
+	pr.Out.Header.Set("X-Forwarded-For", u.g.cfg.Proxies.ClientIP(pr.In))
 	h := pr.Out.Header
 	removeIdentityHeaders(h)
 	for k, v := range identityFrom(pr.In.Context()).header {
@@ -234,7 +217,7 @@ func (u *upstream) rewrite(pr *httputil.ProxyRequest) {
 	}
 	switch {
 	case u.kind() == KindCCMessaging:
-		for _, k := range consumedSessionHeaders {
+		for _, k := range wire.SessionHeaders {
 			h.Del(k)
 		}
 	case u.stripAuthorization():
@@ -245,7 +228,7 @@ func (u *upstream) rewrite(pr *httputil.ProxyRequest) {
 // modifyResponse hands a renewed ccmessaging-token to the client.
 func (u *upstream) modifyResponse(res *http.Response) error {
 	if tok := identityFrom(res.Request.Context()).renewed; tok != "" {
-		res.Header.Set(SessionTokenHeader, tok)
+		res.Header.Set(wire.SessionTokenHeader, tok)
 	}
 	return nil
 }
@@ -255,7 +238,7 @@ func (u *upstream) modifyResponse(res *http.Response) error {
 // not learn it later.
 func (u *upstream) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	if tok := identityFrom(r.Context()).renewed; tok != "" {
-		w.Header().Set(SessionTokenHeader, tok)
+		w.Header().Set(wire.SessionTokenHeader, tok)
 	}
 	if r.Context().Err() != nil {
 		return // the client went away
@@ -272,10 +255,10 @@ func (u *upstream) proxyError(w http.ResponseWriter, r *http.Request, err error)
 
 func (u *upstream) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if u.kind() == KindCCMessaging {
-		u.g.cfg.SessionError(w, r, err)
+		u.g.errs.WriteCCM(w, r, err)
 		return
 	}
-	u.g.cfg.EngineError(w, r, err)
+	u.g.errs.Write(w, r, err)
 }
 
 // identityHeaderPrefix starts every header Gatehouse sets for upstreams.
