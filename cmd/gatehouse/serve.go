@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/gatehouse/gatehouse/internal/httpapi/gateway"
 	"github.com/gatehouse/gatehouse/internal/gcpolicy"
+	"github.com/gatehouse/gatehouse/internal/httpapi/gateway"
 	"github.com/gatehouse/gatehouse/internal/server"
 )
 
