@@ -23,6 +23,7 @@ func newServeCmd() *cobra.Command {
 	var configFile string
 	var upstreams []string
 	var gcHeadroomMiB uint64
+	var logLevel, logFormat string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Gatehouse server",
@@ -34,6 +35,11 @@ func newServeCmd() *cobra.Command {
 			if err := applyEnvAndFile(cmd.Flags(), configFile); err != nil {
 				return err
 			}
+			logger, err := newLogger(os.Stderr, logLevel, logFormat)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = logger
 			cfg.RootPassword = server.RootPasswordFromEnv()
 			routes, err := gatewayRoutes(configFile, upstreams)
 			if err != nil {
@@ -76,6 +82,10 @@ func newServeCmd() *cobra.Command {
 	f.StringArrayVar(&upstreams, "upstream", nil, "gateway route PREFIX=URL: check requests under PREFIX, then forward them to URL (repeatable)")
 	f.DurationVar(&cfg.UpstreamTimeout, "upstream-timeout", cfg.UpstreamTimeout, "how long an upstream may take to send its response headers")
 	f.Uint64Var(&gcHeadroomMiB, "gc-headroom", gcpolicy.DefaultHeadroom>>20, "heap growth in MiB the garbage collector allows beyond Go's default goal (0: Go's default; ignored when GOGC is set)")
+	f.StringVar(&cfg.AdminListen, "admin-listen", "", "address of a plain-HTTP admin listener for /metrics, /healthz, /readyz (and /debug/pprof with --pprof); /metrics then leaves --listen")
+	f.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof on the admin listener (needs --admin-listen)")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	return cmd
 }
 
@@ -104,7 +114,9 @@ func serve(ctx context.Context, cfg server.Config) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
 	srv, err := server.Start(ctx, cfg)
 	if err != nil {
 		return err

@@ -99,6 +99,7 @@ func (s *Server) applyToken(w http.ResponseWriter, r *http.Request) {
 		s.errs.WriteCCM(w, r, err)
 		return
 	}
+	wire.Authenticated(r, wire.FamilyApp, app.Key)
 	var req ccmessaging.ApplyRequest
 	if err := decodeJSON(w, r, &req); err != nil {
 		s.errs.WriteCCM(w, r, err)
@@ -126,6 +127,7 @@ func (s *Server) ccmProtected(h func(http.ResponseWriter, *http.Request, *ccmess
 			s.errs.WriteCCM(w, r, err)
 			return
 		}
+		wire.AuthenticatedSession(r, id)
 		if renewed != "" {
 			w.Header().Set(wire.SessionTokenHeader, renewed)
 		}

@@ -36,6 +36,9 @@ func (s *Server) authed(resource string, h http.HandlerFunc) http.HandlerFunc {
 		if err == nil && resource != "" {
 			err = s.Engine.Authorize(p, resource, authz.VerbForMethod(r.Method), nil)
 		}
+		if p != nil {
+			wire.Authenticated(r, wire.FamilyEngine, p.Account)
+		}
 		if err != nil {
 			s.errs.Write(w, r, err)
 			return

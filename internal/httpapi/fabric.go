@@ -56,5 +56,8 @@ func (s *Server) tokenByAkSk(w http.ResponseWriter, r *http.Request) {
 		req.Expire = &v[0]
 	}
 	tok, err := s.Fabric.TokenByAkSk(r.Context(), req, s.proxies.ClientIP(r))
+	if err == nil {
+		wire.Authenticated(r, wire.FamilyApp, req.AppKey)
+	}
 	s.answer(w, r, tok, err)
 }

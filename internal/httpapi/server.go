@@ -37,6 +37,9 @@ type Options struct {
 	// paths no endpoint of Gatehouse's own takes; internal/server composes
 	// it. Nil: neither.
 	Gateway *gateway.Gateway
+	// AdminMetrics leaves /metrics to the admin listener (AdminHandler):
+	// the public listener does not serve it.
+	AdminMetrics bool
 }
 
 // Deps are the domain services the HTTP surface calls.
@@ -60,6 +63,8 @@ type Server struct {
 	proxies *wire.Proxies
 	limiter *ipLimiter
 	gateway *gateway.Gateway
+	// adminMetrics: /metrics is served by AdminHandler only.
+	adminMetrics bool
 }
 
 // New builds the HTTP surface.
@@ -68,19 +73,18 @@ func New(d Deps, opts Options) *Server {
 		d.Logger = discard
 	}
 	s := &Server{Deps: d, mux: http.NewServeMux(), errs: wire.Errors{Logger: d.Logger}, proxies: opts.Proxies,
-		limiter: newIPLimiter(opts.RateLimit, opts.RateBurst), gateway: opts.Gateway}
+		limiter: newIPLimiter(opts.RateLimit, opts.RateBurst), gateway: opts.Gateway, adminMetrics: opts.AdminMetrics}
 	s.routes()
 	return s
 }
 
 // routes registers every endpoint.
 func (s *Server) routes() {
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok"))
-	})
+	s.mux.HandleFunc("GET /healthz", healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", metricsHandler())
+	if !s.adminMetrics {
+		s.mux.Handle("GET /metrics", metricsHandler())
+	}
 	s.engineRoutes()
 	s.keyRoutes()
 	s.fabricRoutes()
@@ -110,16 +114,20 @@ func (s *Server) domainsHealthy() bool {
 }
 
 // ServeHTTP implements http.Handler: it finds the route, answers unknown
-// paths and wrong methods in the error model, and records metrics.
+// paths and wrong methods in the error model, gives the request its id,
+// records metrics and writes the access log line.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	id := s.proxies.RequestID(r)
+	w.Header().Set(wire.RequestIDHeader, id)
+	r, access := wire.WithAccess(r)
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.Logger.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+			s.Logger.Error("panic serving request", "method", r.Method, "route", r.Pattern, "request_id", id, "panic", v)
 			if !sw.wrote {
 				s.errs.Write(sw, r, apierror.Internal)
 			}
@@ -128,8 +136,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if route == "" {
 			route = "unmatched"
 		}
+		elapsed := time.Since(start)
 		metrics.Requests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(sw.status)).Inc()
-		metrics.Latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		metrics.Latency.WithLabelValues(route).Observe(elapsed.Seconds())
+		s.logAccess(r, route, sw, elapsed, id, access)
 	}()
 	_, pattern := s.mux.Handler(r)
 	switch {
@@ -182,10 +192,35 @@ func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 	s.errs.Write(w, r, apierror.NotFound)
 }
 
-// statusWriter remembers the status written, for metrics.
+// logAccess writes the access log line of a request (docs/operations.md):
+// its route template, never its raw path, and the caller's credential
+// family and subject, never a credential.
+func (s *Server) logAccess(r *http.Request, route string, sw *statusWriter, elapsed time.Duration, id string, a *wire.Access) {
+	ctx := r.Context()
+	if !s.Logger.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("method", r.Method),
+		slog.String("route", route),
+		slog.Int("status", sw.status),
+		slog.Int64("bytes", sw.bytes),
+		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+		slog.String("client", s.proxies.ClientIP(r)),
+		slog.String("request_id", id),
+	}
+	if a.Family != "" {
+		attrs = append(attrs, slog.String("token_family", a.Family), slog.String("subject", a.Subject))
+	}
+	s.Logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+}
+
+// statusWriter remembers the status and the number of body bytes
+// written, for metrics and the access log.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	bytes  int64
 	wrote  bool
 }
 
@@ -198,7 +233,9 @@ func (w *statusWriter) WriteHeader(code int) {
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	w.wrote = true
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.

@@ -63,6 +63,13 @@ type Config struct {
 
 	TLSCert, TLSKey string
 
+	// AdminListen, when set, is the address of a second, plain-HTTP
+	// listener for /metrics, /healthz, /readyz and, with Pprof,
+	// /debug/pprof/; /metrics then leaves the public listener. Pprof
+	// needs AdminListen.
+	AdminListen string
+	Pprof       bool
+
 	// CCMessagingTokenTTL is the lifetime of a ccmessaging-token,
 	// CCMessagingRenewGrace how long a token superseded by renewal keeps
 	// working, CCMessagingSessionMax the maximum lifetime of a session.
@@ -94,16 +101,19 @@ func DefaultConfig() Config {
 
 // Server is a running Gatehouse.
 type Server struct {
-	cfg    Config
-	logger *slog.Logger
-	st     store.Store
-	ring   *keyring.Ring
-	audit  *audit.Log
-	msg    *ccmessaging.Service
-	http   *http.Server
-	ln     net.Listener
-	cancel context.CancelFunc
-	served chan error
+	cfg         Config
+	logger      *slog.Logger
+	st          store.Store
+	ring        *keyring.Ring
+	audit       *audit.Log
+	msg         *ccmessaging.Service
+	http        *http.Server
+	ln          net.Listener
+	admin       *http.Server // nil without AdminListen
+	adminLn     net.Listener
+	cancel      context.CancelFunc
+	served      chan error
+	adminServed chan error
 }
 
 // Start opens the store, loads every domain package and starts serving.
@@ -113,7 +123,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if logger == nil {
 		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
-	s := &Server{cfg: cfg, logger: logger, served: make(chan error, 1)}
+	s := &Server{cfg: cfg, logger: logger, served: make(chan error, 1), adminServed: make(chan error, 1)}
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	defer func() {
@@ -158,6 +168,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("ccmessaging: %w", err)
 	}
+	if cfg.Pprof && cfg.AdminListen == "" {
+		return nil, errors.New("--pprof needs --admin-listen: profiles are served on the admin listener only")
+	}
 	proxies, err := wire.ParseProxies(cfg.TrustedProxies)
 	if err != nil {
 		return nil, err
@@ -169,7 +182,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	api := httpapi.New(httpapi.Deps{Store: s.st, Engine: eng, Keys: s.ring, Audit: s.audit, Logger: logger,
 		Fabric: fabric, Messaging: s.msg},
-		httpapi.Options{Proxies: proxies, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Gateway: gw})
+		httpapi.Options{Proxies: proxies, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Gateway: gw,
+			AdminMetrics: cfg.AdminListen != ""})
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, err
 	}
@@ -192,8 +206,24 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		s.ln = tls.NewListener(s.ln, s.http.TLSConfig)
 		scheme = "https"
 	}
+	if cfg.AdminListen != "" {
+		if s.adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+			_ = s.ln.Close()
+			return nil, fmt.Errorf("admin listener: %w", err)
+		}
+		s.admin = &http.Server{
+			Handler:           api.AdminHandler(cfg.Pprof),
+			ReadHeaderTimeout: 5 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+	}
 	go func() { s.served <- s.http.Serve(s.ln) }()
 	logger.Info("listening", "addr", s.Addr(), "scheme", scheme, "store", cfg.Store)
+	if s.admin != nil {
+		go func() { s.adminServed <- s.admin.Serve(s.adminLn) }()
+		logger.Info("admin listening", "addr", s.AdminAddr(), "pprof", cfg.Pprof)
+	}
 	return s, nil
 }
 
@@ -255,12 +285,28 @@ func etcdTLS(cfg Config) (*tls.Config, error) {
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
+// AdminAddr is the address of the admin listener; "" without one.
+func (s *Server) AdminAddr() string {
+	if s.adminLn == nil {
+		return ""
+	}
+	return s.adminLn.Addr().String()
+}
+
 // Shutdown stops accepting requests, drains in-flight ones (until ctx
 // ends), flushes pending audit records and closes the store.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
 	if serr := <-s.served; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
+	}
+	if s.admin != nil {
+		if aerr := s.admin.Shutdown(ctx); aerr != nil && err == nil {
+			err = aerr
+		}
+		if serr := <-s.adminServed; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+			err = serr
+		}
 	}
 	s.close()
 	return err

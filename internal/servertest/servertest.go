@@ -59,6 +59,15 @@ func (s *Server) boot() {
 	s.srv, s.Base = srv, "http://"+srv.Addr()
 }
 
+// Admin is the base URL of the admin listener ("" without
+// Config.AdminListen).
+func (s *Server) Admin() string {
+	if a := s.srv.AdminAddr(); a != "" {
+		return "http://" + a
+	}
+	return ""
+}
+
 // Stop shuts the server down; it may be called more than once.
 func (s *Server) Stop() {
 	if s.srv == nil {

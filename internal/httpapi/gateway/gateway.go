@@ -178,7 +178,7 @@ func (u *upstream) check(r *http.Request) (identity, error) {
 	if err != nil {
 		return identity{}, err
 	}
-	h, err := u.g.checkEngine(r.Header.Get("Authorization"), t)
+	h, err := u.g.checkEngine(r, t)
 	return identity{header: h}, err
 }
 
@@ -280,16 +280,17 @@ const (
 	HeaderRoles   = "X-Gatehouse-Roles"
 )
 
-// checkEngine verifies an engine token against t and returns the
+// checkEngine verifies the engine token of r against t and returns the
 // identity headers of its account (none for a public target).
-func (g *Gateway) checkEngine(authorization string, t target) (http.Header, error) {
+func (g *Gateway) checkEngine(r *http.Request, t target) (http.Header, error) {
 	if t.access == accessPublic {
 		return nil, nil
 	}
-	p, err := g.cfg.Engine.Verify(authorization)
+	p, err := g.cfg.Engine.Verify(r.Header.Get("Authorization"))
 	if err != nil {
 		return nil, err
 	}
+	wire.Authenticated(r, wire.FamilyEngine, p.Account)
 	switch t.access {
 	case accessPermission:
 		err = g.cfg.Engine.Authorize(p, t.resource, t.verb, t.labels)

@@ -21,6 +21,7 @@ func (g *Gateway) checkSession(r *http.Request) (identity, error) {
 	if err != nil {
 		return identity{}, err
 	}
+	wire.AuthenticatedSession(r, id)
 	return identity{
 		header: http.Header{
 			HeaderUserID:    {id.UserID},

@@ -43,7 +43,7 @@ func (g *Gateway) authVerify(w http.ResponseWriter, r *http.Request) {
 		// The body is not available here: labels Service Center reads
 		// from a body are left to the upstream's own check.
 		t, _ := mapRequest(method, u, nil)
-		if id.header, err = g.checkEngine(r.Header.Get("Authorization"), t); err != nil {
+		if id.header, err = g.checkEngine(r, t); err != nil {
 			g.errs.Write(w, r, err)
 			return
 		}

@@ -35,6 +35,9 @@ func ParseProxies(list []string) (*Proxies, error) {
 }
 
 func (ps *Proxies) trusted(a netip.Addr) bool {
+	if ps == nil {
+		return false
+	}
 	for _, p := range ps.prefixes {
 		if p.Contains(a) {
 			return true
@@ -47,16 +50,11 @@ func (ps *Proxies) trusted(a netip.Addr) bool {
 // peer is a trusted proxy, in which case the right-most address of
 // X-Forwarded-For that is not itself a trusted proxy (or X-Real-IP).
 func (ps *Proxies) ClientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	peer, err := netip.ParseAddr(host)
-	if err != nil {
+	host, peer, ok := ps.peer(r)
+	if !ok {
 		return host
 	}
-	peer = peer.Unmap()
-	if ps == nil || len(ps.prefixes) == 0 || !ps.trusted(peer) {
+	if !ps.trusted(peer) {
 		return peer.String()
 	}
 	if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
@@ -78,4 +76,24 @@ func (ps *Proxies) ClientIP(r *http.Request) string {
 		return a.Unmap().String()
 	}
 	return peer.String()
+}
+
+// peer returns the TCP peer of r: its host as written and, when that is
+// an IP address, the address.
+func (ps *Proxies) peer(r *http.Request) (string, netip.Addr, bool) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return host, netip.Addr{}, false
+	}
+	return host, peer.Unmap(), true
+}
+
+// fromTrusted reports whether the TCP peer of r is a trusted proxy.
+func (ps *Proxies) fromTrusted(r *http.Request) bool {
+	_, peer, ok := ps.peer(r)
+	return ok && ps.trusted(peer)
 }

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 
@@ -63,7 +62,8 @@ type Config struct {
 	// RequestTimeout bounds every request; a request that does not complete
 	// in time fails with store.ErrUnavailable (default 5s).
 	RequestTimeout time.Duration
-	// Logger receives the backend's own log lines (default slog.Default()).
+	// Logger receives the backend's own log lines and the etcd client's
+	// (default slog.Default()).
 	Logger *slog.Logger
 }
 
@@ -121,7 +121,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		DialTimeout:          cfg.DialTimeout,
 		DialKeepAliveTime:    keepAliveTime,
 		DialKeepAliveTimeout: cfg.RequestTimeout,
-		Logger:               zap.NewNop(),
+		Logger:               zapLogger(cfg.Logger.Handler().WithAttrs([]slog.Attr{slog.String("component", "etcd-client")})),
 		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           reconnectBackoff,
 			MinConnectTimeout: cfg.DialTimeout,
