@@ -152,3 +152,18 @@ func TestHTTPLivesInTheWire(t *testing.T) {
 		t.Errorf("%s imports net/http: HTTP concerns belong under %s", path, wire)
 	}
 }
+
+// TestRetiredDependencies keeps out of the binary the modules replaced in
+// #15: the archived gopkg.in/yaml.v3 (go.yaml.in/yaml/v3 took its place)
+// and etcd's raft, linked once for one error value.
+func TestRetiredDependencies(t *testing.T) {
+	p, ok := listPackages(t)["cmd/gatehouse"]
+	if !ok {
+		t.Fatal("cmd/gatehouse not found")
+	}
+	for _, dep := range p.Deps {
+		if under(dep, "gopkg.in/yaml.v3") || under(dep, "go.etcd.io/raft/v3") {
+			t.Errorf("the gatehouse binary links %s", dep)
+		}
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	"go.etcd.io/raft/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -32,6 +31,11 @@ func (s *Store) mapError(ctx context.Context, err error) error {
 	return fmt.Errorf("etcd: %w", err)
 }
 
+// raftStopped is what a member whose raft node has stopped (it is
+// shutting down) answers: etcd passes raft's error on untyped, as
+// codes.Unknown with this description.
+const raftStopped = "raft: stopped"
+
 // unavailable reports whether err says the cluster could not serve the
 // request: a timeout, no connection, no leader, a leader change, an
 // overloaded or full cluster, a member shutting down (whose stopped raft
@@ -40,11 +44,10 @@ func unavailable(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
-	st, _ := status.FromError(err)
-	if st.Message() == raft.ErrStopped.Error() {
+	if rpctypes.ErrorDesc(err) == raftStopped {
 		return true
 	}
-	code := st.Code()
+	code := status.Code(err)
 	var etcdErr rpctypes.EtcdError
 	if errors.As(err, &etcdErr) {
 		code = etcdErr.Code()

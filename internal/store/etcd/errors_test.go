@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	"go.etcd.io/raft/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -26,7 +25,7 @@ func TestUnavailable(t *testing.T) {
 		{rpctypes.ErrTimeout, true},
 		{rpctypes.ErrTooManyRequests, true},
 		{rpctypes.ErrNoSpace, true},
-		{status.Error(codes.Unknown, raft.ErrStopped.Error()), true},
+		{status.Error(codes.Unknown, "raft: stopped"), true},
 		{rpctypes.ErrLeaseNotFound, false},
 		{rpctypes.ErrCompacted, false},
 		{status.Error(codes.InvalidArgument, "bad"), false},
