@@ -198,11 +198,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	scheme := "http"
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		certs, err := newCertReloader(cfg.TLSCert, cfg.TLSKey, logger)
 		if err != nil {
-			return nil, fmt.Errorf("TLS: %w", err)
+			return nil, err
 		}
-		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.http.TLSConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
 		s.ln = tls.NewListener(s.ln, s.http.TLSConfig)
 		scheme = "https"
 	}
