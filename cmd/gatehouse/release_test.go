@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -69,6 +70,21 @@ func TestReleaseBuild(t *testing.T) {
 		t.Fatal("healthcheck of an unready server succeeded")
 	}
 	probe.Close()
+
+	// https, verified with --cacert.
+	tlsProbe := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer tlsProbe.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsProbe.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "healthcheck", "--url", tlsProbe.URL, "--cacert", ca).CombinedOutput(); err != nil {
+		t.Fatalf("healthcheck over https with --cacert: %v %s", err, out)
+	}
+	if err := exec.Command(bin, "healthcheck", "--url", tlsProbe.URL).Run(); err == nil {
+		t.Fatal("healthcheck trusted an unknown certificate")
+	}
+
 	if err := exec.Command(bin, "healthcheck", "--url", probe.URL+"/readyz").Run(); err == nil {
 		t.Fatal("healthcheck of a stopped server succeeded")
 	}

@@ -69,6 +69,10 @@ type Config struct {
 	// needs AdminListen.
 	AdminListen string
 	Pprof       bool
+	// TLSClientCA, when set, makes the admin listener serve HTTPS with
+	// TLSCert and accept only clients with a certificate this CA bundle
+	// verifies (mutual TLS). It needs AdminListen and TLSCert.
+	TLSClientCA string
 
 	// CCMessagingTokenTTL is the lifetime of a ccmessaging-token,
 	// CCMessagingRenewGrace how long a token superseded by renewal keeps
@@ -171,6 +175,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.Pprof && cfg.AdminListen == "" {
 		return nil, errors.New("--pprof needs --admin-listen: profiles are served on the admin listener only")
 	}
+	if cfg.TLSClientCA != "" && (cfg.AdminListen == "" || cfg.TLSCert == "") {
+		return nil, errors.New("--tls-client-ca needs --admin-listen and --tls-cert: it is mutual TLS on the admin listener")
+	}
 	proxies, err := wire.ParseProxies(cfg.TrustedProxies)
 	if err != nil {
 		return nil, err
@@ -197,9 +204,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	scheme := "http"
+	var certs *certReloader
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
-		certs, err := newCertReloader(cfg.TLSCert, cfg.TLSKey, logger)
-		if err != nil {
+		if certs, err = newCertReloader(cfg.TLSCert, cfg.TLSKey, logger); err != nil {
 			return nil, err
 		}
 		s.http.TLSConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
@@ -207,15 +214,24 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		scheme = "https"
 	}
 	if cfg.AdminListen != "" {
+		adminTLS, err := adminTLSConfig(cfg, certs)
+		if err != nil {
+			_ = s.ln.Close()
+			return nil, err
+		}
 		if s.adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
 			_ = s.ln.Close()
 			return nil, fmt.Errorf("admin listener: %w", err)
+		}
+		if adminTLS != nil {
+			s.adminLn = tls.NewListener(s.adminLn, adminTLS)
 		}
 		s.admin = &http.Server{
 			Handler:           api.AdminHandler(cfg.Pprof),
 			ReadHeaderTimeout: 5 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+			TLSConfig:         adminTLS,
 		}
 	}
 	go func() { s.served <- s.http.Serve(s.ln) }()
@@ -280,6 +296,25 @@ func etcdTLS(cfg Config) (*tls.Config, error) {
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
+}
+
+// adminTLSConfig is the TLS configuration of the admin listener: nil
+// (plain HTTP) without TLSClientCA, else mutual TLS with the public
+// listener's certificate.
+func adminTLSConfig(cfg Config, certs *certReloader) (*tls.Config, error) {
+	if cfg.TLSClientCA == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(cfg.TLSClientCA)
+	if err != nil {
+		return nil, fmt.Errorf("TLS client CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("TLS client CA %s: no certificate found", cfg.TLSClientCA)
+	}
+	return &tls.Config{GetCertificate: certs.GetCertificate, ClientCAs: pool,
+		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}, nil
 }
 
 // Addr is the address the server listens on.
