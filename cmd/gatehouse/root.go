@@ -15,14 +15,17 @@ func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "gatehouse",
 		Short:         "Gatehouse issues, verifies, renews and revokes engine and channel tokens",
+		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("gatehouse {{.Version}}\n")
 	root.AddCommand(newServeCmd(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "gatehouse", version) },
 	})
+	root.AddCommand(adminCommands()...)
 	return root
 }
 
