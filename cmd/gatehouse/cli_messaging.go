@@ -206,7 +206,7 @@ func (c *cli) channelCmd() *cobra.Command {
 			}
 			return c.print(cmd, ch, channelTable([]client.Channel{ch}))
 		})}
-	create.Flags().StringVar(&req.ID, "id", "", "channel ID (generated when empty)")
+	create.Flags().StringVar(&req.ID, "id", "", "channel ID, 1 to 32 digits (generated when empty)")
 	create.Flags().StringSliceVar(&req.AppKeys, "app", nil, "app key the channel is open to (repeatable)")
 	create.Flags().StringVar(&req.SessionIdleTimeout, "idle-timeout", "", "session idle timeout (default 30m)")
 	_ = create.RegisterFlagCompletionFunc("app", c.names(c.appKeys))
