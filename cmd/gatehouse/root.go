@@ -26,6 +26,7 @@ func newRootCmd() *cobra.Command {
 		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "gatehouse", version) },
 	})
 	root.AddCommand(adminCommands()...)
+	root.AddCommand(newResetRootCmd())
 	return root
 }
 

@@ -322,9 +322,18 @@ func (e *Engine) changePassword(ctx context.Context, c authz.Caller, name string
 // until the local view reflects the result. fn may return errNoChange or
 // an API error to abort.
 func (e *Engine) updateAccount(ctx context.Context, name string, fn func(*accountRecord) error) (*accountRecord, error) {
-	key := accountPrefix + name
+	out, rev, err := updateAccountRecord(ctx, e.st, name, fn)
+	if err != nil {
+		return nil, err
+	}
+	return out, e.sync(ctx, accountPrefix+name, rev)
+}
+
+// updateAccountRecord applies fn to the stored account name and returns
+// the new record and its revision.
+func updateAccountRecord(ctx context.Context, st store.Store, name string, fn func(*accountRecord) error) (*accountRecord, int64, error) {
 	var out accountRecord
-	it, err := e.st.Update(ctx, key, func(cur *store.Item) (*store.Item, error) {
+	it, err := st.Update(ctx, accountPrefix+name, func(cur *store.Item) (*store.Item, error) {
 		if cur == nil {
 			return nil, apierror.AccountNotExist
 		}
@@ -339,9 +348,9 @@ func (e *Engine) updateAccount(ctx context.Context, name string, fn func(*accoun
 		return &store.Item{Value: store.EncodeJSON(&rec)}, nil
 	})
 	if err != nil {
-		return nil, apierror.FromStore(err)
+		return nil, 0, apierror.FromStore(err)
 	}
-	return &out, e.sync(ctx, key, it.Revision)
+	return &out, it.Revision, nil
 }
 
 func dedupe(in []string) []string {

@@ -229,6 +229,15 @@ func (e *Engine) Locks(ctx context.Context) ([]Lock, error) {
 // ClearLocks removes every lock and failure of the name typed at login,
 // an account's or not.
 func (e *Engine) ClearLocks(ctx context.Context, c authz.Caller, name string) error {
+	if err := e.deleteLocks(ctx, name); err != nil {
+		return err
+	}
+	e.audit.Record(audit.Record{Actor: c.Account, IP: c.IP, Action: "lockout.clear", Target: e.shownName(name), Outcome: audit.Success})
+	return nil
+}
+
+// deleteLocks deletes every lockout key of name.
+func (e *Engine) deleteLocks(ctx context.Context, name string) error {
 	items, _, err := e.st.List(ctx, lockPrefix+e.nameHash(name)+"::")
 	if err != nil {
 		return apierror.FromStore(err)
@@ -238,7 +247,6 @@ func (e *Engine) ClearLocks(ctx context.Context, c authz.Caller, name string) er
 			return apierror.FromStore(err)
 		}
 	}
-	e.audit.Record(audit.Record{Actor: c.Account, IP: c.IP, Action: "lockout.clear", Target: e.shownName(name), Outcome: audit.Success})
 	return nil
 }
 

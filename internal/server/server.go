@@ -121,7 +121,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.close()
 		}
 	}()
-	if s.st, err = openStore(ctx, cfg, logger); err != nil {
+	if s.st, err = openStore(ctx, cfg, logger, bolt.Options{}); err != nil {
 		return nil, err
 	}
 	s.st = metrics.InstrumentStore(s.st)
@@ -197,13 +197,14 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	return s, nil
 }
 
-func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (store.Store, error) {
+// openStore opens the store cfg names; a bolt store with boltOpts.
+func openStore(ctx context.Context, cfg Config, logger *slog.Logger, boltOpts bolt.Options) (store.Store, error) {
 	switch cfg.Store {
 	case "", "bolt":
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, err
 		}
-		return opened(bolt.Open(filepath.Join(cfg.DataDir, "gatehouse.db"), bolt.Options{}))
+		return opened(bolt.Open(boltFile(cfg), boltOpts))
 	case "etcd":
 		tlsCfg, err := etcdTLS(cfg)
 		if err != nil {
@@ -214,6 +215,9 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (store.Stor
 		return nil, fmt.Errorf("unknown store %q (want bolt or etcd)", cfg.Store)
 	}
 }
+
+// boltFile is the path of the embedded store's file.
+func boltFile(cfg Config) string { return filepath.Join(cfg.DataDir, "gatehouse.db") }
 
 // opened returns the result of a backend's Open as a store.Store: nil,
 // not an interface holding a nil pointer, when the open failed, so that
