@@ -314,6 +314,9 @@ func (e *Engine) changePassword(ctx context.Context, c authz.Caller, name string
 	})
 	if err == nil {
 		metrics.TokensRevoked.WithLabelValues(metrics.KindEngine, "password-change").Inc()
+		if name == RootAccount {
+			e.removePasswordFile()
+		}
 	}
 	return err
 }

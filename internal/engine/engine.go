@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math/big"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -46,7 +47,11 @@ type Options struct {
 	CacheSize       int           // verified-token cache entries [65536]
 	RootPassword    string        // root password on first start; generated when empty
 	PasswordOut     io.Writer     // where a generated root password is printed [os.Stderr]
-	Now             func() time.Time
+	// RootPasswordFile, when set, is where a generated root password is
+	// also written (mode 0600); it is deleted once root's password is
+	// another, on this server or, found at start, on another one.
+	RootPasswordFile string
+	Now              func() time.Time
 }
 
 // Token lifetime bounds for tokenExpirationTime in a login request.
@@ -168,7 +173,8 @@ func (e *Engine) bootstrap(ctx context.Context) error {
 			return fmt.Errorf("create role %s: %w", name, err)
 		}
 	}
-	if e.accounts.Has(RootAccount) {
+	if root, ok := e.accounts.Get(RootAccount); ok {
+		e.dropStalePasswordFile(root.PasswordHash)
 		return nil
 	}
 	pw, generated := e.opts.RootPassword, false
@@ -182,19 +188,33 @@ func (e *Engine) bootstrap(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The file is written before root is: a root whose generated password
+	// could not be kept is never created.
+	if generated && e.opts.RootPasswordFile != "" {
+		if err := writePasswordFile(e.opts.RootPasswordFile, pw); err != nil {
+			return fmt.Errorf("root password file: %w", err)
+		}
+	}
 	rec := accountRecord{ID: uuid.NewString(), Name: RootAccount, PasswordHash: hash, Roles: []string{AdminRole},
 		Status: StatusActive, CreateTime: now, UpdateTime: now,
 		// Tokens of an earlier root, removed from the store, stay revoked.
 		RevokedBefore: e.opts.Now().UnixMilli()}
 	if _, err := e.create(ctx, accountPrefix+RootAccount, rec); err != nil {
+		if generated {
+			e.removePasswordFile()
+		}
 		if errors.Is(err, store.ErrExists) {
 			return nil // another replica bootstrapped first
 		}
 		return fmt.Errorf("create root: %w", err)
 	}
 	if generated {
-		e.logger.Warn("generated the root password; it is shown only on stderr, once")
+		e.logger.Warn("generated the root password; it is shown only on stderr, once, and kept in the root password file until root changes it",
+			"file", e.opts.RootPasswordFile)
 		fmt.Fprintf(e.opts.PasswordOut, "gatehouse: root account created with generated password: %s\n", pw)
+		if e.opts.RootPasswordFile != "" {
+			fmt.Fprintf(e.opts.PasswordOut, "gatehouse: the password is also in %s (readable only by its owner), deleted when root changes its password\n", e.opts.RootPasswordFile)
+		}
 	}
 	e.audit.Record(audit.Record{Actor: "gatehouse", Action: "account.create", Target: RootAccount, Outcome: audit.Success})
 	return nil
@@ -250,4 +270,50 @@ func (e *Engine) sync(ctx context.Context, key string, rev int64) error {
 		err = e.revoked.Sync(ctx, rev)
 	}
 	return apierror.FromStore(err)
+}
+
+// writePasswordFile writes pw to a new file at path readable only by its
+// owner, replacing any earlier one.
+func writePasswordFile(path, pw string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(pw + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// removePasswordFile deletes the root password file, if any.
+func (e *Engine) removePasswordFile() {
+	if e.opts.RootPasswordFile == "" {
+		return
+	}
+	if err := os.Remove(e.opts.RootPasswordFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		e.logger.Warn("could not delete the root password file", "file", e.opts.RootPasswordFile, "err", err)
+	}
+}
+
+// dropStalePasswordFile deletes the root password file when root's
+// password is no longer the one it holds: changed through another replica,
+// or by reset-root, while this one was down.
+func (e *Engine) dropStalePasswordFile(rootHash string) {
+	if e.opts.RootPasswordFile == "" {
+		return
+	}
+	b, err := os.ReadFile(e.opts.RootPasswordFile)
+	if err != nil {
+		return
+	}
+	if ok, _, _ := e.hasher.Verify(strings.TrimSuffix(string(b), "\n"), rootHash); !ok {
+		e.removePasswordFile()
+	}
 }

@@ -121,6 +121,33 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.close()
 		}
 	}()
+	// Everything that can fail on the configuration or the host (argon2
+	// parameters, proxies, routes, TLS files, the listener) is checked
+	// before the store is opened, and the engine, whose first start
+	// creates root, comes after every other part: a start that fails
+	// leaves no root behind, nor a generated password nobody saw.
+	hasher, err := password.NewHasher(cfg.Argon2)
+	if err != nil {
+		return nil, err
+	}
+	proxies, err := wire.ParseProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	if err := gateway.ValidateRoutes(cfg.Routes, true); err != nil {
+		return nil, err
+	}
+	var tlsConfig *tls.Config
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("TLS: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, err
+	}
 	if s.st, err = openStore(ctx, cfg, logger, bolt.Options{}); err != nil {
 		return nil, err
 	}
@@ -135,19 +162,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		MaxTokenLifetime: engine.MaxRequestedTTL + cfg.TokenLeeway}); err != nil {
 		return nil, fmt.Errorf("key ring: %w", err)
 	}
-	hasher, err := password.NewHasher(cfg.Argon2)
-	if err != nil {
-		return nil, err
-	}
 	s.audit = audit.New(s.st, logger, cfg.AuditRetention)
-	eng, err := engine.New(bg, s.st, s.ring, hasher, s.audit, logger, engine.Options{
-		TokenTTL: cfg.TokenTTL, Leeway: cfg.TokenLeeway,
-		LockoutAttempts: cfg.LockoutAttempts, LockoutWindow: cfg.LockoutWindow, LockoutBan: cfg.LockoutBan,
-		RootPassword: cfg.RootPassword,
-	})
-	if err != nil {
-		return nil, err
-	}
 	fabric, err := apifabric.New(bg, s.st, s.audit, logger, apifabric.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("apps: %w", err)
@@ -158,7 +173,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("ccmessaging: %w", err)
 	}
-	proxies, err := wire.ParseProxies(cfg.TrustedProxies)
+	eng, err := engine.New(bg, s.st, s.ring, hasher, s.audit, logger, engine.Options{
+		TokenTTL: cfg.TokenTTL, Leeway: cfg.TokenLeeway,
+		LockoutAttempts: cfg.LockoutAttempts, LockoutWindow: cfg.LockoutWindow, LockoutBan: cfg.LockoutBan,
+		RootPassword: cfg.RootPassword, RootPasswordFile: RootPasswordFile(cfg),
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -170,9 +189,6 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	api := httpapi.New(httpapi.Deps{Store: s.st, Engine: eng, Keys: s.ring, Audit: s.audit, Logger: logger,
 		Fabric: fabric, Messaging: s.msg},
 		httpapi.Options{Proxies: proxies, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Gateway: gw})
-	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-		return nil, err
-	}
 	s.http = &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -183,13 +199,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	scheme := "http"
-	if cfg.TLSCert != "" || cfg.TLSKey != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			return nil, fmt.Errorf("TLS: %w", err)
-		}
-		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		s.ln = tls.NewListener(s.ln, s.http.TLSConfig)
+	if tlsConfig != nil {
+		s.http.TLSConfig = tlsConfig
+		s.ln = tls.NewListener(s.ln, tlsConfig)
 		scheme = "https"
 	}
 	go func() { s.served <- s.http.Serve(s.ln) }()
@@ -215,6 +227,10 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger, boltOpts bo
 		return nil, fmt.Errorf("unknown store %q (want bolt or etcd)", cfg.Store)
 	}
 }
+
+// RootPasswordFile is where the first start keeps a generated root
+// password, in the data directory, until root changes it.
+func RootPasswordFile(cfg Config) string { return filepath.Join(cfg.DataDir, "root-password") }
 
 // boltFile is the path of the embedded store's file.
 func boltFile(cfg Config) string { return filepath.Join(cfg.DataDir, "gatehouse.db") }
@@ -272,6 +288,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // close releases everything Start opened, in reverse order.
 func (s *Server) close() {
+	if s.ln != nil && s.http == nil {
+		s.ln.Close() // bound, never served
+	}
 	if s.msg != nil {
 		s.msg.Close()
 	}
