@@ -401,8 +401,16 @@ func (c *cli) print(cmd *cobra.Command, v any, t table) error {
 		_, err = w.Write(y)
 		return err
 	}
+	return writeTable(w, t)
+}
+
+// writeTable writes t's header, when it has one, and rows in aligned
+// columns.
+func writeTable(w io.Writer, t table) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(t.header, "\t"))
+	if t.header != nil {
+		fmt.Fprintln(tw, strings.Join(t.header, "\t"))
+	}
 	for _, r := range t.rows {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -302,5 +303,85 @@ func (c *cli) auditCmd() *cobra.Command {
 			return c.print(cmd, nonNil(rs), auditTable(rs))
 		})}
 	list.Flags().IntVar(&limit, "limit", 100, "how many records, 1 to 1000")
-	return c.group("audit", "Read the audit log", nil, list)
+
+	var first int
+	var interval time.Duration
+	tail := &cobra.Command{Use: "tail", Short: "Show the newest audit records, then new ones as they come, oldest first", Args: cobra.NoArgs,
+		Long: "Show the newest audit records, then poll for new ones until interrupted, oldest first. JSON\n" +
+			"prints one record per line, YAML one document per record.",
+		RunE: c.run(func(cmd *cobra.Command, _ []string, cn *conn) error {
+			return c.tailAudit(cmd, cn, first, interval)
+		})}
+	tail.Flags().IntVar(&first, "limit", 10, "how many past records to show first, 1 to 1000")
+	tail.Flags().DurationVar(&interval, "interval", 2*time.Second, "how often to ask for new records")
+	return c.group("audit", "Read the audit log", nil, list, tail)
+}
+
+// tailAudit prints the newest first records, then every record newer than
+// those, polling every interval until the command's context ends.
+func (c *cli) tailAudit(cmd *cobra.Command, cn *conn, first int, interval time.Duration) error {
+	ctx := cmd.Context()
+	var last time.Time
+	seen := map[client.AuditRecord]bool{} // the records of time last, printed already
+	header := true
+	limit := first
+	for {
+		rs, err := cn.admin.Audit(ctx, limit)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var fresh []client.AuditRecord
+		for i := len(rs) - 1; i >= 0; i-- { // oldest first
+			r := rs[i]
+			if r.Time.Before(last) || seen[r] {
+				continue
+			}
+			if r.Time.After(last) {
+				last, seen = r.Time, map[client.AuditRecord]bool{}
+			}
+			seen[r] = true
+			fresh = append(fresh, r)
+		}
+		if err := c.printStream(cmd, fresh, header); err != nil {
+			return err
+		}
+		header, limit = false, 1000
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(interval):
+		}
+	}
+}
+
+// printStream prints records of a stream: table rows (the header first
+// when header is set), JSON lines or YAML documents.
+func (c *cli) printStream(cmd *cobra.Command, rs []client.AuditRecord, header bool) error {
+	w := cmd.OutOrStdout()
+	switch c.output {
+	case "json", "yaml":
+		for _, r := range rs {
+			if c.output == "yaml" {
+				fmt.Fprintln(w, "---")
+				if err := c.print(cmd, r, table{}); err != nil {
+					return err
+				}
+				continue
+			}
+			b, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "%s\n", b)
+		}
+		return nil
+	}
+	t := auditTable(rs)
+	if !header {
+		t.header = nil
+	}
+	return writeTable(w, t)
 }

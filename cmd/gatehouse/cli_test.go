@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -460,5 +461,88 @@ func TestCLICompletion(t *testing.T) {
 	}
 	if out := e.ok("", "__complete", "account", "list", "-o", ""); !strings.Contains(out, "json\n") {
 		t.Fatalf("formats not completed: %q", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader in two
+// goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor waits until cond holds, failing the test after a deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestCLIAuditTail(t *testing.T) {
+	e := newCLIEnv(t)
+	e.login()
+	for _, format := range []string{"table", "json", "yaml"} {
+		t.Run(format, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var out, errb syncBuffer
+			code := make(chan int, 1)
+			go func() {
+				code <- execute(ctx, []string{"audit", "tail", "--limit", "1", "--interval", "20ms", "-o", format}, strings.NewReader(""), &out, &errb)
+			}()
+			waitFor(t, "the first record", func() bool { return strings.Contains(out.String(), "success") })
+			tok := e.srv.Root()
+			var k struct{ ID string }
+			e.srv.Call("POST", "/v4/keys/rotate", tok, nil).JSON(t, &k)
+			waitFor(t, "the rotation", func() bool { return strings.Contains(out.String(), k.ID) })
+			cancel()
+			if c := <-code; c != 0 {
+				t.Fatalf("exit %d: %s", c, errb.String())
+			}
+			s := out.String()
+			if strings.Count(s, k.ID) != 1 {
+				t.Fatalf("the rotation printed %d times:\n%s", strings.Count(s, k.ID), s)
+			}
+			switch format {
+			case "json":
+				for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+					var r struct{ Action string }
+					if err := json.Unmarshal([]byte(line), &r); err != nil || r.Action == "" {
+						t.Fatalf("line %q: %v", line, err)
+					}
+				}
+			case "yaml":
+				dec := yaml.NewDecoder(strings.NewReader(s))
+				for {
+					var r struct{ Action string }
+					if err := dec.Decode(&r); err == io.EOF {
+						break
+					} else if err != nil || r.Action == "" {
+						t.Fatalf("yaml %q: %v", s, err)
+					}
+				}
+			default:
+				if !strings.HasPrefix(s, "TIME") || strings.Count(s, "TIME") != 1 {
+					t.Fatalf("table:\n%s", s)
+				}
+			}
+		})
 	}
 }
