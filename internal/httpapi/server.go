@@ -33,6 +33,8 @@ type Options struct {
 	// endpoints in requests per second (0 disables limiting), RateBurst its burst.
 	RateLimit float64
 	RateBurst int
+	// Now is the rate limits' clock; nil is time.Now.
+	Now func() time.Time
 	// Gateway serves /auth/verify and the upstreams of gateway mode, for
 	// paths no endpoint of Gatehouse's own takes; internal/server composes
 	// it. Nil: neither.
@@ -67,8 +69,11 @@ func New(d Deps, opts Options) *Server {
 	if d.Logger == nil {
 		d.Logger = discard
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	s := &Server{Deps: d, mux: http.NewServeMux(), errs: wire.Errors{Logger: d.Logger}, proxies: opts.Proxies,
-		limiter: newIPLimiter(opts.RateLimit, opts.RateBurst), gateway: opts.Gateway}
+		limiter: newIPLimiter(opts.RateLimit, opts.RateBurst, opts.Now), gateway: opts.Gateway}
 	s.routes()
 	return s
 }

@@ -54,6 +54,10 @@ type Config struct {
 	LockoutBan      time.Duration
 	RootPassword    string
 
+	// Now is the clock of token lifetimes, lockout windows, sessions and
+	// rate limits; nil is time.Now. Tests set it to move time without sleeping.
+	Now func() time.Time
+
 	Argon2 password.Params
 
 	TrustedProxies []string
@@ -143,16 +147,16 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	eng, err := engine.New(bg, s.st, s.ring, hasher, s.audit, logger, engine.Options{
 		TokenTTL: cfg.TokenTTL, Leeway: cfg.TokenLeeway,
 		LockoutAttempts: cfg.LockoutAttempts, LockoutWindow: cfg.LockoutWindow, LockoutBan: cfg.LockoutBan,
-		RootPassword: cfg.RootPassword,
+		RootPassword: cfg.RootPassword, Now: cfg.Now,
 	})
 	if err != nil {
 		return nil, err
 	}
-	fabric, err := apifabric.New(bg, s.st, s.audit, logger, apifabric.Options{})
+	fabric, err := apifabric.New(bg, s.st, s.audit, logger, apifabric.Options{Now: cfg.Now})
 	if err != nil {
 		return nil, fmt.Errorf("apps: %w", err)
 	}
-	s.msg, err = ccmessaging.New(bg, s.st, fabric, s.audit, logger, ccmessaging.Options{
+	s.msg, err = ccmessaging.New(bg, s.st, fabric, s.audit, logger, ccmessaging.Options{Now: cfg.Now,
 		TokenTTL: cfg.CCMessagingTokenTTL, RenewGrace: cfg.CCMessagingRenewGrace, SessionMax: cfg.CCMessagingSessionMax,
 	})
 	if err != nil {
@@ -169,7 +173,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	api := httpapi.New(httpapi.Deps{Store: s.st, Engine: eng, Keys: s.ring, Audit: s.audit, Logger: logger,
 		Fabric: fabric, Messaging: s.msg},
-		httpapi.Options{Proxies: proxies, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Gateway: gw})
+		httpapi.Options{Proxies: proxies, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Now: cfg.Now, Gateway: gw})
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, err
 	}
