@@ -343,7 +343,7 @@ func TestRootChangedByRootAlone(t *testing.T) {
 
 	wantErr(t, ts.call("POST", "/v4/accounts/root/password", admin3, map[string]any{"password": pw("rt")}), 403, "403202", builtIn)
 	wantErr(t, ts.call("POST", "/v4/accounts/root/password", admin3, map[string]any{"currentPassword": rootPW, "password": pw("rt")}), 403, "403202", builtIn)
-	wantErr(t, ts.call("PUT", "/v4/accounts/root", admin3, map[string]any{"status": "inactive"}), 403, "403202", builtIn)
+	wantErr(t, ts.call("PUT", "/v4/accounts/root", admin3, map[string]any{"roles": []string{"admin"}, "status": "inactive"}), 403, "403202", builtIn)
 	wantErr(t, ts.call("PUT", "/v4/accounts/root", admin3, map[string]any{"roles": []string{"developer"}}), 403, "403202", builtIn)
 	wantErr(t, ts.loginReply("root", pw("rt")), 401, "401202", "User name or password is wrong")
 	wantStatus(t, ts.call("GET", "/v4/self-perms", root, nil), 200)

@@ -22,7 +22,7 @@ var (
 func TestGatewayRBAC(t *testing.T) {
 	t.Parallel()
 	up := newEcho(t)
-	g := start(t, nil, gateway.Route{Prefix: "/v4/", Upstream: up.URL})
+	g := start(t, nil, gateway.Route{Prefix: "/v4/", Upstream: up.URL}, gateway.Route{Prefix: "/v1/", Upstream: up.URL})
 	root := g.root()
 	tokens := map[string]string{
 		"root":      root,
@@ -53,7 +53,7 @@ func TestGatewayRBAC(t *testing.T) {
 		{"GET", "/v4/default/registry/existence?type=microservice&appId=a&serviceName=bar&env=", nil, []string{"root", "developer", "svcReader"}, "service:get"},
 		// Service Center's mapping: instances, dependencies, tags and the
 		// legacy /govern API are "service", schemas "service/schema".
-		{"POST", ms + "/s1/instances", `{}`, []string{"root", "developer", "svcWriter"}, "service:create"},
+		{"POST", ms + "/s1/instances", `{}`, []string{"root", "developer", "svcWriter", "fooOnly"}, "service:create"},
 		{"PUT", ms + "/s1/instances/i1/status?value=UP", nil, []string{"root", "developer", "svcWriter"}, "service:update"},
 		{"PUT", ms + "/s1/instances/i1/heartbeat", nil, []string{"root", "developer", "svcWriter"}, "service:update"},
 		{"GET", "/v4/default/registry/instances?appId=a&serviceName=foo", nil, []string{"root", "developer", "svcReader", "fooOnly"}, "service:get"},
