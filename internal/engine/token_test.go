@@ -72,10 +72,10 @@ func TestRevocationWithFrozenClock(t *testing.T) {
 			return e.UpdateAccount(bg, admin, "dave", UpdateAccountRequest{Roles: []string{AdminRole}})
 		}, "Passw0rd!d"},
 		{"status", func() error {
-			return e.UpdateAccount(bg, admin, "dave", UpdateAccountRequest{Status: &inactive})
+			return e.UpdateAccount(bg, admin, "dave", UpdateAccountRequest{Roles: []string{AdminRole}, Status: inactive})
 		}, "Passw0rd!d"},
 		{"status again", func() error {
-			return e.UpdateAccount(bg, admin, "dave", UpdateAccountRequest{Status: &active})
+			return e.UpdateAccount(bg, admin, "dave", UpdateAccountRequest{Roles: []string{AdminRole}, Status: active})
 		}, "Passw0rd!d"},
 	}
 	pw := "Passw0rd!d"

@@ -25,7 +25,7 @@ func TestEngineLogin(t *testing.T) {
 	root := ts.root()
 	ts.mkAccount(root, "inactive1", pw("i1"), "developer")
 	ts.mkAccount(root, "victim1", pw("v1"), "developer")
-	wantOK(t, ts.call("PUT", "/v4/accounts/inactive1", root, map[string]any{"status": "inactive"}))
+	wantOK(t, ts.call("PUT", "/v4/accounts/inactive1", root, map[string]any{"roles": []string{"developer"}, "status": "inactive"}))
 
 	t.Run("success", func(t *testing.T) {
 		t.Parallel()
