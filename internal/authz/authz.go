@@ -65,9 +65,16 @@ var (
 	// scResourceTypes are Service Center's, in the order of its admin role.
 	scResourceTypes = []string{ResourceAccount, ResourceConfig, ResourceRole,
 		ResourceService, ResourceGovernance, ResourceOps, ResourceSchema}
+	// scRoleOnlyTypes are further types Service Center stores in roles
+	// (its role API checks no type) and its documentation and older
+	// versions use, though its request mapping produces none of them: a
+	// permission may name them, as Service Center's roles do (its stores
+	// hold roles naming instance and rule), and they grant what they
+	// grant there, nothing.
+	scRoleOnlyTypes = []string{"instance", "rule", "tag", "dep", "schema"}
 	// gatehouseResourceTypes are Gatehouse's own administrative resources.
 	gatehouseResourceTypes = []string{ResourceApp, ResourceChannel, ResourceSession, ResourceKey, ResourceAudit}
-	resourceTypes          = slices.Concat(scResourceTypes, gatehouseResourceTypes)
+	resourceTypes          = slices.Concat(scResourceTypes, scRoleOnlyTypes, gatehouseResourceTypes)
 	verbs                  = []string{VerbGet, VerbCreate, VerbUpdate, VerbDelete, VerbAll}
 )
 
