@@ -125,7 +125,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.close()
 		}
 	}()
-	if s.st, err = openStore(ctx, cfg, logger); err != nil {
+	if s.st, err = OpenStore(ctx, cfg, logger); err != nil {
 		return nil, err
 	}
 	s.st = metrics.InstrumentStore(s.st)
@@ -201,7 +201,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	return s, nil
 }
 
-func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (store.Store, error) {
+// OpenStore opens the store cfg names (Store, DataDir, Etcd*), as Start
+// does; the caller closes it. Offline tools such as the importer use it
+// to reach the same store a server with the same settings would.
+func OpenStore(ctx context.Context, cfg Config, logger *slog.Logger) (store.Store, error) {
 	switch cfg.Store {
 	case "", "bolt":
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -209,7 +212,7 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (store.Stor
 		}
 		return opened(bolt.Open(filepath.Join(cfg.DataDir, "gatehouse.db"), bolt.Options{}))
 	case "etcd":
-		tlsCfg, err := etcdTLS(cfg)
+		tlsCfg, err := EtcdTLS(cfg.EtcdCACert, cfg.EtcdCert, cfg.EtcdKey)
 		if err != nil {
 			return nil, err
 		}
@@ -229,25 +232,26 @@ func opened[S store.Store](st S, err error) (store.Store, error) {
 	return st, nil
 }
 
-// etcdTLS builds the TLS configuration of the etcd client, or nil when no
-// certificate settings are given.
-func etcdTLS(cfg Config) (*tls.Config, error) {
-	if cfg.EtcdCACert == "" && cfg.EtcdCert == "" && cfg.EtcdKey == "" {
+// EtcdTLS builds the TLS configuration of an etcd client from a CA
+// bundle file and a client certificate and key file, or nil when all are
+// empty.
+func EtcdTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+	if caFile == "" && certFile == "" && keyFile == "" {
 		return nil, nil
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.EtcdCACert != "" {
-		pem, err := os.ReadFile(cfg.EtcdCACert)
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
 		if err != nil {
 			return nil, fmt.Errorf("etcd CA: %w", err)
 		}
 		tc.RootCAs = x509.NewCertPool()
 		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("etcd CA %s: no certificate found", cfg.EtcdCACert)
+			return nil, fmt.Errorf("etcd CA %s: no certificate found", caFile)
 		}
 	}
-	if cfg.EtcdCert != "" || cfg.EtcdKey != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.EtcdCert, cfg.EtcdKey)
+	if certFile != "" || keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
 			return nil, fmt.Errorf("etcd client certificate: %w", err)
 		}
