@@ -118,9 +118,10 @@ func (r ImportReport) Changed() bool {
 //     (accounts: id, hash, roles, status; roles: permissions; locks: ban
 //     end) is unchanged; any other is a conflict, left alone unless
 //     opts.Overwrite. So a second run changes nothing.
-//   - A built-in role (admin, developer) absent from st counts as
-//     Gatehouse's own definition, which the server creates on start: an
-//     imported built-in role that differs from it is a conflict too.
+//   - A built-in role (admin, developer) is never written: the server
+//     keeps Gatehouse's definition of it at every start. One whose
+//     permissions Gatehouse's definition covers (as it covers Service
+//     Center's) is unchanged; another is skipped, saying so.
 //   - An imported account's revocation watermark lets through the tokens
 //     its previous system issued that are still live (see issuedAtMs):
 //     it is the import instant minus MaxRequestedTTL, or the existing
@@ -238,14 +239,17 @@ func (im *importer) role(ctx context.Context, r ImportedRole) error {
 	rec := roleRecord{ID: r.ID, Name: r.Name, Perms: nonNil(r.Perms), CreateTime: r.CreateTime, UpdateTime: r.UpdateTime}
 	next := &store.Item{Value: store.EncodeJSON(&rec)}
 	want := store.EncodeJSON(rec.Perms)
+	if isBuiltinRole(r.Name) {
+		d := decision{outcome: ImportUnchanged, detail: "built-in role; Gatehouse's definition covers it"}
+		if !covers(builtinPerms(r.Name), r.Perms) {
+			d = decision{outcome: ImportSkipped, detail: "built-in role grants more than Gatehouse's definition, which the server keeps; grant the rest through another role"}
+		}
+		im.report.Results = append(im.report.Results, ImportResult{Kind: "role", Name: r.Name, Outcome: d.outcome, Detail: d.detail})
+		return nil
+	}
 	return im.put(ctx, "role", r.Name, rolePrefix+r.Name, func(cur *store.Item) (decision, error) {
-		switch {
-		case cur == nil && !isBuiltinRole(r.Name):
+		if cur == nil {
 			return decision{next: next, outcome: ImportCreated}, nil
-		case cur == nil && bytes.Equal(want, store.EncodeJSON(builtinPerms(r.Name))):
-			return decision{outcome: ImportUnchanged, detail: "built-in role, as Gatehouse defines it"}, nil
-		case cur == nil:
-			return im.differs(next, "built-in role differs from Gatehouse's definition"), nil
 		}
 		var have roleRecord
 		if err := json.Unmarshal(cur.Value, &have); err != nil {
@@ -254,12 +258,23 @@ func (im *importer) role(ctx context.Context, r ImportedRole) error {
 		if bytes.Equal(want, store.EncodeJSON(nonNil(have.Perms))) {
 			return decision{outcome: ImportUnchanged}, nil
 		}
-		detail := "exists with other permissions"
-		if isBuiltinRole(r.Name) {
-			detail = "built-in role differs from Gatehouse's definition"
-		}
-		return im.differs(next, detail), nil
+		return im.differs(next, "exists with other permissions"), nil
 	})
+}
+
+// covers reports whether perms grant every verb on every resource that
+// other grants.
+func covers(perms, other []authz.Permission) bool {
+	for _, p := range other {
+		for _, r := range p.Resources {
+			for _, v := range p.Verbs {
+				if !authz.Allows(perms, r.Type, v, r.Labels) {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 func (im *importer) account(ctx context.Context, a ImportedAccount, roles []ImportedRole) error {
