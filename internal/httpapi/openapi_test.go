@@ -3,12 +3,14 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"net/http"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -31,7 +33,15 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	servertest.Check = c.check
-	os.Exit(m.Run())
+	code := m.Run()
+	if code == 0 && flag.Lookup("test.run").Value.String() == "" {
+		// The whole suite ran: it must have exercised every operation.
+		if missed := c.unexercised(); len(missed) > 0 {
+			fmt.Fprintf(os.Stderr, "no test answer checked these operations of openapi.json: %s\n", strings.Join(missed, ", "))
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // contract is the OpenAPI document with a router from requests to its
@@ -41,6 +51,22 @@ type contract struct {
 	// routes maps the server's registered routes to their operation;
 	// operation finds a request's.
 	routes *http.ServeMux
+
+	mu        sync.Mutex
+	exercised map[string]bool // "METHOD /path" of the operations checked
+}
+
+// unexercised returns the operations no answer was checked against.
+func (c *contract) unexercised() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, op := range c.documented() {
+		if !c.exercised[op] {
+			out = append(out, op)
+		}
+	}
+	return out
 }
 
 // registeredRoutes returns the routes of an HTTP surface with every
@@ -91,7 +117,7 @@ func loadContract() (*contract, error) {
 	if err := doc.Validate(context.Background()); err != nil {
 		return nil, fmt.Errorf("not a valid OpenAPI document: %w", err)
 	}
-	c := &contract{doc: doc, routes: http.NewServeMux()}
+	c := &contract{doc: doc, routes: http.NewServeMux(), exercised: map[string]bool{}}
 	for _, route := range registeredRoutes() {
 		op := docOperation(route)
 		c.routes.HandleFunc(route, func(w http.ResponseWriter, _ *http.Request) {
@@ -135,6 +161,9 @@ func (c *contract) check(req *http.Request, r servertest.Reply) error {
 	if route == nil || r.Status == http.StatusMethodNotAllowed && !strings.EqualFold(req.Method, route.Method) {
 		return nil
 	}
+	c.mu.Lock()
+	c.exercised[route.Method+" "+route.Path] = true
+	c.mu.Unlock()
 	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true}
 	in := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, Route: route, Options: opts},
@@ -244,4 +273,16 @@ func TestOpenAPIContractRejects(t *testing.T) {
 	if err := c.check(req("POST", "/v4/token"), ok); err != nil {
 		t.Errorf("a conforming answer: %v", err)
 	}
+}
+
+// TestOpenAPIAuthVerify exercises /auth/verify, whose behaviour the
+// gateway's tests cover, so that the suite checks its answers too.
+func TestOpenAPIAuthVerify(t *testing.T) {
+	ts := start(t, nil)
+	root := ts.root()
+	if r := ts.call("GET", "/auth/verify", root, nil, "X-Original-URI", "/v4/accounts"); r.status != http.StatusOK {
+		t.Fatalf("allowed: %d %s", r.status, r.body)
+	}
+	wantCode(t, ts.call("GET", "/auth/verify", "", nil, "X-Original-URI", "/v4/accounts"), 401, "401204")
+	wantCode(t, ts.call("GET", "/auth/verify", root, nil), 400, "400001")
 }
