@@ -36,6 +36,8 @@ type Options struct {
 	RateBurst int
 	// Now is the rate limits' clock; nil is time.Now.
 	Now func() time.Time
+	// Version is the version GET /version answers.
+	Version string
 	// Gateway serves /auth/verify and the upstreams of gateway mode, for
 	// paths no endpoint of Gatehouse's own takes; internal/server composes
 	// it. Nil: neither.
@@ -63,6 +65,7 @@ type Server struct {
 	proxies *wire.Proxies
 	limiter *ipLimiter
 	gateway *gateway.Gateway
+	version string
 }
 
 // New builds the HTTP surface.
@@ -74,7 +77,8 @@ func New(d Deps, opts Options) *Server {
 		opts.Now = time.Now
 	}
 	s := &Server{Deps: d, mux: &routeMux{ServeMux: http.NewServeMux()}, errs: wire.Errors{Logger: d.Logger}, proxies: opts.Proxies,
-		limiter: newIPLimiter(opts.RateLimit, opts.RateBurst, opts.Now), gateway: opts.Gateway}
+		limiter: newIPLimiter(opts.RateLimit, opts.RateBurst, opts.Now), gateway: opts.Gateway,
+		version: opts.Version}
 	s.routes()
 	return s
 }
@@ -87,6 +91,7 @@ func (s *Server) routes() {
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", metricsHandler())
+	s.versionRoutes()
 	s.mux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	s.engineRoutes()
 	s.keyRoutes()

@@ -54,6 +54,10 @@ type Config struct {
 	LockoutBan      time.Duration
 	RootPassword    string
 
+	// Version is the version the binary was built as, answered by GET
+	// /version.
+	Version string
+
 	// Now is the clock of token lifetimes, lockout windows, sessions and
 	// rate limits; nil is time.Now. Tests set it to move time without sleeping.
 	Now func() time.Time
@@ -173,7 +177,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	api := httpapi.New(httpapi.Deps{Store: s.st, Engine: eng, Keys: s.ring, Audit: s.audit, Logger: logger,
 		Fabric: fabric, Messaging: s.msg},
-		httpapi.Options{Proxies: proxies, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Now: cfg.Now, Gateway: gw})
+		httpapi.Options{Proxies: proxies, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Now: cfg.Now, Gateway: gw, Version: cfg.Version})
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, err
 	}
