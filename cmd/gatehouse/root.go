@@ -20,7 +20,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetVersionTemplate("gatehouse {{.Version}}\n")
-	root.AddCommand(newServeCmd(), &cobra.Command{
+	root.AddCommand(newServeCmd(), newImportCmd(), &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "gatehouse", version) },
@@ -44,7 +44,7 @@ func applyEnvAndFile(flags *pflag.FlagSet, configFile string) error {
 			configFile = v
 		}
 	}
-	file := map[string]any{}
+	file := map[string]yaml.Node{}
 	if configFile != "" {
 		b, err := os.ReadFile(configFile)
 		if err != nil {
@@ -75,10 +75,13 @@ func applyEnvAndFile(flags *pflag.FlagSet, configFile string) error {
 			}
 			return
 		}
-		if v, ok := file[f.Name]; ok {
-			err = setFlag(flags, f, yamlValues(v))
-			if err != nil {
-				err = fmt.Errorf("config %s: %s: %w", configFile, f.Name, err)
+		if node, ok := file[f.Name]; ok {
+			values, set, verr := yamlValues(&node)
+			if set {
+				verr = setFlag(flags, f, values)
+			}
+			if verr != nil {
+				err = fmt.Errorf("config %s: %s: %w", configFile, f.Name, verr)
 			}
 		}
 	})
@@ -136,16 +139,32 @@ func splitList(f *pflag.Flag, v string) []string {
 	return []string{v}
 }
 
-// yamlValues turns a YAML scalar or sequence into flag values.
-func yamlValues(v any) []string {
-	if seq, ok := v.([]any); ok {
-		out := make([]string, len(seq))
-		for i, e := range seq {
-			out[i] = fmt.Sprint(e)
-		}
-		return out
+// yamlValues turns a YAML scalar or sequence of scalars into flag values:
+// each scalar's text as written, so that 0123 stays 0123 (not 83) and
+// 1.50 stays 1.50. A null leaves the flag unset (set is false).
+func yamlValues(n *yaml.Node) (values []string, set bool, err error) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
 	}
-	return []string{fmt.Sprint(v)}
+	switch {
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!null":
+		return nil, false, nil
+	case n.Kind == yaml.ScalarNode:
+		return []string{n.Value}, true, nil
+	case n.Kind == yaml.SequenceNode:
+		out := make([]string, len(n.Content))
+		for i, e := range n.Content {
+			if e.Kind == yaml.AliasNode {
+				e = e.Alias
+			}
+			if e.Kind != yaml.ScalarNode {
+				return nil, false, fmt.Errorf("takes a value or a list of values")
+			}
+			out[i] = e.Value
+		}
+		return out, true, nil
+	}
+	return nil, false, fmt.Errorf("takes a value or a list of values")
 }
 
 func setFlag(flags *pflag.FlagSet, f *pflag.Flag, values []string) error {

@@ -35,6 +35,7 @@ func newServeCmd() *cobra.Command {
 				return err
 			}
 			cfg.RootPassword = server.RootPasswordFromEnv()
+			cfg.Version = version
 			routes, err := gatewayRoutes(configFile, upstreams)
 			if err != nil {
 				return err

@@ -8,6 +8,7 @@ package engine
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,11 +16,11 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/google/uuid"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/audit"
@@ -168,8 +169,7 @@ func (e *Engine) Healthy() bool {
 func (e *Engine) bootstrap(ctx context.Context) error {
 	now := e.opts.Now().Unix()
 	for _, name := range []string{AdminRole, DeveloperRole} {
-		rec := roleRecord{ID: uuid.NewString(), Name: name, Perms: builtinPerms(name), CreateTime: now, UpdateTime: now}
-		if _, err := e.create(ctx, rolePrefix+name, rec); err != nil && !errors.Is(err, store.ErrExists) {
+		if err := e.ensureBuiltinRole(ctx, name, now); err != nil {
 			return fmt.Errorf("create role %s: %w", name, err)
 		}
 	}
@@ -195,7 +195,7 @@ func (e *Engine) bootstrap(ctx context.Context) error {
 			return fmt.Errorf("root password file: %w", err)
 		}
 	}
-	rec := accountRecord{ID: uuid.NewString(), Name: RootAccount, PasswordHash: hash, Roles: []string{AdminRole},
+	rec := accountRecord{ID: newRecordID(), Name: RootAccount, PasswordHash: hash, Roles: []string{AdminRole},
 		Status: StatusActive, CreateTime: now, UpdateTime: now,
 		// Tokens of an earlier root, removed from the store, stay revoked.
 		RevokedBefore: e.opts.Now().UnixMilli()}
@@ -218,6 +218,36 @@ func (e *Engine) bootstrap(ctx context.Context) error {
 	}
 	e.audit.Record(audit.Record{Actor: "gatehouse", Action: "account.create", Target: RootAccount, Outcome: audit.Success})
 	return nil
+}
+
+// ensureBuiltinRole creates the built-in role name, or sets the
+// permissions of a stored one to this version's (keeping its id and
+// creation time) when they differ: built-in roles cannot be changed
+// through the API, so a stored set other than builtinPerms comes from an
+// earlier version or an imported Service Center store.
+func (e *Engine) ensureBuiltinRole(ctx context.Context, name string, now int64) error {
+	want := builtinPerms(name)
+	if r, ok := e.roles.Get(name); ok && reflect.DeepEqual(r.Perms, want) {
+		return nil
+	}
+	key := rolePrefix + name
+	it, err := e.st.Update(ctx, key, func(cur *store.Item) (*store.Item, error) {
+		rec := roleRecord{ID: newRecordID(), Name: name, CreateTime: now}
+		if cur != nil {
+			if err := json.Unmarshal(cur.Value, &rec); err != nil {
+				return nil, err
+			}
+			if reflect.DeepEqual(rec.Perms, want) {
+				return cur, nil
+			}
+		}
+		rec.Perms, rec.UpdateTime = want, now
+		return &store.Item{Value: store.EncodeJSON(&rec)}, nil
+	})
+	if err != nil {
+		return err
+	}
+	return e.sync(ctx, key, it.Revision)
 }
 
 // generatePassword returns a 24-character password that satisfies the

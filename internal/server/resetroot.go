@@ -31,7 +31,7 @@ func ResetRoot(ctx context.Context, cfg Config, newPassword, actor string) (err 
 			return fmt.Errorf("no Gatehouse store in %s: %w", cfg.DataDir, err)
 		}
 	}
-	st, err := openStore(ctx, cfg, logger, bolt.Options{LockTimeout: 500 * time.Millisecond})
+	st, err := OpenStore(ctx, cfg, logger, bolt.Options{LockTimeout: 500 * time.Millisecond})
 	if errors.Is(err, bberrors.ErrTimeout) {
 		return fmt.Errorf("%s is in use by a running Gatehouse: stop it first (with --store bolt, reset-root works on a stopped server only)", boltFile(cfg))
 	}

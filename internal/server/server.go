@@ -54,6 +54,14 @@ type Config struct {
 	LockoutBan      time.Duration
 	RootPassword    string
 
+	// Version is the version the binary was built as, answered by GET
+	// /version.
+	Version string
+
+	// Now is the clock of token lifetimes, lockout windows, sessions and
+	// rate limits; nil is time.Now. Tests set it to move time without sleeping.
+	Now func() time.Time
+
 	Argon2 password.Params
 
 	TrustedProxies []string
@@ -148,7 +156,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, err
 	}
-	if s.st, err = openStore(ctx, cfg, logger, bolt.Options{}); err != nil {
+	if s.st, err = OpenStore(ctx, cfg, logger, bolt.Options{}); err != nil {
 		return nil, err
 	}
 	s.st = metrics.InstrumentStore(s.st)
@@ -163,11 +171,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("key ring: %w", err)
 	}
 	s.audit = audit.New(s.st, logger, cfg.AuditRetention)
-	fabric, err := apifabric.New(bg, s.st, s.audit, logger, apifabric.Options{})
+	fabric, err := apifabric.New(bg, s.st, s.audit, logger, apifabric.Options{Now: cfg.Now})
 	if err != nil {
 		return nil, fmt.Errorf("apps: %w", err)
 	}
-	s.msg, err = ccmessaging.New(bg, s.st, fabric, s.audit, logger, ccmessaging.Options{
+	s.msg, err = ccmessaging.New(bg, s.st, fabric, s.audit, logger, ccmessaging.Options{Now: cfg.Now,
 		TokenTTL: cfg.CCMessagingTokenTTL, RenewGrace: cfg.CCMessagingRenewGrace, SessionMax: cfg.CCMessagingSessionMax,
 	})
 	if err != nil {
@@ -176,7 +184,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	eng, err := engine.New(bg, s.st, s.ring, hasher, s.audit, logger, engine.Options{
 		TokenTTL: cfg.TokenTTL, Leeway: cfg.TokenLeeway,
 		LockoutAttempts: cfg.LockoutAttempts, LockoutWindow: cfg.LockoutWindow, LockoutBan: cfg.LockoutBan,
-		RootPassword: cfg.RootPassword, RootPasswordFile: RootPasswordFile(cfg),
+		RootPassword: cfg.RootPassword, RootPasswordFile: RootPasswordFile(cfg), Now: cfg.Now,
 	})
 	if err != nil {
 		return nil, err
@@ -188,7 +196,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	api := httpapi.New(httpapi.Deps{Store: s.st, Engine: eng, Keys: s.ring, Audit: s.audit, Logger: logger,
 		Fabric: fabric, Messaging: s.msg},
-		httpapi.Options{Proxies: proxies, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Gateway: gw})
+		httpapi.Options{Proxies: proxies, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Now: cfg.Now, Gateway: gw, Version: cfg.Version})
 	s.http = &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -209,8 +217,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	return s, nil
 }
 
-// openStore opens the store cfg names; a bolt store with boltOpts.
-func openStore(ctx context.Context, cfg Config, logger *slog.Logger, boltOpts bolt.Options) (store.Store, error) {
+// OpenStore opens the store cfg names (Store, DataDir, Etcd*), as Start
+// does, a bolt store with boltOpts; the caller closes it. Offline tools
+// such as the importer and reset-root use it to reach the same store a
+// server with the same settings would.
+func OpenStore(ctx context.Context, cfg Config, logger *slog.Logger, boltOpts bolt.Options) (store.Store, error) {
 	switch cfg.Store {
 	case "", "bolt":
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -218,7 +229,7 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger, boltOpts bo
 		}
 		return opened(bolt.Open(boltFile(cfg), boltOpts))
 	case "etcd":
-		tlsCfg, err := etcdTLS(cfg)
+		tlsCfg, err := EtcdTLS(cfg.EtcdCACert, cfg.EtcdCert, cfg.EtcdKey)
 		if err != nil {
 			return nil, err
 		}
@@ -245,25 +256,26 @@ func opened[S store.Store](st S, err error) (store.Store, error) {
 	return st, nil
 }
 
-// etcdTLS builds the TLS configuration of the etcd client, or nil when no
-// certificate settings are given.
-func etcdTLS(cfg Config) (*tls.Config, error) {
-	if cfg.EtcdCACert == "" && cfg.EtcdCert == "" && cfg.EtcdKey == "" {
+// EtcdTLS builds the TLS configuration of an etcd client from a CA
+// bundle file and a client certificate and key file, or nil when all are
+// empty.
+func EtcdTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+	if caFile == "" && certFile == "" && keyFile == "" {
 		return nil, nil
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.EtcdCACert != "" {
-		pem, err := os.ReadFile(cfg.EtcdCACert)
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
 		if err != nil {
 			return nil, fmt.Errorf("etcd CA: %w", err)
 		}
 		tc.RootCAs = x509.NewCertPool()
 		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("etcd CA %s: no certificate found", cfg.EtcdCACert)
+			return nil, fmt.Errorf("etcd CA %s: no certificate found", caFile)
 		}
 	}
-	if cfg.EtcdCert != "" || cfg.EtcdKey != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.EtcdCert, cfg.EtcdKey)
+	if certFile != "" || keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
 			return nil, fmt.Errorf("etcd client certificate: %w", err)
 		}
