@@ -15,10 +15,14 @@ func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "gatehouse",
 		Short:         "Gatehouse issues, verifies, renews and revokes engine and channel tokens",
+		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newVersionCmd(), newHealthcheckCmd())
+	root.SetVersionTemplate("gatehouse {{.Version}}\n")
+	root.AddCommand(newServeCmd(), newImportCmd(), newVersionCmd(), newHealthcheckCmd())
+	root.AddCommand(adminCommands()...)
+	root.AddCommand(newResetRootCmd())
 	return root
 }
 
@@ -36,7 +40,7 @@ func applyEnvAndFile(flags *pflag.FlagSet, configFile string) error {
 			configFile = v
 		}
 	}
-	file := map[string]any{}
+	file := map[string]yaml.Node{}
 	if configFile != "" {
 		b, err := os.ReadFile(configFile)
 		if err != nil {
@@ -67,10 +71,13 @@ func applyEnvAndFile(flags *pflag.FlagSet, configFile string) error {
 			}
 			return
 		}
-		if v, ok := file[f.Name]; ok {
-			err = setFlag(flags, f, yamlValues(v))
-			if err != nil {
-				err = fmt.Errorf("config %s: %s: %w", configFile, f.Name, err)
+		if node, ok := file[f.Name]; ok {
+			values, set, verr := yamlValues(&node)
+			if set {
+				verr = setFlag(flags, f, values)
+			}
+			if verr != nil {
+				err = fmt.Errorf("config %s: %s: %w", configFile, f.Name, verr)
 			}
 		}
 	})
@@ -128,16 +135,32 @@ func splitList(f *pflag.Flag, v string) []string {
 	return []string{v}
 }
 
-// yamlValues turns a YAML scalar or sequence into flag values.
-func yamlValues(v any) []string {
-	if seq, ok := v.([]any); ok {
-		out := make([]string, len(seq))
-		for i, e := range seq {
-			out[i] = fmt.Sprint(e)
-		}
-		return out
+// yamlValues turns a YAML scalar or sequence of scalars into flag values:
+// each scalar's text as written, so that 0123 stays 0123 (not 83) and
+// 1.50 stays 1.50. A null leaves the flag unset (set is false).
+func yamlValues(n *yaml.Node) (values []string, set bool, err error) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
 	}
-	return []string{fmt.Sprint(v)}
+	switch {
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!null":
+		return nil, false, nil
+	case n.Kind == yaml.ScalarNode:
+		return []string{n.Value}, true, nil
+	case n.Kind == yaml.SequenceNode:
+		out := make([]string, len(n.Content))
+		for i, e := range n.Content {
+			if e.Kind == yaml.AliasNode {
+				e = e.Alias
+			}
+			if e.Kind != yaml.ScalarNode {
+				return nil, false, fmt.Errorf("takes a value or a list of values")
+			}
+			out[i] = e.Value
+		}
+		return out, true, nil
+	}
+	return nil, false, fmt.Errorf("takes a value or a list of values")
 }
 
 func setFlag(flags *pflag.FlagSet, f *pflag.Flag, values []string) error {

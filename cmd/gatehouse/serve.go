@@ -41,6 +41,7 @@ func newServeCmd() *cobra.Command {
 			}
 			cfg.Logger = logger
 			cfg.RootPassword = server.RootPasswordFromEnv()
+			cfg.Version = version
 			routes, err := gatewayRoutes(configFile, upstreams)
 			if err != nil {
 				return err

@@ -20,19 +20,18 @@ type Caller struct {
 	IP      string
 }
 
-// Resource types. The first group is Service Center's; the second is
-// Gatehouse's own administrative resources.
+// Resource types. The first group is exactly Service Center's (its
+// server/service/rbac/resource.go): the names its built-in roles hold and
+// its API → resource mapping produces. The second is Gatehouse's own
+// administrative resources.
 const (
+	ResourceAccount    = "account"
+	ResourceConfig     = "config"
+	ResourceRole       = "role"
 	ResourceService    = "service"
-	ResourceInstance   = "instance"
-	ResourceSchema     = "schema"
-	ResourceRule       = "rule"
-	ResourceTag        = "tag"
-	ResourceDep        = "dep"
 	ResourceGovernance = "governance"
 	ResourceOps        = "ops"
-	ResourceAccount    = "account"
-	ResourceRole       = "role"
+	ResourceSchema     = "service/schema"
 
 	ResourceApp     = "app"
 	ResourceChannel = "channel"
@@ -63,15 +62,20 @@ type Permission struct {
 }
 
 var (
-	resourceTypes = []string{
-		ResourceService, ResourceInstance, ResourceSchema, ResourceRule, ResourceTag,
-		ResourceDep, ResourceGovernance, ResourceOps, ResourceAccount, ResourceRole,
-		ResourceApp, ResourceChannel, ResourceSession, ResourceKey, ResourceAudit,
-	}
-	// administrative are Gatehouse's own administrative resources.
-	administrative = []string{ResourceAccount, ResourceRole, ResourceApp, ResourceChannel,
-		ResourceSession, ResourceKey, ResourceAudit}
-	verbs = []string{VerbGet, VerbCreate, VerbUpdate, VerbDelete, VerbAll}
+	// scResourceTypes are Service Center's, in the order of its admin role.
+	scResourceTypes = []string{ResourceAccount, ResourceConfig, ResourceRole,
+		ResourceService, ResourceGovernance, ResourceOps, ResourceSchema}
+	// scRoleOnlyTypes are further types Service Center stores in roles
+	// (its role API checks no type) and its documentation and older
+	// versions use, though its request mapping produces none of them: a
+	// permission may name them, as Service Center's roles do (its stores
+	// hold roles naming instance and rule), and they grant what they
+	// grant there, nothing.
+	scRoleOnlyTypes = []string{"instance", "rule", "tag", "dep", "schema"}
+	// gatehouseResourceTypes are Gatehouse's own administrative resources.
+	gatehouseResourceTypes = []string{ResourceApp, ResourceChannel, ResourceSession, ResourceKey, ResourceAudit}
+	resourceTypes          = slices.Concat(scResourceTypes, scRoleOnlyTypes, gatehouseResourceTypes)
+	verbs                  = []string{VerbGet, VerbCreate, VerbUpdate, VerbDelete, VerbAll}
 )
 
 // ResourceTypes returns every resource type a permission can name.
@@ -80,10 +84,14 @@ func ResourceTypes() []string { return slices.Clone(resourceTypes) }
 // IsResourceType reports whether t is a resource type permissions can name.
 func IsResourceType(t string) bool { return slices.Contains(resourceTypes, t) }
 
-// IsAdministrative reports whether t is one of the resources that
-// administer Gatehouse itself (accounts, roles, apps, channels, sessions,
-// keys, audit) rather than a service registered in it.
-func IsAdministrative(t string) bool { return slices.Contains(administrative, t) }
+// SCResourceTypes returns Service Center's resource types, in the order
+// of Service Center's admin role.
+func SCResourceTypes() []string { return slices.Clone(scResourceTypes) }
+
+// GatehouseResourceTypes returns the resource types of Gatehouse's own
+// administrative API (apps, channels, sessions, keys, audit), which
+// Service Center does not have.
+func GatehouseResourceTypes() []string { return slices.Clone(gatehouseResourceTypes) }
 
 // VerbForMethod maps an HTTP method to a verb as Service Center does.
 func VerbForMethod(method string) string {

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
@@ -71,13 +72,31 @@ func TestResourceTypes(t *testing.T) {
 	if !IsResourceType(ResourceService) {
 		t.Error("ResourceTypes handed out its own slice")
 	}
-	for _, r := range []string{ResourceAccount, ResourceRole, ResourceApp, ResourceChannel, ResourceSession, ResourceKey, ResourceAudit} {
-		if !IsAdministrative(r) {
-			t.Errorf("%s is administrative", r)
-		}
+}
+
+// TestResourceTypeSets: Service Center's resource types exactly (its
+// server/service/rbac/resource.go), then Gatehouse's own; nothing else is
+// a type a permission may name.
+func TestResourceTypeSets(t *testing.T) {
+	t.Parallel()
+	sc := []string{"account", "config", "role", "service", "governance", "ops", "service/schema"}
+	own := []string{"app", "channel", "session", "key", "audit"}
+	if got := SCResourceTypes(); !slices.Equal(got, sc) {
+		t.Errorf("SCResourceTypes() = %v, want %v", got, sc)
 	}
-	if IsAdministrative(ResourceService) || IsAdministrative(ResourceSchema) {
-		t.Error("service resources are not administrative")
+	if got := GatehouseResourceTypes(); !slices.Equal(got, own) {
+		t.Errorf("GatehouseResourceTypes() = %v, want %v", got, own)
+	}
+	// Service Center's roles also name types its request mapping never
+	// produces (its fixture's ops-viewer names instance and rule).
+	roleOnly := []string{"instance", "rule", "tag", "dep", "schema"}
+	if got := ResourceTypes(); !slices.Equal(got, slices.Concat(sc, roleOnly, own)) {
+		t.Errorf("ResourceTypes() = %v", got)
+	}
+	for _, typ := range []string{"service/", "service/schema/x", "Config", "instances", ""} {
+		if IsResourceType(typ) {
+			t.Errorf("%q accepted", typ)
+		}
 	}
 }
 
@@ -86,6 +105,13 @@ func TestValidatePerms(t *testing.T) {
 	ok := []Permission{{Resources: []Resource{{Type: ResourceAccount, Labels: map[string]string{"a": "b"}}}, Verbs: []string{VerbGet, VerbAll}}}
 	if err := ValidatePerms(ok); err != nil {
 		t.Fatal(err)
+	}
+	// The types and labels of the custom roles of a Service Center store.
+	for _, typ := range []string{ResourceSchema, ResourceConfig, ResourceGovernance, ResourceAccount, ResourceRole, ResourceService, ResourceOps} {
+		p := []Permission{{Resources: []Resource{{Type: typ, Labels: map[string]string{"environment": "production"}}}, Verbs: []string{VerbGet, VerbCreate}}}
+		if err := ValidatePerms(p); err != nil {
+			t.Errorf("%s: %v", typ, err)
+		}
 	}
 	if err := ValidatePerms(nil); err != nil {
 		t.Fatalf("no permissions: %v", err)

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"slices"
 
-	"github.com/google/uuid"
-
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/metrics"
@@ -29,11 +27,12 @@ type CreateAccountRequest struct {
 	Status   string   `json:"status"`
 }
 
-// UpdateAccountRequest is the body of PUT /v4/accounts/{name}. Nil fields
-// are left alone.
+// UpdateAccountRequest is the body of PUT /v4/accounts/{name}. As in
+// Service Center, roles are required (they replace the account's roles)
+// and an empty status leaves the status alone.
 type UpdateAccountRequest struct {
 	Roles  []string `json:"roles"`
-	Status *string  `json:"status"`
+	Status string   `json:"status"`
 }
 
 // ChangePasswordRequest is the body of POST /v4/accounts/{name}/password.
@@ -48,7 +47,9 @@ type BatchResult struct {
 	*apierror.Error
 }
 
-func (e *Engine) validateRoles(roles []string) error {
+// checkRoleNames applies Service Center's rule to the roles of an account
+// create or update: 1 to MaxRolesPerAccount valid names.
+func checkRoleNames(roles []string) error {
 	if len(roles) < 1 || len(roles) > MaxRolesPerAccount {
 		return apierror.InvalidParams.Detailf("an account needs 1 to %d roles", MaxRolesPerAccount)
 	}
@@ -57,6 +58,11 @@ func (e *Engine) validateRoles(roles []string) error {
 			return apierror.InvalidParams.Detailf("invalid role name %q", r)
 		}
 	}
+	return nil
+}
+
+// checkRolesExist refuses roles that do not exist.
+func (e *Engine) checkRolesExist(roles []string) error {
 	for _, r := range roles {
 		if !e.roles.Has(r) {
 			return apierror.AccountHasInvalidRole.Detailf("role %s not exists", r)
@@ -98,7 +104,10 @@ func (e *Engine) createAccount(ctx context.Context, req CreateAccountRequest) er
 	if !validStatus(req.Status) {
 		return apierror.InvalidParams.WithDetail("status must be active or inactive")
 	}
-	if err := e.validateRoles(req.Roles); err != nil {
+	if err := checkRoleNames(req.Roles); err != nil {
+		return err
+	}
+	if err := e.checkRolesExist(req.Roles); err != nil {
 		return err
 	}
 	if e.accounts.Has(req.Name) {
@@ -112,7 +121,7 @@ func (e *Engine) createAccount(ctx context.Context, req CreateAccountRequest) er
 		return err
 	}
 	now := e.opts.Now()
-	rec := accountRecord{ID: uuid.NewString(), Name: req.Name, PasswordHash: hash, Roles: dedupe(req.Roles),
+	rec := accountRecord{ID: newRecordID(), Name: req.Name, PasswordHash: hash, Roles: dedupe(req.Roles),
 		Status: req.Status, CreateTime: now.Unix(), UpdateTime: now.Unix(),
 		// Tokens of an earlier account of the same name stay revoked.
 		RevokedBefore: now.UnixMilli()}
@@ -177,8 +186,8 @@ func (e *Engine) checkMutable(c authz.Caller, name string) error {
 	return nil
 }
 
-// UpdateAccount changes an account's roles and/or status. Either change
-// revokes the account's earlier tokens.
+// UpdateAccount replaces an account's roles and, when given, its status.
+// The change revokes the account's earlier tokens.
 func (e *Engine) UpdateAccount(ctx context.Context, c authz.Caller, name string, req UpdateAccountRequest) error {
 	existed := e.accounts.Has(name)
 	err := e.doUpdateAccount(ctx, c, name, req)
@@ -187,27 +196,25 @@ func (e *Engine) UpdateAccount(ctx context.Context, c authz.Caller, name string,
 }
 
 func (e *Engine) doUpdateAccount(ctx context.Context, c authz.Caller, name string, req UpdateAccountRequest) error {
-	if req.Roles == nil && req.Status == nil {
-		return apierror.InvalidParams.WithDetail("roles or status is required")
+	// Service Center's order: the body's rules (roles are required, an
+	// empty status means no change), then root and self, then existence.
+	if err := checkRoleNames(req.Roles); err != nil {
+		return err
 	}
-	if req.Status != nil && !validStatus(*req.Status) {
+	if req.Status != "" && !validStatus(req.Status) {
 		return apierror.InvalidParams.WithDetail("status must be active or inactive")
 	}
 	if err := e.checkMutable(c, name); err != nil {
 		return err
 	}
-	if req.Roles != nil {
-		if err := e.validateRoles(req.Roles); err != nil {
-			return err
-		}
+	if err := e.checkRolesExist(req.Roles); err != nil {
+		return err
 	}
 	now := e.opts.Now()
 	_, err := e.updateAccount(ctx, name, func(r *accountRecord) error {
-		if req.Roles != nil {
-			r.Roles = dedupe(req.Roles)
-		}
-		if req.Status != nil {
-			r.Status = *req.Status
+		r.Roles = dedupe(req.Roles)
+		if req.Status != "" {
+			r.Status = req.Status
 		}
 		r.UpdateTime = now.Unix()
 		r.revokeTokens(now.UnixMilli())
@@ -314,6 +321,9 @@ func (e *Engine) changePassword(ctx context.Context, c authz.Caller, name string
 	})
 	if err == nil {
 		metrics.TokensRevoked.WithLabelValues(metrics.KindEngine, "password-change").Inc()
+		if name == RootAccount {
+			e.removePasswordFile()
+		}
 	}
 	return err
 }
@@ -322,9 +332,18 @@ func (e *Engine) changePassword(ctx context.Context, c authz.Caller, name string
 // until the local view reflects the result. fn may return errNoChange or
 // an API error to abort.
 func (e *Engine) updateAccount(ctx context.Context, name string, fn func(*accountRecord) error) (*accountRecord, error) {
-	key := accountPrefix + name
+	out, rev, err := updateAccountRecord(ctx, e.st, name, fn)
+	if err != nil {
+		return nil, err
+	}
+	return out, e.sync(ctx, accountPrefix+name, rev)
+}
+
+// updateAccountRecord applies fn to the stored account name and returns
+// the new record and its revision.
+func updateAccountRecord(ctx context.Context, st store.Store, name string, fn func(*accountRecord) error) (*accountRecord, int64, error) {
 	var out accountRecord
-	it, err := e.st.Update(ctx, key, func(cur *store.Item) (*store.Item, error) {
+	it, err := st.Update(ctx, accountPrefix+name, func(cur *store.Item) (*store.Item, error) {
 		if cur == nil {
 			return nil, apierror.AccountNotExist
 		}
@@ -339,9 +358,9 @@ func (e *Engine) updateAccount(ctx context.Context, name string, fn func(*accoun
 		return &store.Item{Value: store.EncodeJSON(&rec)}, nil
 	})
 	if err != nil {
-		return nil, apierror.FromStore(err)
+		return nil, 0, apierror.FromStore(err)
 	}
-	return &out, e.sync(ctx, key, it.Revision)
+	return &out, it.Revision, nil
 }
 
 func dedupe(in []string) []string {

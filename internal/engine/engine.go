@@ -8,17 +8,19 @@ package engine
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
 	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/google/uuid"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/audit"
@@ -46,7 +48,11 @@ type Options struct {
 	CacheSize       int           // verified-token cache entries [65536]
 	RootPassword    string        // root password on first start; generated when empty
 	PasswordOut     io.Writer     // where a generated root password is printed [os.Stderr]
-	Now             func() time.Time
+	// RootPasswordFile, when set, is where a generated root password is
+	// also written (mode 0600); it is deleted once root's password is
+	// another, on this server or, found at start, on another one.
+	RootPasswordFile string
+	Now              func() time.Time
 }
 
 // Token lifetime bounds for tokenExpirationTime in a login request.
@@ -163,12 +169,12 @@ func (e *Engine) Healthy() bool {
 func (e *Engine) bootstrap(ctx context.Context) error {
 	now := e.opts.Now().Unix()
 	for _, name := range []string{AdminRole, DeveloperRole} {
-		rec := roleRecord{ID: uuid.NewString(), Name: name, Perms: builtinPerms(name), CreateTime: now, UpdateTime: now}
-		if _, err := e.create(ctx, rolePrefix+name, rec); err != nil && !errors.Is(err, store.ErrExists) {
+		if err := e.ensureBuiltinRole(ctx, name, now); err != nil {
 			return fmt.Errorf("create role %s: %w", name, err)
 		}
 	}
-	if e.accounts.Has(RootAccount) {
+	if root, ok := e.accounts.Get(RootAccount); ok {
+		e.dropStalePasswordFile(root.PasswordHash)
 		return nil
 	}
 	pw, generated := e.opts.RootPassword, false
@@ -182,22 +188,66 @@ func (e *Engine) bootstrap(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rec := accountRecord{ID: uuid.NewString(), Name: RootAccount, PasswordHash: hash, Roles: []string{AdminRole},
+	// The file is written before root is: a root whose generated password
+	// could not be kept is never created.
+	if generated && e.opts.RootPasswordFile != "" {
+		if err := writePasswordFile(e.opts.RootPasswordFile, pw); err != nil {
+			return fmt.Errorf("root password file: %w", err)
+		}
+	}
+	rec := accountRecord{ID: newRecordID(), Name: RootAccount, PasswordHash: hash, Roles: []string{AdminRole},
 		Status: StatusActive, CreateTime: now, UpdateTime: now,
 		// Tokens of an earlier root, removed from the store, stay revoked.
 		RevokedBefore: e.opts.Now().UnixMilli()}
 	if _, err := e.create(ctx, accountPrefix+RootAccount, rec); err != nil {
+		if generated {
+			e.removePasswordFile()
+		}
 		if errors.Is(err, store.ErrExists) {
 			return nil // another replica bootstrapped first
 		}
 		return fmt.Errorf("create root: %w", err)
 	}
 	if generated {
-		e.logger.Warn("generated the root password; it is shown only on stderr, once")
+		e.logger.Warn("generated the root password; it is shown only on stderr, once, and kept in the root password file until root changes it",
+			"file", e.opts.RootPasswordFile)
 		fmt.Fprintf(e.opts.PasswordOut, "gatehouse: root account created with generated password: %s\n", pw)
+		if e.opts.RootPasswordFile != "" {
+			fmt.Fprintf(e.opts.PasswordOut, "gatehouse: the password is also in %s (readable only by its owner), deleted when root changes its password\n", e.opts.RootPasswordFile)
+		}
 	}
 	e.audit.Record(audit.Record{Actor: "gatehouse", Action: "account.create", Target: RootAccount, Outcome: audit.Success})
 	return nil
+}
+
+// ensureBuiltinRole creates the built-in role name, or sets the
+// permissions of a stored one to this version's (keeping its id and
+// creation time) when they differ: built-in roles cannot be changed
+// through the API, so a stored set other than builtinPerms comes from an
+// earlier version or an imported Service Center store.
+func (e *Engine) ensureBuiltinRole(ctx context.Context, name string, now int64) error {
+	want := builtinPerms(name)
+	if r, ok := e.roles.Get(name); ok && reflect.DeepEqual(r.Perms, want) {
+		return nil
+	}
+	key := rolePrefix + name
+	it, err := e.st.Update(ctx, key, func(cur *store.Item) (*store.Item, error) {
+		rec := roleRecord{ID: newRecordID(), Name: name, CreateTime: now}
+		if cur != nil {
+			if err := json.Unmarshal(cur.Value, &rec); err != nil {
+				return nil, err
+			}
+			if reflect.DeepEqual(rec.Perms, want) {
+				return cur, nil
+			}
+		}
+		rec.Perms, rec.UpdateTime = want, now
+		return &store.Item{Value: store.EncodeJSON(&rec)}, nil
+	})
+	if err != nil {
+		return err
+	}
+	return e.sync(ctx, key, it.Revision)
 }
 
 // generatePassword returns a 24-character password that satisfies the
@@ -250,4 +300,50 @@ func (e *Engine) sync(ctx context.Context, key string, rev int64) error {
 		err = e.revoked.Sync(ctx, rev)
 	}
 	return apierror.FromStore(err)
+}
+
+// writePasswordFile writes pw to a new file at path readable only by its
+// owner, replacing any earlier one.
+func writePasswordFile(path, pw string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(pw + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// removePasswordFile deletes the root password file, if any.
+func (e *Engine) removePasswordFile() {
+	if e.opts.RootPasswordFile == "" {
+		return
+	}
+	if err := os.Remove(e.opts.RootPasswordFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		e.logger.Warn("could not delete the root password file", "file", e.opts.RootPasswordFile, "err", err)
+	}
+}
+
+// dropStalePasswordFile deletes the root password file when root's
+// password is no longer the one it holds: changed through another replica,
+// or by reset-root, while this one was down.
+func (e *Engine) dropStalePasswordFile(rootHash string) {
+	if e.opts.RootPasswordFile == "" {
+		return
+	}
+	b, err := os.ReadFile(e.opts.RootPasswordFile)
+	if err != nil {
+		return
+	}
+	if ok, _, _ := e.hasher.Verify(strings.TrimSuffix(string(b), "\n"), rootHash); !ok {
+		e.removePasswordFile()
+	}
 }

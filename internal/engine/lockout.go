@@ -47,16 +47,20 @@ const lockSecretName = "lockout-names"
 // account may be a password typed into the wrong field, so it is never
 // stored in clear. It is an HMAC-SHA256 under a secret shared by every
 // replica (so they agree on the key), the first 16 bytes in hex.
-func (e *Engine) nameHash(name string) string {
-	m := hmac.New(sha256.New, e.lockSecret)
+func (e *Engine) nameHash(name string) string { return nameHash(e.lockSecret, name) }
+
+func nameHash(secret []byte, name string) string {
+	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(name))
 	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
 // lockKey is the store key, after lockPrefix, of the attempts of name
 // from ip.
-func (e *Engine) lockKey(name, ip string) string {
-	return e.nameHash(name) + "::" + authz.ClientKey(ip)
+func (e *Engine) lockKey(name, ip string) string { return lockKey(e.lockSecret, name, ip) }
+
+func lockKey(secret []byte, name, ip string) string {
+	return nameHash(secret, name) + "::" + authz.ClientKey(ip)
 }
 
 // maskedName shows the name of hash h: "***" and the first 8 hex digits
@@ -229,6 +233,15 @@ func (e *Engine) Locks(ctx context.Context) ([]Lock, error) {
 // ClearLocks removes every lock and failure of the name typed at login,
 // an account's or not.
 func (e *Engine) ClearLocks(ctx context.Context, c authz.Caller, name string) error {
+	if err := e.deleteLocks(ctx, name); err != nil {
+		return err
+	}
+	e.audit.Record(audit.Record{Actor: c.Account, IP: c.IP, Action: "lockout.clear", Target: e.shownName(name), Outcome: audit.Success})
+	return nil
+}
+
+// deleteLocks deletes every lockout key of name.
+func (e *Engine) deleteLocks(ctx context.Context, name string) error {
 	items, _, err := e.st.List(ctx, lockPrefix+e.nameHash(name)+"::")
 	if err != nil {
 		return apierror.FromStore(err)
@@ -238,7 +251,6 @@ func (e *Engine) ClearLocks(ctx context.Context, c authz.Caller, name string) er
 			return apierror.FromStore(err)
 		}
 	}
-	e.audit.Record(audit.Record{Actor: c.Account, IP: c.IP, Action: "lockout.clear", Target: e.shownName(name), Outcome: audit.Success})
 	return nil
 }
 

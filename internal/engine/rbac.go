@@ -11,17 +11,28 @@ const (
 	DeveloperRole = "developer"
 )
 
-// builtinPerms returns the permissions of a built-in role: every resource
-// type for admin; every type but Gatehouse's administrative ones for
-// developer.
+// builtinPerms returns the permissions of a built-in role. They are
+// Service Center's (its AdminPerms and DevPerms): admin holds every
+// Service Center resource, developer all of them but account and role,
+// each in one permission with verb "*". Admin also holds Gatehouse's own
+// administrative resources (apps, channels, sessions, keys, audit) in a
+// second permission, so Service Center's part stays byte-identical.
 func builtinPerms(name string) []authz.Permission {
-	var res []authz.Resource
-	for _, t := range authz.ResourceTypes() {
-		if name == AdminRole || !authz.IsAdministrative(t) {
-			res = append(res, authz.Resource{Type: t})
+	var sc []authz.Resource
+	for _, t := range authz.SCResourceTypes() {
+		if name == AdminRole || (t != authz.ResourceAccount && t != authz.ResourceRole) {
+			sc = append(sc, authz.Resource{Type: t})
 		}
 	}
-	return []authz.Permission{{Resources: res, Verbs: []string{authz.VerbAll}}}
+	perms := []authz.Permission{{Resources: sc, Verbs: []string{authz.VerbAll}}}
+	if name == AdminRole {
+		var own []authz.Resource
+		for _, t := range authz.GatehouseResourceTypes() {
+			own = append(own, authz.Resource{Type: t})
+		}
+		perms = append(perms, authz.Permission{Resources: own, Verbs: []string{authz.VerbAll}})
+	}
+	return perms
 }
 
 func isBuiltinRole(name string) bool { return name == AdminRole || name == DeveloperRole }

@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"encoding/hex"
 	"sort"
 	"strconv"
+
+	"github.com/google/uuid"
 
 	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/store"
@@ -18,6 +21,14 @@ const (
 	// dropLegacyLocks.
 	legacyLockPrefix = "locks/"
 )
+
+// newRecordID returns the id of a new account or role in Service Center's
+// form: a random UUID as 32 lower-case hex digits, without dashes.
+// Records stored earlier keep the id they have.
+func newRecordID() string {
+	id := uuid.New()
+	return hex.EncodeToString(id[:])
+}
 
 // Account statuses.
 const (

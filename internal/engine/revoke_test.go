@@ -73,7 +73,11 @@ func revocationCases() []revocationCase {
 	always := func(*testing.T, string, int) bool { return true }
 	fixed := func(int) string { return numbered(0) }
 	setStatus := func(e *testEngine, name, status string) error {
-		return e.UpdateAccount(bg, admin, name, UpdateAccountRequest{Status: &status})
+		a, err := e.GetAccount(name)
+		if err != nil {
+			return err
+		}
+		return e.UpdateAccount(bg, admin, name, UpdateAccountRequest{Roles: a.Roles, Status: status})
 	}
 	return []revocationCase{{
 		name:     "password reset by an admin",

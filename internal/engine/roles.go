@@ -6,8 +6,6 @@ import (
 	"errors"
 	"slices"
 
-	"github.com/google/uuid"
-
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/password"
@@ -60,7 +58,7 @@ func (e *Engine) createRole(ctx context.Context, req RoleRequest) error {
 		return apierror.RoleNoQuota
 	}
 	now := e.opts.Now().Unix()
-	rec := roleRecord{ID: uuid.NewString(), Name: req.Name, Perms: nonNil(req.Perms), CreateTime: now, UpdateTime: now}
+	rec := roleRecord{ID: newRecordID(), Name: req.Name, Perms: nonNil(req.Perms), CreateTime: now, UpdateTime: now}
 	if _, err := e.create(ctx, rolePrefix+req.Name, rec); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return apierror.RoleDuplicated

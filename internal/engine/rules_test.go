@@ -102,7 +102,6 @@ func TestUpdateAccountRules(t *testing.T) {
 	if err := e.CreateRole(bg, admin, RoleRequest{Name: "reader"}); err != nil {
 		t.Fatal(err)
 	}
-	str := func(s string) *string { return &s }
 	for _, tc := range []struct {
 		name       string
 		req        UpdateAccountRequest
@@ -111,16 +110,18 @@ func TestUpdateAccountRules(t *testing.T) {
 		wantStatus string
 	}{
 		{"nothing", UpdateAccountRequest{}, "400001", nil, ""},
-		{"empty roles", UpdateAccountRequest{Roles: []string{}}, "400001", nil, ""},
+		// Service Center requires roles on every update (its validator's
+		// rule for roles is 1 to 5), a status alone included.
+		{"status without roles", UpdateAccountRequest{Status: StatusInactive}, "400001", nil, ""},
+		{"empty roles", UpdateAccountRequest{Roles: []string{}, Status: StatusInactive}, "400001", nil, ""},
 		{"six roles", UpdateAccountRequest{Roles: []string{"a", "b", "c", "d", "e", "f"}}, "400001", nil, ""},
 		{"invalid role name", UpdateAccountRequest{Roles: []string{"a b"}}, "400001", nil, ""},
 		{"role that does not exist", UpdateAccountRequest{Roles: []string{"nosuchrole"}}, "400202", nil, ""},
-		{"unknown status", UpdateAccountRequest{Status: str("frozen")}, "400001", nil, ""},
-		{"empty status", UpdateAccountRequest{Status: str("")}, "400001", nil, ""},
-		{"valid roles with a bad status", UpdateAccountRequest{Roles: []string{AdminRole}, Status: str("x")}, "400001", nil, ""},
-		{"roles", UpdateAccountRequest{Roles: []string{"reader", AdminRole, "reader"}}, "", []string{"reader", AdminRole}, StatusActive},
-		{"status", UpdateAccountRequest{Status: str(StatusInactive)}, "", []string{"reader", AdminRole}, StatusInactive},
-		{"both", UpdateAccountRequest{Roles: []string{DeveloperRole}, Status: str(StatusActive)}, "", []string{DeveloperRole}, StatusActive},
+		{"unknown status", UpdateAccountRequest{Roles: []string{AdminRole}, Status: "frozen"}, "400001", nil, ""},
+		// An empty status leaves the status alone, as in Service Center.
+		{"roles", UpdateAccountRequest{Roles: []string{"reader", AdminRole, "reader"}, Status: ""}, "", []string{"reader", AdminRole}, StatusActive},
+		{"status", UpdateAccountRequest{Roles: []string{"reader", AdminRole}, Status: StatusInactive}, "", []string{"reader", AdminRole}, StatusInactive},
+		{"both", UpdateAccountRequest{Roles: []string{DeveloperRole}, Status: StatusActive}, "", []string{DeveloperRole}, StatusActive},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before, err := e.GetAccount("carol")
@@ -172,7 +173,7 @@ func TestBuiltInProtections(t *testing.T) {
 			return e.UpdateAccount(bg, admin2, RootAccount, UpdateAccountRequest{Roles: []string{DeveloperRole}})
 		}, "403202"},
 		{"admin deactivates root", func() error {
-			return e.UpdateAccount(bg, admin2, RootAccount, UpdateAccountRequest{Status: &inactive})
+			return e.UpdateAccount(bg, admin2, RootAccount, UpdateAccountRequest{Roles: []string{AdminRole}, Status: inactive})
 		}, "403202"},
 		{"root deletes root", func() error { return e.DeleteAccount(bg, admin, RootAccount) }, "403202"},
 		{"admin deletes root", func() error { return e.DeleteAccount(bg, admin2, RootAccount) }, "403202"},
@@ -180,7 +181,7 @@ func TestBuiltInProtections(t *testing.T) {
 			return e.UpdateAccount(bg, admin2, "admin2", UpdateAccountRequest{Roles: []string{DeveloperRole}})
 		}, "403204"},
 		{"admin deactivates itself", func() error {
-			return e.UpdateAccount(bg, admin2, "admin2", UpdateAccountRequest{Status: &inactive})
+			return e.UpdateAccount(bg, admin2, "admin2", UpdateAccountRequest{Roles: []string{AdminRole}, Status: inactive})
 		}, "403204"},
 		{"admin deletes itself", func() error { return e.DeleteAccount(bg, admin2, "admin2") }, "403204"},
 		{"update admin role", func() error { return e.UpdateRole(bg, admin, AdminRole, RoleRequest{Perms: perms}) }, "403203"},

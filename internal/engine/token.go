@@ -176,8 +176,12 @@ func tokenID(ms int64) string {
 
 // issuedAtMs returns when a token was issued, in unix milliseconds: the
 // instant in its jti when that is a version 7 UUID (every token this
-// engine issues), else the first millisecond of its iat second (0 without
-// iat), so that a change within that second revokes it.
+// engine issues), else the first millisecond of its iat second, so that a
+// change within that second revokes it. A token with neither (Service
+// Center's carry only account, roles and exp) is taken as issued as early
+// as its exp allows, exp minus MaxRequestedTTL (the longest lifetime
+// Service Center and Gatehouse issue): every change of the account after
+// its real issue then revokes it. Without exp either, it is 0.
 func issuedAtMs(c *Claims) int64 {
 	if id, err := uuid.Parse(c.ID); err == nil && id.Version() == 7 {
 		var ms int64
@@ -186,10 +190,13 @@ func issuedAtMs(c *Claims) int64 {
 		}
 		return ms
 	}
-	if c.IssuedAt == nil {
-		return 0
+	switch {
+	case c.IssuedAt != nil:
+		return c.IssuedAt.UnixMilli()
+	case c.ExpiresAt != nil:
+		return c.ExpiresAt.Add(-MaxRequestedTTL).UnixMilli()
 	}
-	return c.IssuedAt.UnixMilli()
+	return 0
 }
 
 // rehash replaces a hash in a legacy format (or with old parameters) with

@@ -36,8 +36,12 @@ func TestTokenID(t *testing.T) {
 		{"not-a-uuid", jwt.NewNumericDate(iat), 1700000000000},
 		{"", jwt.NewNumericDate(iat), 1700000000000},
 		{"", nil, 0},
+		{"", nil, 1700000000000 - MaxRequestedTTL.Milliseconds()}, // Service Center's: exp only
 	} {
 		c := &Claims{RegisteredClaims: jwt.RegisteredClaims{ID: tc.id, IssuedAt: tc.iat}}
+		if tc.want != 0 && tc.iat == nil {
+			c.ExpiresAt = jwt.NewNumericDate(iat)
+		}
 		if got := issuedAtMs(c); got != tc.want {
 			t.Fatalf("issuedAtMs(jti %q, iat %v) = %d, want %d", tc.id, tc.iat, got, tc.want)
 		}
@@ -72,10 +76,10 @@ func TestRevocationWithFrozenClock(t *testing.T) {
 			return e.UpdateAccount(bg, admin, "dave", UpdateAccountRequest{Roles: []string{AdminRole}})
 		}, "Passw0rd!d"},
 		{"status", func() error {
-			return e.UpdateAccount(bg, admin, "dave", UpdateAccountRequest{Status: &inactive})
+			return e.UpdateAccount(bg, admin, "dave", UpdateAccountRequest{Roles: []string{AdminRole}, Status: inactive})
 		}, "Passw0rd!d"},
 		{"status again", func() error {
-			return e.UpdateAccount(bg, admin, "dave", UpdateAccountRequest{Status: &active})
+			return e.UpdateAccount(bg, admin, "dave", UpdateAccountRequest{Roles: []string{AdminRole}, Status: active})
 		}, "Passw0rd!d"},
 	}
 	pw := "Passw0rd!d"

@@ -43,8 +43,8 @@ func (s *Server) messagingRoutes() {
 		s.answerEmpty(w, r, s.Messaging.KillSession(r.Context(), s.caller(r), r.PathValue("channelId"), r.PathValue("userId")))
 	}))
 	api := s.ccmessagingAPI()
-	m.HandleFunc(wire.CCMessagingPrefix, api)
-	m.HandleFunc(strings.TrimSuffix(wire.CCMessagingPrefix, "/"), api)
+	m.dispatch(wire.CCMessagingPrefix, api)
+	m.dispatch(strings.TrimSuffix(wire.CCMessagingPrefix, "/"), api)
 }
 
 // ccmessagingAPI dispatches every path under /apiaccess/ccmessaging/:
@@ -57,6 +57,11 @@ func (s *Server) ccmessagingAPI() http.HandlerFunc {
 			http.MethodGet:    s.ccmProtected(s.getSession),
 			http.MethodDelete: s.ccmProtected(s.endSession),
 		},
+	}
+	for path, methods := range endpoints {
+		for m := range methods {
+			s.mux.record(m + " " + path)
+		}
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		methods, ok := endpoints[r.URL.Path]

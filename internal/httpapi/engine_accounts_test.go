@@ -44,8 +44,8 @@ func wantAccountShape(t *testing.T, raw json.RawMessage, name string, roles []st
 	}
 	for _, v := range []string{a.CreateTime, a.UpdateTime} {
 		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || time.Since(time.Unix(n, 0)).Abs() > time.Minute {
-			t.Fatalf("account time %q is not a recent unix second", v)
+		if err != nil || n < processStart.Unix()-1 || n > time.Now().Unix()+1 {
+			t.Fatalf("account time %q is not a unix second since the tests started", v)
 		}
 	}
 }
@@ -60,6 +60,10 @@ func wantNoSecrets(t *testing.T, body []byte, secrets ...string) {
 		}
 	}
 }
+
+// processStart is when the tests started: every account they see was
+// created since.
+var processStart = time.Now()
 
 func TestEngineAccounts(t *testing.T) {
 	t.Parallel()
@@ -170,7 +174,9 @@ func TestEngineAccounts(t *testing.T) {
 		wantOK(t, ts.call("PUT", "/v4/accounts/carol", root, map[string]any{"roles": []string{"admin"}}))
 		r := ts.call("GET", "/v4/accounts/carol", root, nil)
 		wantAccountShape(t, r.body, "carol", []string{"admin"}, "active")
-		wantOK(t, ts.call("PUT", "/v4/accounts/carol", root, map[string]any{"status": "inactive"}))
+		// As in Service Center, roles are required and an empty status
+		// leaves the status alone.
+		wantOK(t, ts.call("PUT", "/v4/accounts/carol", root, map[string]any{"roles": []string{"admin"}, "status": "inactive"}))
 		r = ts.call("GET", "/v4/accounts/carol", root, nil)
 		wantAccountShape(t, r.body, "carol", []string{"admin"}, "inactive")
 		wantOK(t, ts.call("PUT", "/v4/accounts/carol", root, map[string]any{"status": "active", "roles": []string{"developer"}}))
@@ -182,12 +188,15 @@ func TestEngineAccounts(t *testing.T) {
 			map[string]any{"roles": nil, "status": nil},
 			map[string]any{"roles": []string{}},
 			map[string]any{"roles": []string{"a", "b", "c", "d", "e", "f"}},
-			map[string]any{"status": "frozen"},
-			map[string]any{"status": ""},
+			map[string]any{"status": "inactive"},
+			map[string]any{"roles": []string{"developer"}, "status": "frozen"},
 		} {
 			wantErr(t, ts.call("PUT", "/v4/accounts/carol", root, body), 400, "400001", invalidParams)
 		}
 		wantErr(t, ts.call("PUT", "/v4/accounts/carol", root, map[string]any{"roles": []string{"nosuchrole"}}), 400, "400202", "Account has invalid role(s)")
+		r = ts.call("GET", "/v4/accounts/carol", root, nil)
+		wantAccountShape(t, r.body, "carol", []string{"developer"}, "active")
+		wantOK(t, ts.call("PUT", "/v4/accounts/carol", root, map[string]any{"roles": []string{"developer"}, "status": ""}))
 		r = ts.call("GET", "/v4/accounts/carol", root, nil)
 		wantAccountShape(t, r.body, "carol", []string{"developer"}, "active")
 	})
@@ -198,11 +207,11 @@ func TestEngineAccounts(t *testing.T) {
 		const builtIn, own = "Forbid to operate build-in account(s)", "Forbid to operate your own account"
 		for _, tok := range []string{root, admin2} {
 			wantErr(t, ts.call("PUT", "/v4/accounts/root", tok, map[string]any{"roles": []string{"developer"}}), 403, "403202", builtIn)
-			wantErr(t, ts.call("PUT", "/v4/accounts/root", tok, map[string]any{"status": "inactive"}), 403, "403202", builtIn)
+			wantErr(t, ts.call("PUT", "/v4/accounts/root", tok, map[string]any{"roles": []string{"admin"}, "status": "inactive"}), 403, "403202", builtIn)
 			wantErr(t, ts.call("DELETE", "/v4/accounts/root", tok, nil), 403, "403202", builtIn)
 		}
 		wantErr(t, ts.call("PUT", "/v4/accounts/admin2", admin2, map[string]any{"roles": []string{"developer"}}), 403, "403204", own)
-		wantErr(t, ts.call("PUT", "/v4/accounts/admin2", admin2, map[string]any{"status": "inactive"}), 403, "403204", own)
+		wantErr(t, ts.call("PUT", "/v4/accounts/admin2", admin2, map[string]any{"roles": []string{"admin"}, "status": "inactive"}), 403, "403204", own)
 		wantErr(t, ts.call("DELETE", "/v4/accounts/admin2", admin2, nil), 403, "403204", own)
 		r := ts.call("GET", "/v4/accounts/admin2", root, nil)
 		wantAccountShape(t, r.body, "admin2", []string{"admin"}, "active")
@@ -212,7 +221,7 @@ func TestEngineAccounts(t *testing.T) {
 		t.Parallel()
 		ts := ts.as(t)
 		wantErr(t, ts.call("GET", "/v4/accounts/nosuch", root, nil), 400, "400200", accountAbsent)
-		wantErr(t, ts.call("PUT", "/v4/accounts/nosuch", root, map[string]any{"status": "active"}), 400, "400200", accountAbsent)
+		wantErr(t, ts.call("PUT", "/v4/accounts/nosuch", root, map[string]any{"roles": []string{"developer"}, "status": "active"}), 400, "400200", accountAbsent)
 		wantErr(t, ts.call("DELETE", "/v4/accounts/nosuch", root, nil), 400, "400200", accountAbsent)
 		wantErr(t, ts.call("POST", "/v4/accounts/nosuch/password", root, map[string]any{"password": pw("n")}), 400, "400200", accountAbsent)
 	})
@@ -338,7 +347,7 @@ func TestRootChangedByRootAlone(t *testing.T) {
 
 	wantErr(t, ts.call("POST", "/v4/accounts/root/password", admin3, map[string]any{"password": pw("rt")}), 403, "403202", builtIn)
 	wantErr(t, ts.call("POST", "/v4/accounts/root/password", admin3, map[string]any{"currentPassword": rootPW, "password": pw("rt")}), 403, "403202", builtIn)
-	wantErr(t, ts.call("PUT", "/v4/accounts/root", admin3, map[string]any{"status": "inactive"}), 403, "403202", builtIn)
+	wantErr(t, ts.call("PUT", "/v4/accounts/root", admin3, map[string]any{"roles": []string{"admin"}, "status": "inactive"}), 403, "403202", builtIn)
 	wantErr(t, ts.call("PUT", "/v4/accounts/root", admin3, map[string]any{"roles": []string{"developer"}}), 403, "403202", builtIn)
 	wantErr(t, ts.loginReply("root", pw("rt")), 401, "401202", "User name or password is wrong")
 	wantStatus(t, ts.call("GET", "/v4/self-perms", root, nil), 200)

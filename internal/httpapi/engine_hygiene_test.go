@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/server"
+	"github.com/gatehouse/gatehouse/internal/testclock"
 )
 
 func TestEngineHygiene(t *testing.T) {
@@ -123,7 +124,8 @@ func TestEngineHygiene(t *testing.T) {
 
 func TestEngineRateLimit(t *testing.T) {
 	t.Parallel()
-	ts := start(t, func(c *server.Config) { c.RateLimit, c.RateBurst = 0.5, 3 })
+	clock := testclock.New(time.Now())
+	ts := start(t, func(c *server.Config) { c.RateLimit, c.RateBurst, c.Now = 0.5, 3, clock.Now })
 	root := ts.root() // spends one of the burst
 	for range 2 {
 		wantErr(t, ts.call("POST", "/v4/token", "", "x"), 400, "400001", invalidParams)
@@ -139,7 +141,7 @@ func TestEngineRateLimit(t *testing.T) {
 		wantStatus(t, ts.call("GET", "/healthz", "", nil), 200)
 	}
 	// The bucket refills at the configured rate.
-	time.Sleep(2100 * time.Millisecond)
+	clock.Advance(2 * time.Second)
 	ts.root()
 	wantErr(t, ts.call("POST", "/v4/token", "", "x"), 429, "429001", "Too many requests")
 }

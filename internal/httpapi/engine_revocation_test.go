@@ -84,11 +84,11 @@ func TestEngineRevocation(t *testing.T) {
 		ts.mkAccount(root, "deact1", pw("d1"), "developer")
 		old := ts.login("deact1", pw("d1"))
 		wantValid(t, ts, old)
-		wantOK(t, ts.call("PUT", "/v4/accounts/deact1", root, map[string]any{"status": "inactive"}))
+		wantOK(t, ts.call("PUT", "/v4/accounts/deact1", root, map[string]any{"roles": []string{"developer"}, "status": "inactive"}))
 		wantRevoked(t, ts, old)
 		wantErr(t, ts.loginReply("deact1", pw("d1")), 403, "403206", "Account is inactive")
 		// Reactivation does not bring old tokens back.
-		wantOK(t, ts.call("PUT", "/v4/accounts/deact1", root, map[string]any{"status": "active"}))
+		wantOK(t, ts.call("PUT", "/v4/accounts/deact1", root, map[string]any{"roles": []string{"developer"}, "status": "active"}))
 		wantRevoked(t, ts, old)
 		wantValid(t, ts, ts.login("deact1", pw("d1")))
 	})

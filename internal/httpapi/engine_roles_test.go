@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"regexp"
 	"slices"
 	"strconv"
 	"testing"
@@ -109,18 +110,21 @@ func TestEngineRoles(t *testing.T) {
 	t.Run("built-in roles", func(t *testing.T) {
 		t.Parallel()
 		ts := ts.as(t)
+		// Service Center's sets (admin's first permission, developer's
+		// only one), and Gatehouse's own resources for admin.
 		admin := ts.getRole(root, "admin")
-		if len(admin.Perms) != 1 || !slices.Equal(admin.Perms[0].Verbs, []string{"*"}) || !slices.Contains(admin.resourceTypes(), "account") {
+		if len(admin.Perms) != 2 || !slices.Equal(admin.Perms[0].Verbs, []string{"*"}) || !slices.Equal(admin.Perms[1].Verbs, []string{"*"}) ||
+			!slices.Equal(admin.resourceTypes(), []string{"account", "config", "role", "service", "governance", "ops", "service/schema", "app", "channel", "session", "key", "audit"}) {
 			t.Fatalf("admin role %+v", admin)
 		}
 		dev := ts.getRole(root, "developer")
-		for _, adminOnly := range []string{"account", "role", "app", "channel", "session", "key", "audit"} {
-			if slices.Contains(dev.resourceTypes(), adminOnly) {
-				t.Fatalf("developer role grants %s: %+v", adminOnly, dev)
-			}
+		if len(dev.Perms) != 1 || !slices.Equal(dev.Perms[0].Verbs, []string{"*"}) ||
+			!slices.Equal(dev.resourceTypes(), []string{"config", "service", "governance", "ops", "service/schema"}) {
+			t.Fatalf("developer role %+v", dev)
 		}
-		if !slices.Contains(dev.resourceTypes(), "service") {
-			t.Fatalf("developer role lacks service: %+v", dev)
+		hex32 := regexp.MustCompile(`^[0-9a-f]{32}$`)
+		if !hex32.MatchString(admin.ID) || !hex32.MatchString(dev.ID) {
+			t.Fatalf("role ids %q %q, want 32 hex digits", admin.ID, dev.ID)
 		}
 		const builtIn = "Forbid to operate build-in role(s)"
 		for _, name := range []string{"admin", "developer"} {

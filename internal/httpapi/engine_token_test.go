@@ -16,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/gatehouse/gatehouse/internal/server"
+	"github.com/gatehouse/gatehouse/internal/testclock"
 )
 
 func TestEngineLogin(t *testing.T) {
@@ -24,7 +25,7 @@ func TestEngineLogin(t *testing.T) {
 	root := ts.root()
 	ts.mkAccount(root, "inactive1", pw("i1"), "developer")
 	ts.mkAccount(root, "victim1", pw("v1"), "developer")
-	wantOK(t, ts.call("PUT", "/v4/accounts/inactive1", root, map[string]any{"status": "inactive"}))
+	wantOK(t, ts.call("PUT", "/v4/accounts/inactive1", root, map[string]any{"roles": []string{"developer"}, "status": "inactive"}))
 
 	t.Run("success", func(t *testing.T) {
 		t.Parallel()
@@ -328,16 +329,17 @@ func TestEngineAuthorizationHeader(t *testing.T) {
 
 func TestEngineTokenExpiry(t *testing.T) {
 	t.Parallel()
-	ts := start(t, func(c *server.Config) { c.TokenTTL = 3 * time.Second })
+	clock := testclock.New(time.Now())
+	ts := start(t, func(c *server.Config) { c.TokenTTL, c.Now = 3*time.Second, clock.Now })
 	cached := ts.root() // verified before it expires: answered from the cache after
 	fresh := ts.root()  // first verified after it expired
 	wantStatus(t, ts.call("GET", "/v4/self-perms", cached, nil), 200)
 	_, claims := tokenParts(t, cached)
 	exp := unixClaim(t, claims, "exp")
-	if d := time.Until(exp); d > 3*time.Second {
+	if d := exp.Sub(clock.Now()); d > 3*time.Second {
 		t.Fatalf("exp %v is more than the 3s TTL away", exp)
 	}
-	time.Sleep(time.Until(exp) + 1100*time.Millisecond)
+	clock.Advance(exp.Sub(clock.Now()) + 1100*time.Millisecond)
 	for _, tok := range []string{cached, fresh} {
 		wantErr(t, ts.call("GET", "/v4/self-perms", tok, nil), 401, "401205", "Token is expired")
 	}

@@ -71,7 +71,7 @@ func TestEngineTypedStringsNotKept(t *testing.T) {
 			batch = append(batch, map[string]any{"name": mark + "x", "password": mark, "roles": []string{"developer"}})
 			wantCode(t, ts.call("POST", "/v4/accounts", root, batch[len(batch)-1]), 400, "400001")
 			wantStatus(t, ts.call("POST", "/v4/accounts/batch-create", root, map[string]any{"accounts": batch}), 200)
-			wantCode(t, ts.call("PUT", "/v4/accounts/"+mark, root, map[string]any{"status": "inactive"}), 400, "400200")
+			wantCode(t, ts.call("PUT", "/v4/accounts/"+mark, root, map[string]any{"roles": []string{"developer"}, "status": "inactive"}), 400, "400200")
 			wantCode(t, ts.call("DELETE", "/v4/accounts/"+mark, root, nil), 400, "400200")
 			wantCode(t, ts.call("POST", "/v4/accounts/"+mark+"/password", root, map[string]string{"password": pw("m")}), 400, "400200")
 			wantCode(t, ts.call("GET", "/v4/accounts/"+mark, root, nil), 400, "400200")

@@ -16,6 +16,7 @@ import (
 // least recently seen client's bucket is dropped, so a flood of new
 // addresses cannot reset the buckets of the clients still sending.
 type ipLimiter struct {
+	now     func() time.Time
 	limit   rate.Limit
 	burst   int
 	mu      sync.Mutex
@@ -35,7 +36,10 @@ const (
 	idleBucket = time.Minute
 )
 
-func newIPLimiter(perSecond float64, burst int) *ipLimiter {
+// newIPLimiter returns a limiter of perSecond sustained requests and
+// burst per client, reading time from now; nil when perSecond is not
+// positive.
+func newIPLimiter(perSecond float64, burst int, now func() time.Time) *ipLimiter {
 	if perSecond <= 0 {
 		return nil
 	}
@@ -46,7 +50,7 @@ func newIPLimiter(perSecond float64, burst int) *ipLimiter {
 	if err != nil {
 		panic("httpapi: " + err.Error()) // only for a size below one
 	}
-	return &ipLimiter{limit: rate.Limit(perSecond), burst: burst, buckets: buckets}
+	return &ipLimiter{now: now, limit: rate.Limit(perSecond), burst: burst, buckets: buckets}
 }
 
 // allow reports whether ip may make one more request now. A nil limiter
@@ -56,7 +60,7 @@ func (l *ipLimiter) allow(ip string) bool {
 		return true
 	}
 	key := authz.ClientKey(ip)
-	now := time.Now()
+	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for {

@@ -3,13 +3,14 @@ package httpapi
 import (
 	"fmt"
 	"testing"
+	"time"
 )
 
 // A flood of new addresses, more than the limiter keeps, drops the least
 // recently seen buckets only: a client that keeps sending keeps its
 // exhausted burst.
 func TestRateLimitSurvivesAddressFlood(t *testing.T) {
-	l := newIPLimiter(0.001, 2)
+	l := newIPLimiter(0.001, 2, time.Now)
 	const client = "192.0.2.1"
 	for range 2 {
 		if !l.allow(client) {

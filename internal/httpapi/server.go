@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,10 @@ type Options struct {
 	// endpoints in requests per second (0 disables limiting), RateBurst its burst.
 	RateLimit float64
 	RateBurst int
+	// Now is the rate limits' clock; nil is time.Now.
+	Now func() time.Time
+	// Version is the version GET /version answers.
+	Version string
 	// Gateway serves /auth/verify and the upstreams of gateway mode, for
 	// paths no endpoint of Gatehouse's own takes; internal/server composes
 	// it. Nil: neither.
@@ -58,13 +63,14 @@ type Deps struct {
 // Server routes and serves Gatehouse's HTTP API.
 type Server struct {
 	Deps
-	mux     *http.ServeMux
+	mux     *routeMux
 	errs    wire.Errors
 	proxies *wire.Proxies
 	limiter *ipLimiter
 	gateway *gateway.Gateway
 	// adminMetrics: /metrics is served by AdminHandler only.
 	adminMetrics bool
+	version      string
 }
 
 // New builds the HTTP surface.
@@ -72,8 +78,12 @@ func New(d Deps, opts Options) *Server {
 	if d.Logger == nil {
 		d.Logger = discard
 	}
-	s := &Server{Deps: d, mux: http.NewServeMux(), errs: wire.Errors{Logger: d.Logger}, proxies: opts.Proxies,
-		limiter: newIPLimiter(opts.RateLimit, opts.RateBurst), gateway: opts.Gateway, adminMetrics: opts.AdminMetrics}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{Deps: d, mux: &routeMux{ServeMux: http.NewServeMux()}, errs: wire.Errors{Logger: d.Logger}, proxies: opts.Proxies,
+		limiter: newIPLimiter(opts.RateLimit, opts.RateBurst, opts.Now), gateway: opts.Gateway,
+		version: opts.Version, adminMetrics: opts.AdminMetrics}
 	s.routes()
 	return s
 }
@@ -85,15 +95,48 @@ func (s *Server) routes() {
 	if !s.adminMetrics {
 		s.mux.Handle("GET /metrics", metricsHandler())
 	}
+	s.versionRoutes()
+	s.mux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	s.engineRoutes()
 	s.keyRoutes()
 	s.fabricRoutes()
 	s.messagingRoutes()
 	if s.gateway != nil {
 		s.mux.Handle(gateway.VerifyPath, s.gateway.AuthVerify())
-		s.mux.Handle(gateway.VerifyPath+"/", s.gateway.AuthVerify())
+		s.mux.dispatch(gateway.VerifyPath+"/", s.gateway.AuthVerify())
 	}
 }
+
+// Routes returns the operations registered: "METHOD /path" with the mux's wildcards, or "/path" for a route that
+// takes every method. Paths a dispatcher serves below a prefix (the
+// ccmessaging API, the Envoy form of /auth/verify) are not routes of
+// their own; the ccmessaging endpoints are listed one by one. The
+// OpenAPI document (GET /openapi.json) describes exactly these.
+func (s *Server) Routes() []string { return slices.Clone(s.mux.routes) }
+
+// routeMux is the server's ServeMux, recording the patterns registered.
+type routeMux struct {
+	*http.ServeMux
+	routes []string
+}
+
+// Handle registers h for pattern and records the route.
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.ServeMux.Handle(pattern, h)
+	m.record(pattern)
+}
+
+// record records a route served by a dispatcher.
+func (m *routeMux) record(route string) { m.routes = append(m.routes, route) }
+
+// HandleFunc registers h for pattern and records the route.
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
+}
+
+// dispatch registers h for pattern, a prefix below which h finds the
+// operation itself, without recording a route.
+func (m *routeMux) dispatch(pattern string, h http.Handler) { m.ServeMux.Handle(pattern, h) }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

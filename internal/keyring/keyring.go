@@ -80,7 +80,8 @@ type Options struct {
 	// keys that still verify, it becomes the active key and the previous
 	// one is retired; if it is already in the ring (even retired), or was
 	// and has expired since, nothing changes, so restarting with the same
-	// file does not undo later rotations.
+	// file does not undo later rotations. An imported key verifies tokens
+	// without kid (see Ring.Keyfunc).
 	PrivateKeyPEM []byte
 	// MaxTokenLifetime is how long a retired key keeps verifying: the
 	// longest lifetime of a token it signed, plus any leeway verifiers
@@ -223,22 +224,85 @@ func (r *Ring) bootstrap(ctx context.Context, imported *rsa.PrivateKey) error {
 // importKey makes priv the active key, creating the ring if there is
 // none, unless the ring already holds it.
 func (r *Ring) importKey(ctx context.Context, priv *rsa.PrivateKey) error {
+	res, err := r.putImported(ctx, priv, false)
+	switch {
+	case err != nil:
+		return err
+	case res.Outcome == ImportExpired:
+		r.log.Warn("keyring: the key to import was rotated out and has expired; it is not used again", "kid", res.ID)
+	case res.Outcome == ImportActivated:
+		r.log.Info("keyring: imported key is now the active key", "kid", res.ID)
+	}
+	return nil
+}
+
+// Outcomes of an import, in ImportResult.Outcome.
+const (
+	// ImportActivated: the key became the active key.
+	ImportActivated = "activated"
+	// ImportPresent: the ring already holds the key; nothing changed.
+	ImportPresent = "present"
+	// ImportExpired: the key was rotated out and has expired; it is not
+	// used again and nothing changed.
+	ImportExpired = "expired"
+)
+
+// ImportResult says what an import did (or, dry, would do) with a key.
+type ImportResult struct {
+	ID      string // kid of the key
+	Outcome string // ImportActivated, ImportPresent or ImportExpired
+}
+
+// Import makes the key of opts.PrivateKeyPEM the active key of the ring
+// stored in st, exactly as Open does with it, without loading or
+// following the ring: for offline tools. With dryRun it only reports
+// what it would do. Replicas running on st follow the change.
+func Import(ctx context.Context, st store.Store, opts Options, dryRun bool) (ImportResult, error) {
+	r, priv, err := newRing(st, opts)
+	if err != nil {
+		return ImportResult{}, err
+	}
+	if priv == nil {
+		return ImportResult{}, errors.New("keyring: no private key to import")
+	}
+	return r.putImported(ctx, priv, dryRun)
+}
+
+// putImported activates priv as an imported key unless the ring holds it
+// or held it once; with dryRun it writes nothing.
+func (r *Ring) putImported(ctx context.Context, priv *rsa.PrivateKey, dryRun bool) (ImportResult, error) {
 	k, err := newKeyRecord(priv, r.now())
 	if err != nil {
-		return err
+		return ImportResult{}, err
 	}
-	_, err = r.activate(ctx, k)
+	k.Imported = true
+	res := ImportResult{ID: k.ID, Outcome: ImportActivated}
+	if dryRun {
+		var cur *store.Item
+		it, gerr := r.st.Get(ctx, ringKey)
+		switch {
+		case gerr == nil:
+			cur = &it
+		case !errors.Is(gerr, store.ErrNotFound):
+			return res, fmt.Errorf("keyring: read %s: %w", ringKey, gerr)
+		}
+		rec, derr := decodeRing(cur)
+		if derr != nil {
+			return res, derr
+		}
+		_, err = rec.activated(k, r.now(), r.lifetime)
+	} else {
+		_, err = r.activate(ctx, k)
+	}
 	switch {
 	case errors.Is(err, errKeyPresent):
-		return nil
+		res.Outcome = ImportPresent
 	case errors.Is(err, errKeyExpired):
-		r.log.Warn("keyring: the key to import was rotated out and has expired; it is not used again", "kid", k.ID)
-		return nil
+		res.Outcome = ImportExpired
 	case err != nil:
-		return fmt.Errorf("keyring: import key: %w", err)
+		return res, fmt.Errorf("keyring: import key: %w", err)
 	}
-	r.log.Info("keyring: imported key is now the active key", "kid", k.ID)
-	return nil
+	return res, nil
 }
 
 // create stores a new ring with a generated key, unless another replica
@@ -313,8 +377,10 @@ func (r *Ring) Sign(claims jwt.Claims) (string, error) {
 
 // Keyfunc is a jwt.Keyfunc returning the public key a token must be
 // verified with: the ring key named by its kid, provided that key can
-// still verify. A token without kid is checked against the active key
-// only: tokens signed by an imported Service Center key carry no kid.
+// still verify. Tokens signed by an imported Service Center key carry no
+// kid: a token without kid is checked against the active key and every
+// imported key that can still verify, so that after a rotation the
+// retired Service Center key keeps verifying them until it expires.
 // Tokens whose alg is not RS512 are refused; callers should also parse
 // with jwt.WithValidMethods([]string{"RS512"}).
 func (r *Ring) Keyfunc(t *jwt.Token) (any, error) {
@@ -327,7 +393,14 @@ func (r *Ring) Keyfunc(t *jwt.Token) (any, error) {
 		if v.active == nil {
 			return nil, ErrNotReady
 		}
-		return &v.active.priv.PublicKey, nil
+		now := r.now()
+		var set jwt.VerificationKeySet
+		for _, s := range v.kidless {
+			if s.info.Expires.IsZero() || now.Before(s.info.Expires) {
+				set.Keys = append(set.Keys, &s.priv.PublicKey)
+			}
+		}
+		return set, nil
 	}
 	kid, ok := raw.(string)
 	if !ok {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/bolt"
+	"github.com/gatehouse/gatehouse/internal/testclock"
 )
 
 // fixtureKeys are generated once and imported by tests that are not about
@@ -377,8 +378,8 @@ func TestRotation(t *testing.T) {
 	if got := parsedKID(t, r, newToken); got != info.ID {
 		t.Fatalf("new token kid = %s, want %s", got, info.ID)
 	}
-	if _, err := parse(r, noKID); err == nil {
-		t.Fatal("a token without kid verified against a retired key")
+	if _, err := parse(r, noKID); err != nil {
+		t.Fatalf("a token without kid no longer verifies with the retired imported key: %v", err)
 	}
 
 	keys := r.Keys()
@@ -737,5 +738,38 @@ func TestNotReadyWhenStoreCloses(t *testing.T) {
 	eventually(t, "the ring to report the lost store", func() bool { return !r.Ready() })
 	if _, err := parse(r, mustSign(t, r)); err != nil {
 		t.Fatalf("the loaded keys stop working without the store: %v", err)
+	}
+}
+
+// Tokens without kid (Service Center's) verify with the active key and
+// with imported keys until they expire, retired or not; a generated key
+// stops verifying them when it is retired.
+func TestKidlessTokensAfterRotation(t *testing.T) {
+	clk := testclock.New(time.Now())
+	const lifetime = 2 * time.Hour
+	generated := openRing(t, newStore(t), Options{Now: clk.Now, MaxTokenLifetime: lifetime})
+	genNoKID := signWith(t, jwt.SigningMethodRS512, generated.view.Load().active.priv, nil)
+	if _, err := parse(generated, genNoKID); err != nil {
+		t.Fatalf("active generated key: %v", err)
+	}
+	if _, err := generated.Rotate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parse(generated, genNoKID); err == nil {
+		t.Fatal("a token without kid verified with a retired generated key")
+	}
+
+	st := newStore(t)
+	imported := openRing(t, st, Options{Now: clk.Now, MaxTokenLifetime: lifetime, PrivateKeyPEM: pkcs1PEM(fixtureKeys()[0])})
+	noKID := signWith(t, jwt.SigningMethodRS512, fixtureKeys()[0], nil)
+	if _, err := imported.Rotate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parse(imported, noKID); err != nil {
+		t.Fatalf("retired imported key: %v", err)
+	}
+	clk.Advance(lifetime)
+	if _, err := parse(imported, noKID); err == nil {
+		t.Fatal("a token without kid verified with an expired imported key")
 	}
 }

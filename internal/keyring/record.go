@@ -47,6 +47,10 @@ type keyRecord struct {
 	Retired    time.Time `json:"retired,omitzero"`
 	Expires    time.Time `json:"expires,omitzero"`
 	PrivateKey string    `json:"privateKey"` // PKCS#8 PEM
+	// Imported marks a key that came from outside (an imported Service
+	// Center key): it verifies tokens without kid, retired or not, until
+	// it expires.
+	Imported bool `json:"imported,omitempty"`
 }
 
 // newKeyRecord describes priv as a new, active key created at now.

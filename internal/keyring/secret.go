@@ -32,6 +32,14 @@ func SharedSecret(ctx context.Context, st store.Store, name string) ([]byte, err
 	if !errors.Is(err, store.ErrExists) {
 		return nil, fmt.Errorf("keyring: create %s: %w", key, err)
 	}
+	return LookupSharedSecret(ctx, st, name)
+}
+
+// LookupSharedSecret returns the shared secret called name if it exists,
+// else an error wrapping store.ErrNotFound. Unlike SharedSecret it never
+// writes.
+func LookupSharedSecret(ctx context.Context, st store.Store, name string) ([]byte, error) {
+	key := "secrets/" + name
 	it, err := st.Get(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("keyring: read %s: %w", key, err)

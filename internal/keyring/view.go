@@ -25,9 +25,12 @@ type signer struct {
 type view struct {
 	active *signer            // nil until a ring is loaded
 	byID   map[string]*signer // every key that can still verify
-	infos  []KeyInfo          // newest first
-	jwks   []byte
-	next   time.Time // earliest expiry of a retired key; zero if none
+	// kidless verify tokens without kid: the active key and every
+	// imported key that can still verify.
+	kidless []*signer
+	infos   []KeyInfo // newest first
+	jwks    []byte
+	next    time.Time // earliest expiry of a retired key; zero if none
 }
 
 // buildView parses the keys of rec live at now. Keys already parsed in
@@ -53,6 +56,9 @@ func buildView(rec ringRecord, now time.Time, prev *view) (*view, error) {
 			v.next = k.Expires
 		}
 		v.byID[k.ID] = s
+		if k.Retired.IsZero() || k.Imported {
+			v.kidless = append(v.kidless, s)
+		}
 		v.infos = append(v.infos, s.info)
 		set.Keys = append(set.Keys, jose.JSONWebKey{Key: &s.priv.PublicKey, KeyID: k.ID, Algorithm: Algorithm, Use: "sig"})
 	}

@@ -54,6 +54,14 @@ type Config struct {
 	LockoutBan      time.Duration
 	RootPassword    string
 
+	// Version is the version the binary was built as, answered by GET
+	// /version.
+	Version string
+
+	// Now is the clock of token lifetimes, lockout windows, sessions and
+	// rate limits; nil is time.Now. Tests set it to move time without sleeping.
+	Now func() time.Time
+
 	Argon2 password.Params
 
 	TrustedProxies []string
@@ -135,7 +143,49 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.close()
 		}
 	}()
-	if s.st, err = openStore(ctx, cfg, logger); err != nil {
+	// Everything that can fail on the configuration or the host (argon2
+	// parameters, proxies, routes, TLS files, the listener) is checked
+	// before the store is opened, and the engine, whose first start
+	// creates root, comes after every other part: a start that fails
+	// leaves no root behind, nor a generated password nobody saw.
+	hasher, err := password.NewHasher(cfg.Argon2)
+	if err != nil {
+		return nil, err
+	}
+	proxies, err := wire.ParseProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	if err := gateway.ValidateRoutes(cfg.Routes, true); err != nil {
+		return nil, err
+	}
+	if cfg.Pprof && cfg.AdminListen == "" {
+		return nil, errors.New("--pprof needs --admin-listen: profiles are served on the admin listener only")
+	}
+	if cfg.TLSClientCA != "" && (cfg.AdminListen == "" || cfg.TLSCert == "") {
+		return nil, errors.New("--tls-client-ca needs --admin-listen and --tls-cert: it is mutual TLS on the admin listener")
+	}
+	var certs *certReloader
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		if certs, err = newCertReloader(cfg.TLSCert, cfg.TLSKey, logger); err != nil {
+			return nil, err
+		}
+	}
+	var adminTLS *tls.Config
+	if cfg.AdminListen != "" {
+		if adminTLS, err = adminTLSConfig(cfg, certs); err != nil {
+			return nil, err
+		}
+	}
+	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, err
+	}
+	if cfg.AdminListen != "" {
+		if s.adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+			return nil, fmt.Errorf("admin listener: %w", err)
+		}
+	}
+	if s.st, err = OpenStore(ctx, cfg, logger, bolt.Options{}); err != nil {
 		return nil, err
 	}
 	s.st = metrics.InstrumentStore(s.st)
@@ -149,36 +199,22 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		MaxTokenLifetime: engine.MaxRequestedTTL + cfg.TokenLeeway}); err != nil {
 		return nil, fmt.Errorf("key ring: %w", err)
 	}
-	hasher, err := password.NewHasher(cfg.Argon2)
-	if err != nil {
-		return nil, err
-	}
 	s.audit = audit.New(s.st, logger, cfg.AuditRetention)
-	eng, err := engine.New(bg, s.st, s.ring, hasher, s.audit, logger, engine.Options{
-		TokenTTL: cfg.TokenTTL, Leeway: cfg.TokenLeeway,
-		LockoutAttempts: cfg.LockoutAttempts, LockoutWindow: cfg.LockoutWindow, LockoutBan: cfg.LockoutBan,
-		RootPassword: cfg.RootPassword,
-	})
-	if err != nil {
-		return nil, err
-	}
-	fabric, err := apifabric.New(bg, s.st, s.audit, logger, apifabric.Options{})
+	fabric, err := apifabric.New(bg, s.st, s.audit, logger, apifabric.Options{Now: cfg.Now})
 	if err != nil {
 		return nil, fmt.Errorf("apps: %w", err)
 	}
-	s.msg, err = ccmessaging.New(bg, s.st, fabric, s.audit, logger, ccmessaging.Options{
+	s.msg, err = ccmessaging.New(bg, s.st, fabric, s.audit, logger, ccmessaging.Options{Now: cfg.Now,
 		TokenTTL: cfg.CCMessagingTokenTTL, RenewGrace: cfg.CCMessagingRenewGrace, SessionMax: cfg.CCMessagingSessionMax,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ccmessaging: %w", err)
 	}
-	if cfg.Pprof && cfg.AdminListen == "" {
-		return nil, errors.New("--pprof needs --admin-listen: profiles are served on the admin listener only")
-	}
-	if cfg.TLSClientCA != "" && (cfg.AdminListen == "" || cfg.TLSCert == "") {
-		return nil, errors.New("--tls-client-ca needs --admin-listen and --tls-cert: it is mutual TLS on the admin listener")
-	}
-	proxies, err := wire.ParseProxies(cfg.TrustedProxies)
+	eng, err := engine.New(bg, s.st, s.ring, hasher, s.audit, logger, engine.Options{
+		TokenTTL: cfg.TokenTTL, Leeway: cfg.TokenLeeway,
+		LockoutAttempts: cfg.LockoutAttempts, LockoutWindow: cfg.LockoutWindow, LockoutBan: cfg.LockoutBan,
+		RootPassword: cfg.RootPassword, RootPasswordFile: RootPasswordFile(cfg), Now: cfg.Now,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -189,11 +225,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	api := httpapi.New(httpapi.Deps{Store: s.st, Engine: eng, Keys: s.ring, Audit: s.audit, Logger: logger,
 		Fabric: fabric, Messaging: s.msg},
-		httpapi.Options{Proxies: proxies, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Gateway: gw,
+		httpapi.Options{Proxies: proxies, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Now: cfg.Now, Gateway: gw, Version: cfg.Version,
 			AdminMetrics: cfg.AdminListen != ""})
-	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-		return nil, err
-	}
 	s.http = &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -204,25 +237,12 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	scheme := "http"
-	var certs *certReloader
-	if cfg.TLSCert != "" || cfg.TLSKey != "" {
-		if certs, err = newCertReloader(cfg.TLSCert, cfg.TLSKey, logger); err != nil {
-			return nil, err
-		}
+	if certs != nil {
 		s.http.TLSConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
 		s.ln = tls.NewListener(s.ln, s.http.TLSConfig)
 		scheme = "https"
 	}
-	if cfg.AdminListen != "" {
-		adminTLS, err := adminTLSConfig(cfg, certs)
-		if err != nil {
-			_ = s.ln.Close()
-			return nil, err
-		}
-		if s.adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
-			_ = s.ln.Close()
-			return nil, fmt.Errorf("admin listener: %w", err)
-		}
+	if s.adminLn != nil {
 		if adminTLS != nil {
 			s.adminLn = tls.NewListener(s.adminLn, adminTLS)
 		}
@@ -243,15 +263,19 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	return s, nil
 }
 
-func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (store.Store, error) {
+// OpenStore opens the store cfg names (Store, DataDir, Etcd*), as Start
+// does, a bolt store with boltOpts; the caller closes it. Offline tools
+// such as the importer and reset-root use it to reach the same store a
+// server with the same settings would.
+func OpenStore(ctx context.Context, cfg Config, logger *slog.Logger, boltOpts bolt.Options) (store.Store, error) {
 	switch cfg.Store {
 	case "", "bolt":
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, err
 		}
-		return opened(bolt.Open(filepath.Join(cfg.DataDir, "gatehouse.db"), bolt.Options{}))
+		return opened(bolt.Open(boltFile(cfg), boltOpts))
 	case "etcd":
-		tlsCfg, err := etcdTLS(cfg)
+		tlsCfg, err := EtcdTLS(cfg.EtcdCACert, cfg.EtcdCert, cfg.EtcdKey)
 		if err != nil {
 			return nil, err
 		}
@@ -260,6 +284,13 @@ func openStore(ctx context.Context, cfg Config, logger *slog.Logger) (store.Stor
 		return nil, fmt.Errorf("unknown store %q (want bolt or etcd)", cfg.Store)
 	}
 }
+
+// RootPasswordFile is where the first start keeps a generated root
+// password, in the data directory, until root changes it.
+func RootPasswordFile(cfg Config) string { return filepath.Join(cfg.DataDir, "root-password") }
+
+// boltFile is the path of the embedded store's file.
+func boltFile(cfg Config) string { return filepath.Join(cfg.DataDir, "gatehouse.db") }
 
 // opened returns the result of a backend's Open as a store.Store: nil,
 // not an interface holding a nil pointer, when the open failed, so that
@@ -271,25 +302,26 @@ func opened[S store.Store](st S, err error) (store.Store, error) {
 	return st, nil
 }
 
-// etcdTLS builds the TLS configuration of the etcd client, or nil when no
-// certificate settings are given.
-func etcdTLS(cfg Config) (*tls.Config, error) {
-	if cfg.EtcdCACert == "" && cfg.EtcdCert == "" && cfg.EtcdKey == "" {
+// EtcdTLS builds the TLS configuration of an etcd client from a CA
+// bundle file and a client certificate and key file, or nil when all are
+// empty.
+func EtcdTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+	if caFile == "" && certFile == "" && keyFile == "" {
 		return nil, nil
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.EtcdCACert != "" {
-		pem, err := os.ReadFile(cfg.EtcdCACert)
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
 		if err != nil {
 			return nil, fmt.Errorf("etcd CA: %w", err)
 		}
 		tc.RootCAs = x509.NewCertPool()
 		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("etcd CA %s: no certificate found", cfg.EtcdCACert)
+			return nil, fmt.Errorf("etcd CA %s: no certificate found", caFile)
 		}
 	}
-	if cfg.EtcdCert != "" || cfg.EtcdKey != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.EtcdCert, cfg.EtcdKey)
+	if certFile != "" || keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
 			return nil, fmt.Errorf("etcd client certificate: %w", err)
 		}
@@ -349,6 +381,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // close releases everything Start opened, in reverse order.
 func (s *Server) close() {
+	if s.ln != nil && s.http == nil {
+		s.ln.Close() // bound, never served
+	}
+	if s.adminLn != nil && s.admin == nil {
+		s.adminLn.Close()
+	}
 	if s.msg != nil {
 		s.msg.Close()
 	}

@@ -104,6 +104,12 @@ func (r Reply) JSON(t testing.TB, v any) {
 	}
 }
 
+// Check, when set, sees every request Send makes with its reply; an error
+// fails the test. Set it before the tests run (in TestMain), not while
+// they run: the API's tests check every answer against the OpenAPI
+// document this way.
+var Check func(req *http.Request, r Reply) error
+
 // Send sends a request to url. body may be nil, a string or []byte (sent
 // raw) or a value (sent as JSON); a non-empty token is sent as a Bearer
 // Authorization; headers are name, value pairs, added after those.
@@ -145,7 +151,13 @@ func Send(t testing.TB, method, url, token string, body any, headers ...string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Reply{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	r := Reply{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	if Check != nil {
+		if err := Check(req, r); err != nil {
+			t.Errorf("%s %s: answer %d: %v", method, url, r.Status, err)
+		}
+	}
+	return r
 }
 
 // Call sends a request to path on the server (see Send).

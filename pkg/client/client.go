@@ -69,9 +69,15 @@ func readError(resp *http.Response) error {
 	return e
 }
 
+// Doer sends HTTP requests: *http.Client, *Engine (which adds its token)
+// and the Doer of BearerToken are Doers.
+type Doer interface {
+	Do(*http.Request) (*http.Response, error)
+}
+
 // call sends a JSON request to Gatehouse and decodes a 200 answer into
 // out (when not nil); other answers are *Error.
-func call(ctx context.Context, hc *http.Client, method, url string, header http.Header, in, out any) error {
+func call(ctx context.Context, hc Doer, method, url string, header http.Header, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -141,9 +147,10 @@ func refreshAt(issued, expires time.Time, max time.Duration) time.Time {
 	return expires.Add(-margin)
 }
 
-// jwtTimes reads iat and exp from a JWT's payload without verifying it:
-// the client trusts the server it logged in to.
-func jwtTimes(tok string) (iat, exp time.Time, err error) {
+// TokenTimes reads iat and exp from a JWT's payload without verifying it:
+// the client trusts the server it logged in to. A token without iat is
+// taken as issued now.
+func TokenTimes(tok string) (iat, exp time.Time, err error) {
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
 		return iat, exp, fmt.Errorf("gatehouse: the token is not a JWT")

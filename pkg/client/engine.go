@@ -56,22 +56,43 @@ func (e *Engine) Token(ctx context.Context) (string, error) {
 
 // login asks for a new token; e.mu is held.
 func (e *Engine) login(ctx context.Context) (string, error) {
-	in := map[string]string{"name": e.cfg.Name, "password": e.cfg.Password}
-	if e.cfg.TokenTTL > 0 {
-		in["tokenExpirationTime"] = e.cfg.TokenTTL.String()
+	tok, err := login(ctx, e.hc, e.cfg.BaseURL, e.cfg.Name, e.cfg.Password, e.cfg.TokenTTL)
+	if err != nil {
+		return "", err
+	}
+	iat, exp, err := TokenTimes(tok)
+	if err != nil {
+		return "", err
+	}
+	e.token, e.refresh = tok, refreshAt(iat, exp, e.cfg.RefreshBefore)
+	return e.token, nil
+}
+
+// Login asks baseURL for an engine token of name (POST /v4/token), valid
+// ttl (15m..24h; zero takes the server's default). hc sends the request
+// [http.DefaultClient].
+func Login(ctx context.Context, hc *http.Client, baseURL, name, password string, ttl time.Duration) (string, error) {
+	return login(ctx, httpClient(hc), strings.TrimSuffix(baseURL, "/"), name, password, ttl)
+}
+
+func login(ctx context.Context, hc Doer, baseURL, name, password string, ttl time.Duration) (string, error) {
+	in := map[string]string{"name": name, "password": password}
+	if ttl > 0 {
+		in["tokenExpirationTime"] = ttl.String()
 	}
 	var out struct {
 		Token string `json:"token"`
 	}
-	if err := call(ctx, e.hc, http.MethodPost, e.cfg.BaseURL+"/v4/token", nil, in, &out); err != nil {
+	if err := call(ctx, hc, http.MethodPost, baseURL+"/v4/token", nil, in, &out); err != nil {
 		return "", err
 	}
-	iat, exp, err := jwtTimes(out.Token)
-	if err != nil {
-		return "", err
-	}
-	e.token, e.refresh = out.Token, refreshAt(iat, exp, e.cfg.RefreshBefore)
-	return e.token, nil
+	return out.Token, nil
+}
+
+// Logout revokes token at baseURL (DELETE /v4/token). hc sends the
+// request [http.DefaultClient].
+func Logout(ctx context.Context, hc *http.Client, baseURL, token string) error {
+	return call(ctx, httpClient(hc), http.MethodDelete, strings.TrimSuffix(baseURL, "/")+"/v4/token", bearer(token), nil, nil)
 }
 
 // invalidate forgets tok if it is still the current token.

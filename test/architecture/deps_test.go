@@ -153,9 +153,9 @@ func TestHTTPLivesInTheWire(t *testing.T) {
 	}
 }
 
-// TestRetiredDependencies keeps out of the binary the modules replaced in
-// #15: the archived gopkg.in/yaml.v3 (go.yaml.in/yaml/v3 took its place)
-// and etcd's raft, linked once for one error value.
+// TestRetiredDependencies keeps retired modules out of the binary: the
+// archived gopkg.in/yaml.v3 (go.yaml.in/yaml/v3 took its place) and
+// etcd's raft, linked once for one error value.
 func TestRetiredDependencies(t *testing.T) {
 	p, ok := listPackages(t)["cmd/gatehouse"]
 	if !ok {

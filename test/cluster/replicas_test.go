@@ -226,7 +226,7 @@ func testRevocation(t *testing.T, f *fleet, root string) {
 	t.Run("AccountDeactivation", func(t *testing.T) {
 		onB := b.login(t, "bob", pw)
 		c.must(t, "GET", "/v4/self-perms", nil, bearer(onB)...)
-		a.must(t, "PUT", "/v4/accounts/bob", map[string]string{"status": "inactive"}, bearer(root)...)
+		a.must(t, "PUT", "/v4/accounts/bob", map[string]any{"roles": []string{"developer"}, "status": "inactive"}, bearer(root)...)
 		within(t, propagationBound, "deactivation on A", refused(f, onB))
 		if err := c.call(t, "POST", "/v4/token", credentials{"bob", pw}).is(http.StatusForbidden, "403206"); err != nil {
 			t.Fatalf("login of the deactivated account on C: %v", err)

@@ -17,7 +17,7 @@ import (
 var recordBounds = map[string]int{
 	"accounts":   512,
 	"ccsessions": 768,
-	"locks":      256,
+	"lockouts":   256,
 	"revoked":    128,
 	"audit":      512,
 }

@@ -13,7 +13,7 @@ func TestAuthVerifyEngine(t *testing.T) {
 	t.Parallel()
 	g := start(t, nil)
 	root := g.root()
-	writer := g.user(root, "writer", perm([]string{"create"}, "instance"))
+	writer := g.user(root, "writer", perm([]string{"create"}, "service"))
 	fooOnly := g.user(root, "fooOnly", labelled(get, "service", map[string]string{"serviceName": "foo"}))
 	const inst = "/v4/default/registry/microservices/s1/instances"
 

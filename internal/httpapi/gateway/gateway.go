@@ -61,23 +61,35 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if err := ValidateRoutes(cfg.Routes, cfg.Sessions != nil); err != nil {
+		return nil, err
+	}
 	g := &Gateway{cfg: cfg, errs: wire.Errors{Logger: cfg.Logger}}
-	seen := map[string]bool{}
 	for _, r := range cfg.Routes {
-		if err := r.validate(); err != nil {
-			return nil, err
-		}
-		if seen[r.Prefix] {
-			return nil, fmt.Errorf("route %q: prefix given twice", r.Prefix)
-		}
-		seen[r.Prefix] = true
-		if r.kind() == KindCCMessaging && cfg.Sessions == nil {
-			return nil, fmt.Errorf("route %q: ccmessaging verification is not available", r.Prefix)
-		}
 		g.upstreams = append(g.upstreams, g.newUpstream(r))
 	}
 	slices.SortStableFunc(g.upstreams, func(a, b *upstream) int { return len(b.Prefix) - len(a.Prefix) })
 	return g, nil
+}
+
+// ValidateRoutes checks routes as New does, so a server can refuse them
+// before it writes anything: each route valid, no prefix twice, and
+// ccmessaging routes only when sessions can be verified.
+func ValidateRoutes(routes []Route, sessions bool) error {
+	seen := map[string]bool{}
+	for _, r := range routes {
+		if err := r.validate(); err != nil {
+			return err
+		}
+		if seen[r.Prefix] {
+			return fmt.Errorf("route %q: prefix given twice", r.Prefix)
+		}
+		seen[r.Prefix] = true
+		if r.kind() == KindCCMessaging && !sessions {
+			return fmt.Errorf("route %q: ccmessaging verification is not available", r.Prefix)
+		}
+	}
+	return nil
 }
 
 // Upstream returns the handler of the route whose prefix takes path (the

@@ -22,17 +22,16 @@ var (
 func TestGatewayRBAC(t *testing.T) {
 	t.Parallel()
 	up := newEcho(t)
-	g := start(t, nil, gateway.Route{Prefix: "/v4/", Upstream: up.URL})
+	g := start(t, nil, gateway.Route{Prefix: "/v4/", Upstream: up.URL}, gateway.Route{Prefix: "/v1/", Upstream: up.URL})
 	root := g.root()
 	tokens := map[string]string{
 		"root":      root,
 		"developer": "",
 		"svcReader": g.user(root, "svcReader", perm(get, "service")),
-		"instWriter": g.user(root, "instWriter",
-			perm([]string{"create", "update"}, "instance"), perm(get, "schema", "dep")),
-		"ruleTagger": g.user(root, "ruleTagger", perm(anyVerb, "rule", "tag")),
-		"govOps":     g.user(root, "govOps", perm(get, "governance", "ops")),
-		"fooOnly":    g.user(root, "fooOnly", labelled([]string{"get", "create"}, "service", map[string]string{"serviceName": "foo"})),
+		"svcWriter": g.user(root, "svcWriter",
+			perm([]string{"create", "update"}, "service"), perm(get, "service/schema")),
+		"govOps":  g.user(root, "govOps", perm(get, "governance", "ops")),
+		"fooOnly": g.user(root, "fooOnly", labelled([]string{"get", "create"}, "service", map[string]string{"serviceName": "foo"})),
 	}
 	g.mustOK("POST", "/v4/accounts", root, map[string]any{"name": "dev", "password": "Passw0rd!dev", "roles": []string{"developer"}})
 	tokens["developer"] = g.login("dev", "Passw0rd!dev")
@@ -46,27 +45,31 @@ func TestGatewayRBAC(t *testing.T) {
 	}{
 		{"GET", ms, nil, []string{"root", "developer", "svcReader", "fooOnly"}, "service:get"},
 		{"GET", ms + "/s1", nil, []string{"root", "developer", "svcReader", "fooOnly"}, "service:get"},
-		{"PUT", ms + "/s1/properties", `{}`, []string{"root", "developer"}, "service:update"},
+		{"PUT", ms + "/s1/properties", `{}`, []string{"root", "developer", "svcWriter"}, "service:update"},
 		{"DELETE", ms + "/s1", nil, []string{"root", "developer"}, "service:delete"},
-		{"POST", ms, `{"service":{"serviceName":"foo","appId":"a"}}`, []string{"root", "developer", "fooOnly"}, "service:create"},
-		{"POST", ms, `{"service":{"serviceName":"bar","appId":"a"}}`, []string{"root", "developer"}, "service:create"},
+		{"POST", ms, `{"service":{"serviceName":"foo","appId":"a"}}`, []string{"root", "developer", "svcWriter", "fooOnly"}, "service:create"},
+		{"POST", ms, `{"service":{"serviceName":"bar","appId":"a"}}`, []string{"root", "developer", "svcWriter"}, "service:create"},
 		{"GET", "/v4/default/registry/existence?type=microservice&appId=a&serviceName=foo&env=", nil, []string{"root", "developer", "svcReader", "fooOnly"}, "service:get"},
 		{"GET", "/v4/default/registry/existence?type=microservice&appId=a&serviceName=bar&env=", nil, []string{"root", "developer", "svcReader"}, "service:get"},
-		{"POST", ms + "/s1/instances", `{}`, []string{"root", "developer", "instWriter"}, "instance:create"},
-		{"PUT", ms + "/s1/instances/i1/status?value=UP", nil, []string{"root", "developer", "instWriter"}, "instance:update"},
-		{"PUT", ms + "/s1/instances/i1/heartbeat", nil, []string{"root", "developer", "instWriter"}, "instance:update"},
-		{"GET", "/v4/default/registry/instances?appId=a&serviceName=foo", nil, []string{"root", "developer"}, "instance:get"},
-		{"POST", "/v4/default/registry/instances/action?type=query", `{}`, []string{"root", "developer"}, "instance:get"},
-		{"GET", ms + "/s1/schemas", nil, []string{"root", "developer", "instWriter"}, "schema:get"},
-		{"PUT", ms + "/s1/schemas/sc1", `{}`, []string{"root", "developer"}, "schema:update"},
-		{"GET", ms + "/s1/consumers", nil, []string{"root", "developer", "instWriter"}, "dep:get"},
-		{"GET", ms + "/s1/providers", nil, []string{"root", "developer", "instWriter"}, "dep:get"},
-		{"DELETE", ms + "/s1/rules/r1", nil, []string{"root", "developer", "ruleTagger"}, "rule:delete"},
-		{"POST", ms + "/s1/tags", `{}`, []string{"root", "developer", "ruleTagger"}, "tag:create"},
-		{"GET", "/v4/default/govern/microservices", nil, []string{"root", "developer", "govOps"}, "governance:get"},
-		{"GET", "/v4/default/govern/relations", nil, []string{"root", "developer", "govOps"}, "governance:get"},
+		// Service Center's mapping: instances, dependencies, tags and the
+		// legacy /govern API are "service", schemas "service/schema".
+		{"POST", ms + "/s1/instances", `{}`, []string{"root", "developer", "svcWriter", "fooOnly"}, "service:create"},
+		{"PUT", ms + "/s1/instances/i1/status?value=UP", nil, []string{"root", "developer", "svcWriter"}, "service:update"},
+		{"PUT", ms + "/s1/instances/i1/heartbeat", nil, []string{"root", "developer", "svcWriter"}, "service:update"},
+		{"GET", "/v4/default/registry/instances?appId=a&serviceName=foo", nil, []string{"root", "developer", "svcReader", "fooOnly"}, "service:get"},
+		{"GET", "/v4/default/registry/instances?appId=a&serviceName=bar", nil, []string{"root", "developer", "svcReader"}, "service:get"},
+		{"POST", "/v4/default/registry/instances/action?type=query", `{}`, []string{"root", "developer", "svcReader", "fooOnly"}, "service:get"},
+		{"GET", ms + "/s1/schemas", nil, []string{"root", "developer", "svcWriter"}, "service/schema:get"},
+		{"PUT", ms + "/s1/schemas/sc1", `{}`, []string{"root", "developer"}, "service/schema:update"},
+		{"GET", ms + "/s1/consumers", nil, []string{"root", "developer", "svcReader", "fooOnly"}, "service:get"},
+		{"GET", ms + "/s1/providers", nil, []string{"root", "developer", "svcReader", "fooOnly"}, "service:get"},
+		{"POST", ms + "/s1/tags", `{}`, []string{"root", "developer", "svcWriter", "fooOnly"}, "service:create"},
+		{"GET", "/v4/default/govern/microservices", nil, []string{"root", "developer", "svcReader", "fooOnly"}, "service:get"},
+		{"GET", "/v1/default/gov/match-group", nil, []string{"root", "developer", "govOps"}, "governance:get"},
+		{"POST", "/v1/default/gov/match-group", `{}`, []string{"root", "developer"}, "governance:create"},
 		{"GET", "/v4/default/admin/dump", nil, []string{"root", "developer", "govOps"}, "ops:get"},
 		{"POST", "/v4/default/admin/alarms/clear", `{}`, []string{"root", "developer"}, "ops:create"},
+		{"DELETE", ms + "/s1/rules/r1", nil, []string{"root"}, ""},
 		{"GET", "/v4/default/registry/unknown-api", nil, []string{"root"}, ""},
 	}
 	for _, tc := range tests {
@@ -233,11 +236,11 @@ func TestGatewayRouteOverrides(t *testing.T) {
 	g := start(t, nil,
 		gateway.Route{Prefix: "/v4/", Upstream: up.URL},
 		gateway.Route{Prefix: "/reports/", Upstream: up.URL, Resource: "ops", Verb: "get", StripAuthorization: &strip},
-		gateway.Route{Prefix: "/v4/default/registry/special", Upstream: up.URL, Resource: "tag"},
+		gateway.Route{Prefix: "/v4/default/registry/special", Upstream: up.URL, Resource: "config"},
 	)
 	root := g.root()
 	opsReader := g.user(root, "opsReader", perm(get, "ops"))
-	tagger := g.user(root, "tagger", perm(create, "tag"))
+	tagger := g.user(root, "tagger", perm(create, "config"))
 
 	proxied(t, g.do("POST", "/reports/daily", opsReader, `{}`), "/reports/daily")
 	if h := up.last(t).Header; h.Get("Authorization") != "" || h.Get(gateway.HeaderAccount) != "opsReader" {

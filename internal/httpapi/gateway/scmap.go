@@ -81,11 +81,12 @@ func allowList(pattern string, a access) scRule {
 	return scRule{pattern: segments(pattern), access: a}
 }
 
-// scRules is Service Center's API → resource mapping, with the resource
-// types Gatehouse's roles use (authz.Resource*): instances, schemas,
-// rules, tags and dependencies are resources of their own, as in Service
-// Center's RBAC design, where Service Center 2.x folds several of them
-// into "service". Exact rules are tried before prefix rules.
+// scRules is Service Center's API → resource mapping (its
+// server/service/rbac/resource.go): instances, rules, tags, dependencies
+// and the legacy /govern API are "service", schemas "service/schema", the
+// /v1 governance API "governance", /admin "ops". A path Service Center
+// maps to nothing is admin-only (accessAdmin), as there. Exact rules are
+// tried before prefix rules.
 var scRules = []scRule{
 	allowList("/v4/token", accessPublic),
 	allowList("/v4/:project/registry/version", accessPublic),
@@ -100,34 +101,31 @@ var scRules = []scRule{
 	rule("/v4/:project/registry/microservices/:serviceId/properties", authz.ResourceService),
 	rule("/v4/:project/registry/existence", authz.ResourceService).withLabels(queryLabels),
 
-	rule("/v4/:project/registry/microservices/:serviceId/schemas", authz.ResourceSchema),
-	rule("/v4/:project/registry/microservices/:serviceId/schemas/:schemaId", authz.ResourceSchema),
+	rule("/v4/:project/registry/microservices/:serviceId/schemas", authz.ResourceSchema).under(),
 
-	rule("/v4/:project/registry/microservices/:providerId/consumers", authz.ResourceDep),
-	rule("/v4/:project/registry/microservices/:consumerId/providers", authz.ResourceDep),
-	rule("/v4/:project/registry/dependencies", authz.ResourceDep),
+	rule("/v4/:project/registry/microservices/:providerId/consumers", authz.ResourceService),
+	rule("/v4/:project/registry/microservices/:consumerId/providers", authz.ResourceService),
 
-	rule("/v4/:project/registry/microservices/:serviceId/instances", authz.ResourceInstance),
-	rule("/v4/:project/registry/microservices/:serviceId/instances/:instanceId", authz.ResourceInstance),
-	rule("/v4/:project/registry/microservices/:serviceId/instances/:instanceId/properties", authz.ResourceInstance),
-	rule("/v4/:project/registry/microservices/:serviceId/instances/:instanceId/status", authz.ResourceInstance),
-	rule("/v4/:project/registry/microservices/:serviceId/instances/:instanceId/heartbeat", authz.ResourceInstance),
-	rule("/v4/:project/registry/microservices/:serviceId/watcher", authz.ResourceInstance),
-	rule("/v4/:project/registry/microservices/:serviceId/listwatcher", authz.ResourceInstance),
-	rule("/v4/:project/registry/heartbeats", authz.ResourceInstance),
-	rule("/v4/:project/registry/instances", authz.ResourceInstance).withLabels(queryLabels),
-	rule("/v4/:project/registry/instances/action", authz.ResourceInstance).withVerb(authz.VerbGet),
+	// Service Center maps every API whose pattern contains "instances".
+	rule("/v4/:project/registry/microservices/:serviceId/instances", authz.ResourceService),
+	rule("/v4/:project/registry/microservices/:serviceId/instances/:instanceId", authz.ResourceService),
+	rule("/v4/:project/registry/microservices/:serviceId/instances/:instanceId/properties", authz.ResourceService),
+	rule("/v4/:project/registry/microservices/:serviceId/instances/:instanceId/status", authz.ResourceService),
+	rule("/v4/:project/registry/microservices/:serviceId/instances/:instanceId/heartbeat", authz.ResourceService),
+	rule("/v4/:project/registry/instances", authz.ResourceService).withLabels(queryLabels),
+	rule("/v4/:project/registry/instances/action", authz.ResourceService).withVerb(authz.VerbGet),
+	rule("/v4/:project/registry/microservices/:serviceId/watcher", authz.ResourceService),
+	rule("/v4/:project/registry/microservices/:serviceId/listwatcher", authz.ResourceService),
+	rule("/v4/:project/registry/heartbeats", authz.ResourceService),
 
-	rule("/v4/:project/registry/microservices/:serviceId/rules", authz.ResourceRule),
-	rule("/v4/:project/registry/microservices/:serviceId/rules/:ruleId", authz.ResourceRule),
-
-	rule("/v4/:project/registry/microservices/:serviceId/tags", authz.ResourceTag),
-	rule("/v4/:project/registry/microservices/:serviceId/tags/:key", authz.ResourceTag),
+	rule("/v4/:project/registry/microservices/:serviceId/rules", authz.ResourceService),
+	rule("/v4/:project/registry/microservices/:serviceId/tags", authz.ResourceService),
+	rule("/v4/:project/registry/microservices/:serviceId/tags/:key", authz.ResourceService),
 
 	rule("/v4/accounts", authz.ResourceAccount).under(),
 	rule("/v4/account-locks", authz.ResourceAccount).under(),
 	rule("/v4/roles", authz.ResourceRole).under(),
-	rule("/v4/:project/govern", authz.ResourceGovernance).under(),
+	rule("/v4/:project/govern", authz.ResourceService).under(),
 	rule("/v1/:project/gov", authz.ResourceGovernance).under(),
 	rule("/v4/:project/admin", authz.ResourceOps).under(),
 }

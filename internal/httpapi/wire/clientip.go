@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -48,7 +49,9 @@ func (ps *Proxies) trusted(a netip.Addr) bool {
 
 // ClientIP is the address a request comes from: the TCP peer, unless the
 // peer is a trusted proxy, in which case the right-most address of
-// X-Forwarded-For that is not itself a trusted proxy (or X-Real-IP).
+// X-Forwarded-For that is not itself a trusted proxy (or X-Real-IP). It
+// is printed without an IPv6 zone; a header address with a zone counts
+// as malformed.
 func (ps *Proxies) ClientIP(r *http.Request) string {
 	host, peer, ok := ps.peer(r)
 	if !ok {
@@ -60,7 +63,7 @@ func (ps *Proxies) ClientIP(r *http.Request) string {
 	if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
 		hops := strings.Split(strings.Join(xff, ","), ",")
 		for i := len(hops) - 1; i >= 0; i-- {
-			a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			a, err := headerAddr(hops[i])
 			if err != nil {
 				break // a malformed hop: stop believing the chain here
 			}
@@ -72,7 +75,7 @@ func (ps *Proxies) ClientIP(r *http.Request) string {
 		}
 		return peer.String()
 	}
-	if a, err := netip.ParseAddr(strings.TrimSpace(r.Header.Get("X-Real-IP"))); err == nil {
+	if a, err := headerAddr(r.Header.Get("X-Real-IP")); err == nil {
 		return a.Unmap().String()
 	}
 	return peer.String()
@@ -89,11 +92,25 @@ func (ps *Proxies) peer(r *http.Request) (string, netip.Addr, bool) {
 	if err != nil {
 		return host, netip.Addr{}, false
 	}
-	return host, peer.Unmap(), true
+	return host, peer.Unmap().WithZone(""), true
 }
 
 // fromTrusted reports whether the TCP peer of r is a trusted proxy.
 func (ps *Proxies) fromTrusted(r *http.Request) bool {
 	_, peer, ok := ps.peer(r)
 	return ok && ps.trusted(peer)
+}
+
+// errZone refuses an address with an IPv6 zone in a header: a zone is
+// free text, which would give one client any number of spellings in
+// rate-limit keys and audit records.
+var errZone = errors.New("an address in a header has no zone")
+
+// headerAddr parses an address of X-Forwarded-For or X-Real-IP.
+func headerAddr(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err == nil && a.Zone() != "" {
+		err = errZone
+	}
+	return a, err
 }
