@@ -88,6 +88,15 @@ func (c *cli) accountCmd() *cobra.Command {
 			if req.Roles == nil && req.Status == nil {
 				return errors.New("nothing to update: give --role or --status")
 			}
+			if req.Roles == nil {
+				// The API takes the roles with every update, as Service
+				// Center does: a status change keeps those the account has.
+				a, err := cn.admin.Account(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				req.Roles = a.Roles
+			}
 			err := cn.admin.UpdateAccount(cmd.Context(), args[0], req)
 			if err == nil {
 				c.done(cmd, "account %s updated", args[0])

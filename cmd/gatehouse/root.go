@@ -19,7 +19,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetVersionTemplate("gatehouse {{.Version}}\n")
+	root.SetVersionTemplate(versionLine())
 	root.AddCommand(newServeCmd(), newImportCmd(), newVersionCmd(), newHealthcheckCmd())
 	root.AddCommand(adminCommands()...)
 	root.AddCommand(newResetRootCmd())

@@ -22,9 +22,13 @@ func newVersionCmd() *cobra.Command {
 	}
 }
 
-// printVersion writes "gatehouse VERSION (commit COMMIT, GOVERSION)".
-func printVersion(w io.Writer) {
-	fmt.Fprintf(w, "gatehouse %s (commit %s, %s)\n", version, buildCommit(), runtime.Version())
+// printVersion writes versionLine.
+func printVersion(w io.Writer) { fmt.Fprint(w, versionLine()) }
+
+// versionLine is "gatehouse VERSION (commit COMMIT, GOVERSION)\n", what
+// both `gatehouse version` and `gatehouse --version` print.
+func versionLine() string {
+	return fmt.Sprintf("gatehouse %s (commit %s, %s)\n", version, buildCommit(), runtime.Version())
 }
 
 // buildCommit is the stamped commit, else the VCS revision Go recorded

@@ -223,7 +223,9 @@ func (a *Admin) CreateAccount(ctx context.Context, req CreateAccount) error {
 	return a.do(ctx, http.MethodPost, "/v4/accounts", req, nil)
 }
 
-// UpdateAccount changes an account's roles or status.
+// UpdateAccount changes an account's roles and status. The server needs
+// the roles in every update (as Service Center does); an empty status
+// leaves it as it is.
 func (a *Admin) UpdateAccount(ctx context.Context, name string, req UpdateAccount) error {
 	return a.do(ctx, http.MethodPut, "/v4/accounts/"+seg(name), req, nil)
 }
