@@ -82,16 +82,22 @@ func (e Errors) api(r *http.Request, err error) *apierror.Error {
 
 // prepare does what an error answer needs besides its body, in either
 // error model: Retry-After on 429. A 413 leaves a body unread: the
-// connection is closed after the answer, and reading the request ends at
-// once, so that the server neither waits for the rest of the body (net/http
-// would read up to 256 KiB of it before reusing the connection) nor takes
-// it for the next request.
+// connection is closed after the answer, which net/http sends at once, and
+// the rest of the body is read for at most drainTime, so that the server
+// neither waits for a body that never comes (net/http would wait for up to
+// 256 KiB of it) nor takes it for the next request.
 func prepare(w http.ResponseWriter, ae *apierror.Error) {
 	switch ae.Code {
 	case apierror.TooManyRequests.Code:
 		w.Header().Set("Retry-After", "1")
 	case apierror.TooLarge.Code:
 		w.Header().Set("Connection", "close")
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(drainTime))
 	}
 }
+
+// drainTime is how long the rest of a refused body is read before the
+// connection closes. Closing at once, with the client's body still
+// arriving, makes the kernel reset the connection, and a client still
+// writing its body then often loses the 413 it was sent.
+const drainTime = 500 * time.Millisecond
