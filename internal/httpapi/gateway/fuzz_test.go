@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -152,13 +153,16 @@ func wantBadRequest(t *testing.T, err error, input string) {
 	}
 }
 
+// methodRE matches an HTTP method: a token of ASCII characters (RFC 9110).
+var methodRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
 // FuzzAuthVerify feeds the headers and the path by which a proxy names
 // the original request to /auth/verify (X-Original-URI and
 // X-Original-Method, X-Forwarded-Uri and X-Forwarded-Method, the path
 // below /auth/verify). The request decided is one every present source
-// names (URIs exactly, methods ignoring case), with a path that passes
-// the path checks and means the same printed and parsed again; every
-// refusal is a 400 that does not echo the headers.
+// names (URIs exactly, methods ignoring ASCII case and HTTP tokens only),
+// with a path that passes the path checks and means the same printed and
+// parsed again; every refusal is a 400 that does not echo the headers.
 func FuzzAuthVerify(f *testing.F) {
 	f.Add("/v4/accounts", "", "GET", "", "")
 	f.Add("", "/v4/accounts?x=1", "", "delete", "")
@@ -223,7 +227,8 @@ func FuzzAuthVerify(f *testing.F) {
 		if len(methods) == 0 {
 			methods = []string{http.MethodGet}
 		}
-		if method != strings.ToUpper(method) || slices.ContainsFunc(methods, func(m string) bool { return !strings.EqualFold(m, method) }) {
+		if !methodRE.MatchString(method) || method != strings.ToUpper(method) ||
+			slices.ContainsFunc(methods, func(m string) bool { return !strings.EqualFold(m, method) || !methodRE.MatchString(m) }) {
 			t.Fatalf("decided method %q although the sources name %q", method, methods)
 		}
 		if u.Host != "" || u.Scheme != "" || checkPath(u) != nil {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
@@ -22,7 +23,8 @@ const VerifyPath = "/auth/verify"
 // /apiaccess/ccmessaging/, an engine-token request with Service Center's
 // mapping otherwise. It answers 200 with the identity headers (and a
 // renewed ccmessaging-token), or the native endpoints' 401/403 bodies; a
-// request naming its original twice, differently, is 400.
+// request naming its original twice, differently, or with a method that
+// is not an HTTP token, is 400.
 func (g *Gateway) AuthVerify() http.Handler {
 	return http.HandlerFunc(g.authVerify)
 }
@@ -80,6 +82,9 @@ func originalRequest(r *http.Request) (string, *url.URL, error) {
 	if len(methods) == 0 {
 		methods = []string{http.MethodGet}
 	}
+	if slices.ContainsFunc(methods, func(m string) bool { return !isMethod(m) }) {
+		return "", nil, apierror.InvalidParams.WithDetail("the original method is not an HTTP method")
+	}
 	if !same(uris, false) || !same(methods, true) {
 		return "", nil, apierror.InvalidParams.WithDetail("the original request is named twice, differently")
 	}
@@ -91,6 +96,22 @@ func originalRequest(r *http.Request) (string, *url.URL, error) {
 		return "", nil, err
 	}
 	return strings.ToUpper(methods[0]), u, nil
+}
+
+// isMethod reports whether m is an HTTP method: a token of RFC 9110's
+// ASCII characters. Anything else is refused rather than case-folded,
+// since Unicode folding would turn "poſt" into POST.
+func isMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for i := range len(m) {
+		c := m[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // present returns the non-empty values of vs.
