@@ -451,8 +451,9 @@ func unixTime(s string) string {
 	return time.Unix(n, 0).UTC().Format(time.RFC3339)
 }
 
-// names completes the arguments of a command with the names list returns.
-func (c *cli) names(list func(ctx context.Context, a *client.Admin) ([]string, error)) cobra.CompletionFunc {
+// completeNames completes the argument of a command with the name of
+// every item list returns.
+func completeNames[T any](c *cli, list func(*client.Admin, context.Context) ([]T, error), name func(T) string) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 		if len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
@@ -461,10 +462,88 @@ func (c *cli) names(list func(ctx context.Context, a *client.Admin) ([]string, e
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		names, err := list(cmd.Context(), cn.admin)
+		items, err := list(cn.admin, cmd.Context())
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		return names, cobra.ShellCompDirectiveNoFileComp
+		return namesOf(items, name), cobra.ShellCompDirectiveNoFileComp
 	}
+}
+
+// namesOf returns the name of each item.
+func namesOf[T any](items []T, name func(T) string) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = name(it)
+	}
+	return out
+}
+
+// --- commands of every resource ----------------------------------------------
+
+// listCommand returns the "list" command of a resource: every item list
+// returns, as tab renders them.
+func listCommand[T any](c *cli, short string, list func(*client.Admin, context.Context) ([]T, error), tab func([]T) table) *cobra.Command {
+	return &cobra.Command{Use: "list", Short: short, Args: cobra.NoArgs,
+		RunE: c.run(func(cmd *cobra.Command, _ []string, cn *conn) error {
+			items, err := list(cn.admin, cmd.Context())
+			if err != nil {
+				return err
+			}
+			return c.print(cmd, nonNil(items), tab(items))
+		})}
+}
+
+// getCommand returns the "get" command of a resource: the item its one
+// argument names, as tab renders it.
+func getCommand[T any](c *cli, use, short string, get func(*client.Admin, context.Context, string) (T, error), tab func([]T) table, complete cobra.CompletionFunc) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(1),
+		ValidArgsFunction: complete,
+		RunE: c.run(func(cmd *cobra.Command, args []string, cn *conn) error {
+			item, err := get(cn.admin, cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return printOne(c, cmd, item, tab)
+		})}
+}
+
+// updateCommand returns the "update" command of a resource: it sends the
+// change request builds from the flags to the item its one argument
+// names, and prints the item as tab renders it.
+func updateCommand[R, T any](c *cli, use, short string, complete cobra.CompletionFunc, request func(*cobra.Command) (R, error),
+	update func(*client.Admin, context.Context, string, R) (T, error), tab func([]T) table) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(1),
+		ValidArgsFunction: complete,
+		RunE: c.run(func(cmd *cobra.Command, args []string, cn *conn) error {
+			req, err := request(cmd)
+			if err != nil {
+				return err
+			}
+			item, err := update(cn.admin, cmd.Context(), args[0], req)
+			if err != nil {
+				return err
+			}
+			return printOne(c, cmd, item, tab)
+		})}
+}
+
+// actCommand returns a command that applies act to the item its one
+// argument names and answers nothing; done, a format of that argument,
+// reports the success.
+func (c *cli) actCommand(use, short, done string, act func(*client.Admin, context.Context, string) error, complete cobra.CompletionFunc) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(1),
+		ValidArgsFunction: complete,
+		RunE: c.run(func(cmd *cobra.Command, args []string, cn *conn) error {
+			err := act(cn.admin, cmd.Context(), args[0])
+			if err == nil {
+				c.done(cmd, done, args[0])
+			}
+			return err
+		})}
+}
+
+// printOne prints one item with its one-row table.
+func printOne[T any](c *cli, cmd *cobra.Command, item T, tab func([]T) table) error {
+	return c.print(cmd, item, tab([]T{item}))
 }

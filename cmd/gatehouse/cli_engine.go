@@ -20,37 +20,14 @@ func accountTable(as []client.Account) table {
 	})}
 }
 
-func (c *cli) accountNames(ctx context.Context, a *client.Admin) ([]string, error) {
-	as, err := a.Accounts(ctx)
-	return namesOf(as, func(a client.Account) string { return a.Name }), err
-}
-
-func namesOf[T any](items []T, name func(T) string) []string {
-	out := make([]string, len(items))
-	for i, it := range items {
-		out[i] = name(it)
-	}
-	return out
+// accountNames completes an account name.
+func (c *cli) accountNames() cobra.CompletionFunc {
+	return completeNames(c, (*client.Admin).Accounts, func(a client.Account) string { return a.Name })
 }
 
 func (c *cli) accountCmd() *cobra.Command {
-	list := &cobra.Command{Use: "list", Short: "List the accounts", Args: cobra.NoArgs,
-		RunE: c.run(func(cmd *cobra.Command, _ []string, cn *conn) error {
-			as, err := cn.admin.Accounts(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return c.print(cmd, nonNil(as), accountTable(as))
-		})}
-	get := &cobra.Command{Use: "get NAME", Short: "Show an account", Args: cobra.ExactArgs(1),
-		ValidArgsFunction: c.names(c.accountNames),
-		RunE: c.run(func(cmd *cobra.Command, args []string, cn *conn) error {
-			a, err := cn.admin.Account(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return c.print(cmd, a, accountTable([]client.Account{a}))
-		})}
+	list := listCommand(c, "List the accounts", (*client.Admin).Accounts, accountTable)
+	get := getCommand(c, "get NAME", "Show an account", (*client.Admin).Account, accountTable, c.accountNames())
 
 	var roles []string
 	var status string
@@ -76,7 +53,7 @@ func (c *cli) accountCmd() *cobra.Command {
 	var upRoles []string
 	var upStatus string
 	update := &cobra.Command{Use: "update NAME", Short: "Change an account's roles or status", Args: cobra.ExactArgs(1),
-		ValidArgsFunction: c.names(c.accountNames),
+		ValidArgsFunction: c.accountNames(),
 		RunE: c.run(func(cmd *cobra.Command, args []string, cn *conn) error {
 			var req client.UpdateAccount
 			if cmd.Flags().Changed("role") {
@@ -106,22 +83,14 @@ func (c *cli) accountCmd() *cobra.Command {
 	update.Flags().StringSliceVar(&upRoles, "role", nil, "roles replacing the account's (repeatable)")
 	update.Flags().StringVar(&upStatus, "status", "", "active or inactive")
 
-	del := &cobra.Command{Use: "delete NAME", Short: "Delete an account", Args: cobra.ExactArgs(1),
-		ValidArgsFunction: c.names(c.accountNames),
-		RunE: c.run(func(cmd *cobra.Command, args []string, cn *conn) error {
-			err := cn.admin.DeleteAccount(cmd.Context(), args[0])
-			if err == nil {
-				c.done(cmd, "account %s deleted", args[0])
-			}
-			return err
-		})}
+	del := c.actCommand("delete NAME", "Delete an account", "account %s deleted", (*client.Admin).DeleteAccount, c.accountNames())
 
 	var ppw passwordSource
 	passwd := &cobra.Command{Use: "passwd [NAME]", Short: "Change a password (your own by default)",
 		Long: "Change a password, your own by default. Your own needs the current password first: with\n" +
 			"--password-stdin the first line of stdin is the current password, the second the new one.",
 		Args:              cobra.MaximumNArgs(1),
-		ValidArgsFunction: c.names(c.accountNames),
+		ValidArgsFunction: c.accountNames(),
 		RunE: c.run(func(cmd *cobra.Command, args []string, cn *conn) error {
 			name := cn.name
 			if len(args) == 1 {
@@ -187,29 +156,14 @@ func parsePerms(specs []string) ([]client.Permission, error) {
 	return out, nil
 }
 
-func (c *cli) roleNames(ctx context.Context, a *client.Admin) ([]string, error) {
-	rs, err := a.Roles(ctx)
-	return namesOf(rs, func(r client.Role) string { return r.Name }), err
+// roleNames completes a role name.
+func (c *cli) roleNames() cobra.CompletionFunc {
+	return completeNames(c, (*client.Admin).Roles, func(r client.Role) string { return r.Name })
 }
 
 func (c *cli) roleCmd() *cobra.Command {
-	list := &cobra.Command{Use: "list", Short: "List the roles", Args: cobra.NoArgs,
-		RunE: c.run(func(cmd *cobra.Command, _ []string, cn *conn) error {
-			rs, err := cn.admin.Roles(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return c.print(cmd, nonNil(rs), roleTable(rs))
-		})}
-	get := &cobra.Command{Use: "get NAME", Short: "Show a role", Args: cobra.ExactArgs(1),
-		ValidArgsFunction: c.names(c.roleNames),
-		RunE: c.run(func(cmd *cobra.Command, args []string, cn *conn) error {
-			r, err := cn.admin.Role(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return c.print(cmd, r, roleTable([]client.Role{r}))
-		})}
+	list := listCommand(c, "List the roles", (*client.Admin).Roles, roleTable)
+	get := getCommand(c, "get NAME", "Show a role", (*client.Admin).Role, roleTable, c.roleNames())
 	write := func(verb string, f func(a *client.Admin, ctx context.Context, name string, ps []client.Permission) error) *cobra.Command {
 		var specs []string
 		cmd := &cobra.Command{Use: verb + " NAME", Args: cobra.ExactArgs(1),
@@ -233,39 +187,19 @@ func (c *cli) roleCmd() *cobra.Command {
 	create.Example = "  gatehouse role create auditor --perm audit,key:get"
 	update := write("update", (*client.Admin).UpdateRole)
 	update.Short = "Replace a role's permissions"
-	update.ValidArgsFunction = c.names(c.roleNames)
-	del := &cobra.Command{Use: "delete NAME", Short: "Delete a role no account holds", Args: cobra.ExactArgs(1),
-		ValidArgsFunction: c.names(c.roleNames),
-		RunE: c.run(func(cmd *cobra.Command, args []string, cn *conn) error {
-			err := cn.admin.DeleteRole(cmd.Context(), args[0])
-			if err == nil {
-				c.done(cmd, "role %s deleted", args[0])
-			}
-			return err
-		})}
+	update.ValidArgsFunction = c.roleNames()
+	del := c.actCommand("delete NAME", "Delete a role no account holds", "role %s deleted", (*client.Admin).DeleteRole, c.roleNames())
 	return c.group("role", "Manage roles and their permissions", []string{"roles"}, list, get, create, update, del)
 }
 
 func (c *cli) lockCmd() *cobra.Command {
-	list := &cobra.Command{Use: "list", Short: "List failed-login counters and bans", Args: cobra.NoArgs,
-		RunE: c.run(func(cmd *cobra.Command, _ []string, cn *conn) error {
-			ls, err := cn.admin.Locks(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return c.print(cmd, nonNil(ls), table{[]string{"KEY", "STATUS", "RELEASE"}, rowsOf(ls, func(l client.Lock) []string {
-				return []string{l.Key, l.Status, unixTime(strconv.FormatInt(l.ReleaseAt, 10))}
-			})})
+	list := listCommand(c, "List failed-login counters and bans", (*client.Admin).Locks, func(ls []client.Lock) table {
+		return table{[]string{"KEY", "STATUS", "RELEASE"}, rowsOf(ls, func(l client.Lock) []string {
+			return []string{l.Key, l.Status, unixTime(strconv.FormatInt(l.ReleaseAt, 10))}
 		})}
-	clear := &cobra.Command{Use: "clear NAME", Aliases: []string{"unlock", "delete"}, Short: "Clear every lock and failed attempt of an account",
-		Args: cobra.ExactArgs(1), ValidArgsFunction: c.names(c.accountNames),
-		RunE: c.run(func(cmd *cobra.Command, args []string, cn *conn) error {
-			err := cn.admin.ClearLocks(cmd.Context(), args[0])
-			if err == nil {
-				c.done(cmd, "locks of %s cleared", args[0])
-			}
-			return err
-		})}
+	})
+	clear := c.actCommand("clear NAME", "Clear every lock and failed attempt of an account", "locks of %s cleared", (*client.Admin).ClearLocks, c.accountNames())
+	clear.Aliases = []string{"unlock", "delete"}
 	return c.group("lock", "List and clear login lockouts", []string{"locks"}, list, clear)
 }
 
@@ -276,21 +210,14 @@ func keyTable(ks []client.Key) table {
 }
 
 func (c *cli) keyCmd() *cobra.Command {
-	list := &cobra.Command{Use: "list", Short: "List the signing keys", Args: cobra.NoArgs,
-		RunE: c.run(func(cmd *cobra.Command, _ []string, cn *conn) error {
-			ks, err := cn.admin.Keys(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return c.print(cmd, nonNil(ks), keyTable(ks))
-		})}
+	list := listCommand(c, "List the signing keys", (*client.Admin).Keys, keyTable)
 	rotate := &cobra.Command{Use: "rotate", Short: "Make a new active signing key; the old one keeps verifying", Args: cobra.NoArgs,
 		RunE: c.run(func(cmd *cobra.Command, _ []string, cn *conn) error {
 			k, err := cn.admin.RotateKey(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return c.print(cmd, k, keyTable([]client.Key{k}))
+			return printOne(c, cmd, k, keyTable)
 		})}
 	return c.group("key", "List and rotate the signing keys", []string{"keys"}, list, rotate)
 }
@@ -303,14 +230,9 @@ func auditTable(rs []client.AuditRecord) table {
 
 func (c *cli) auditCmd() *cobra.Command {
 	var limit int
-	list := &cobra.Command{Use: "list", Short: "Show the newest audit records, newest first", Args: cobra.NoArgs,
-		RunE: c.run(func(cmd *cobra.Command, _ []string, cn *conn) error {
-			rs, err := cn.admin.Audit(cmd.Context(), limit)
-			if err != nil {
-				return err
-			}
-			return c.print(cmd, nonNil(rs), auditTable(rs))
-		})}
+	list := listCommand(c, "Show the newest audit records, newest first", func(a *client.Admin, ctx context.Context) ([]client.AuditRecord, error) {
+		return a.Audit(ctx, limit)
+	}, auditTable)
 	list.Flags().IntVar(&limit, "limit", 100, "how many records, 1 to 1000")
 
 	var first int

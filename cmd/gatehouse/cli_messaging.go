@@ -19,32 +19,17 @@ func appTable(as []client.App) table {
 	})}
 }
 
-func (c *cli) appKeys(ctx context.Context, a *client.Admin) ([]string, error) {
-	as, err := a.Apps(ctx)
-	return namesOf(as, func(a client.App) string { return a.AppKey }), err
+// appKeys completes an app key.
+func (c *cli) appKeys() cobra.CompletionFunc {
+	return completeNames(c, (*client.Admin).Apps, func(a client.App) string { return a.AppKey })
 }
 
 // secretWarning goes to stderr with every secret printed.
 const secretWarning = "The app secret is shown this once: store it now."
 
 func (c *cli) appCmd() *cobra.Command {
-	list := &cobra.Command{Use: "list", Short: "List the apps", Args: cobra.NoArgs,
-		RunE: c.run(func(cmd *cobra.Command, _ []string, cn *conn) error {
-			as, err := cn.admin.Apps(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return c.print(cmd, nonNil(as), appTable(as))
-		})}
-	get := &cobra.Command{Use: "get APPKEY", Short: "Show an app", Args: cobra.ExactArgs(1),
-		ValidArgsFunction: c.names(c.appKeys),
-		RunE: c.run(func(cmd *cobra.Command, args []string, cn *conn) error {
-			a, err := cn.admin.App(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return c.print(cmd, a, appTable([]client.App{a}))
-		})}
+	list := listCommand(c, "List the apps", (*client.Admin).Apps, appTable)
+	get := getCommand(c, "get APPKEY", "Show an app", (*client.Admin).App, appTable, c.appKeys())
 
 	var description string
 	create := &cobra.Command{Use: "create NAME", Short: "Create an app; its secret is printed once", Args: cobra.ExactArgs(1),
@@ -59,9 +44,8 @@ func (c *cli) appCmd() *cobra.Command {
 	create.Flags().StringVar(&description, "description", "", "what the app is")
 
 	var upName, upDescription, upStatus string
-	update := &cobra.Command{Use: "update APPKEY", Short: "Rename, describe, deactivate or activate an app", Args: cobra.ExactArgs(1),
-		ValidArgsFunction: c.names(c.appKeys),
-		RunE: c.run(func(cmd *cobra.Command, args []string, cn *conn) error {
+	update := updateCommand(c, "update APPKEY", "Rename, describe, deactivate or activate an app", c.appKeys(),
+		func(cmd *cobra.Command) (client.UpdateApp, error) {
 			var req client.UpdateApp
 			set := func(flag string, v *string, dst **string) {
 				if cmd.Flags().Changed(flag) {
@@ -72,31 +56,19 @@ func (c *cli) appCmd() *cobra.Command {
 			set("description", &upDescription, &req.Description)
 			set("status", &upStatus, &req.Status)
 			if req.Name == nil && req.Description == nil && req.Status == nil {
-				return errors.New("nothing to update: give --name, --description or --status")
+				return req, errors.New("nothing to update: give --name, --description or --status")
 			}
-			a, err := cn.admin.UpdateApp(cmd.Context(), args[0], req)
-			if err != nil {
-				return err
-			}
-			return c.print(cmd, a, appTable([]client.App{a}))
-		})}
+			return req, nil
+		}, (*client.Admin).UpdateApp, appTable)
 	update.Flags().StringVar(&upName, "name", "", "new name")
 	update.Flags().StringVar(&upDescription, "description", "", "new description")
 	update.Flags().StringVar(&upStatus, "status", "", "active or inactive (inactive revokes its tokens and sessions)")
 
-	del := &cobra.Command{Use: "delete APPKEY", Short: "Delete an app", Args: cobra.ExactArgs(1),
-		ValidArgsFunction: c.names(c.appKeys),
-		RunE: c.run(func(cmd *cobra.Command, args []string, cn *conn) error {
-			err := cn.admin.DeleteApp(cmd.Context(), args[0])
-			if err == nil {
-				c.done(cmd, "app %s deleted", args[0])
-			}
-			return err
-		})}
+	del := c.actCommand("delete APPKEY", "Delete an app", "app %s deleted", (*client.Admin).DeleteApp, c.appKeys())
 
 	var grace time.Duration
 	rotate := &cobra.Command{Use: "rotate APPKEY", Short: "Give an app a new secret, printed once", Args: cobra.ExactArgs(1),
-		ValidArgsFunction: c.names(c.appKeys),
+		ValidArgsFunction: c.appKeys(),
 		RunE: c.run(func(cmd *cobra.Command, args []string, cn *conn) error {
 			s, err := cn.admin.RotateSecret(cmd.Context(), args[0], grace)
 			if err != nil {
@@ -171,29 +143,14 @@ func channelTable(cs []client.Channel) table {
 	})}
 }
 
-func (c *cli) channelIDs(ctx context.Context, a *client.Admin) ([]string, error) {
-	cs, err := a.Channels(ctx)
-	return namesOf(cs, func(ch client.Channel) string { return ch.ID }), err
+// channelIDs completes a channel ID.
+func (c *cli) channelIDs() cobra.CompletionFunc {
+	return completeNames(c, (*client.Admin).Channels, func(ch client.Channel) string { return ch.ID })
 }
 
 func (c *cli) channelCmd() *cobra.Command {
-	list := &cobra.Command{Use: "list", Short: "List the channels", Args: cobra.NoArgs,
-		RunE: c.run(func(cmd *cobra.Command, _ []string, cn *conn) error {
-			cs, err := cn.admin.Channels(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return c.print(cmd, nonNil(cs), channelTable(cs))
-		})}
-	get := &cobra.Command{Use: "get ID", Short: "Show a channel", Args: cobra.ExactArgs(1),
-		ValidArgsFunction: c.names(c.channelIDs),
-		RunE: c.run(func(cmd *cobra.Command, args []string, cn *conn) error {
-			ch, err := cn.admin.Channel(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return c.print(cmd, ch, channelTable([]client.Channel{ch}))
-		})}
+	list := listCommand(c, "List the channels", (*client.Admin).Channels, channelTable)
+	get := getCommand(c, "get ID", "Show a channel", (*client.Admin).Channel, channelTable, c.channelIDs())
 
 	var req client.CreateChannel
 	create := &cobra.Command{Use: "create NAME", Short: "Create a channel open to some apps", Args: cobra.ExactArgs(1),
@@ -204,19 +161,18 @@ func (c *cli) channelCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.print(cmd, ch, channelTable([]client.Channel{ch}))
+			return printOne(c, cmd, ch, channelTable)
 		})}
 	create.Flags().StringVar(&req.ID, "id", "", "channel ID, 1 to 32 digits (generated when empty)")
 	create.Flags().StringSliceVar(&req.AppKeys, "app", nil, "app key the channel is open to (repeatable)")
 	create.Flags().StringVar(&req.SessionIdleTimeout, "idle-timeout", "", "session idle timeout (default 30m)")
-	_ = create.RegisterFlagCompletionFunc("app", c.names(c.appKeys))
+	_ = create.RegisterFlagCompletionFunc("app", c.appKeys())
 
 	var upName, upIdle string
 	var upApps []string
 	var noApps bool
-	update := &cobra.Command{Use: "update ID", Short: "Rename a channel, or change its apps or idle timeout", Args: cobra.ExactArgs(1),
-		ValidArgsFunction: c.names(c.channelIDs),
-		RunE: c.run(func(cmd *cobra.Command, args []string, cn *conn) error {
+	update := updateCommand(c, "update ID", "Rename a channel, or change its apps or idle timeout", c.channelIDs(),
+		func(cmd *cobra.Command) (client.UpdateChannel, error) {
 			var u client.UpdateChannel
 			if cmd.Flags().Changed("name") {
 				u.Name = &upName
@@ -229,49 +185,34 @@ func (c *cli) channelCmd() *cobra.Command {
 				u.AppKeys = &apps
 			}
 			if u.Name == nil && u.SessionIdleTimeout == nil && u.AppKeys == nil {
-				return errors.New("nothing to update: give --name, --app, --no-apps or --idle-timeout")
+				return u, errors.New("nothing to update: give --name, --app, --no-apps or --idle-timeout")
 			}
-			ch, err := cn.admin.UpdateChannel(cmd.Context(), args[0], u)
-			if err != nil {
-				return err
-			}
-			return c.print(cmd, ch, channelTable([]client.Channel{ch}))
-		})}
+			return u, nil
+		}, (*client.Admin).UpdateChannel, channelTable)
 	update.Flags().StringVar(&upName, "name", "", "new name")
 	update.Flags().StringSliceVar(&upApps, "app", nil, "app keys replacing the channel's (repeatable)")
 	update.Flags().BoolVar(&noApps, "no-apps", false, "close the channel to every app")
 	update.Flags().StringVar(&upIdle, "idle-timeout", "", "new session idle timeout")
 	update.MarkFlagsMutuallyExclusive("app", "no-apps")
 
-	del := &cobra.Command{Use: "delete ID", Short: "Delete a channel and end its sessions", Args: cobra.ExactArgs(1),
-		ValidArgsFunction: c.names(c.channelIDs),
-		RunE: c.run(func(cmd *cobra.Command, args []string, cn *conn) error {
-			err := cn.admin.DeleteChannel(cmd.Context(), args[0])
-			if err == nil {
-				c.done(cmd, "channel %s deleted", args[0])
-			}
-			return err
-		})}
+	del := c.actCommand("delete ID", "Delete a channel and end its sessions", "channel %s deleted", (*client.Admin).DeleteChannel, c.channelIDs())
 	return c.group("channel", "Manage ccmessaging channels", []string{"channels"}, list, get, create, update, del)
 }
 
 func (c *cli) sessionCmd() *cobra.Command {
 	var channelID, userID string
-	list := &cobra.Command{Use: "list", Short: "List the live ccmessaging sessions", Args: cobra.NoArgs,
-		RunE: c.run(func(cmd *cobra.Command, _ []string, cn *conn) error {
-			ss, err := cn.admin.Sessions(cmd.Context(), channelID, userID)
-			if err != nil {
-				return err
-			}
-			return c.print(cmd, nonNil(ss), table{[]string{"CHANNEL", "USER", "NAME", "APP KEY", "CREATED", "LAST ACTIVITY", "ENDS"},
-				rowsOf(ss, func(s client.SessionInfo) []string {
-					return []string{s.ChannelID, s.UserID, s.UserName, s.AppKey, unixTime(s.CreateTime),
-						unixTime(s.LastActivityTime), unixTime(strconv.FormatInt(s.SessionExpiresAt, 10))}
-				})})
-		})}
+	list := listCommand(c, "List the live ccmessaging sessions", func(a *client.Admin, ctx context.Context) ([]client.SessionInfo, error) {
+		return a.Sessions(ctx, channelID, userID)
+	}, func(ss []client.SessionInfo) table {
+		return table{[]string{"CHANNEL", "USER", "NAME", "APP KEY", "CREATED", "LAST ACTIVITY", "ENDS"},
+			rowsOf(ss, func(s client.SessionInfo) []string {
+				return []string{s.ChannelID, s.UserID, s.UserName, s.AppKey, unixTime(s.CreateTime),
+					unixTime(s.LastActivityTime), unixTime(strconv.FormatInt(s.SessionExpiresAt, 10))}
+			})}
+	})
 	list.Flags().StringVar(&channelID, "channel", "", "only the sessions of this channel")
 	list.Flags().StringVar(&userID, "user", "", "only the sessions of this user")
-	_ = list.RegisterFlagCompletionFunc("channel", c.names(c.channelIDs))
+	_ = list.RegisterFlagCompletionFunc("channel", c.channelIDs())
 
 	revoke := &cobra.Command{Use: "revoke CHANNEL USER", Aliases: []string{"delete", "kill"}, Short: "End a user's session on a channel",
 		Args: cobra.ExactArgs(2),
