@@ -40,7 +40,7 @@ func freeAddr(t *testing.T) string {
 func startNginx(t *testing.T, bin, gatehouseAddr, upstreamAddr string) string {
 	t.Helper()
 	dir := t.TempDir()
-	tmpl, err := os.ReadFile(filepath.Join("..", "..", "examples", "nginx", "gatehouse.conf"))
+	tmpl, err := os.ReadFile(filepath.Join("..", "..", "..", "examples", "nginx", "gatehouse.conf"))
 	if err != nil {
 		t.Fatal(err)
 	}
