@@ -89,7 +89,7 @@ func originalRequest(r *http.Request) (string, *url.URL, error) {
 		return "", nil, apierror.InvalidParams.WithDetail("the original request is named twice, differently")
 	}
 	u, err := url.ParseRequestURI(uris[0])
-	if err != nil || u.Host != "" {
+	if err != nil || u.Host != "" || u.Scheme != "" {
 		return "", nil, apierror.InvalidParams.WithDetail("the original URI is not a request path")
 	}
 	if err := checkPath(u); err != nil {
