@@ -212,7 +212,12 @@ func (s *Store) CompareAndSwap(ctx context.Context, expected int64, item store.I
 // transaction, so no concurrent write is lost. fn must be quick and must
 // not call the store: it holds up every write committed with it.
 func (s *Store) Update(ctx context.Context, key string, fn store.UpdateFunc) (store.Item, error) {
-	return s.writeItem(ctx, func(w *writeTx) (store.Item, error) {
+	return s.writeItem(ctx, updateOp(key, fn))
+}
+
+// updateOp is the operation of Update.
+func updateOp(key string, fn store.UpdateFunc) func(w *writeTx) (store.Item, error) {
+	return func(w *writeTx) (store.Item, error) {
 		rec, found, err := w.lookup(key)
 		if err != nil {
 			return store.Item{}, err
@@ -236,7 +241,7 @@ func (s *Store) Update(ctx context.Context, key string, fn store.UpdateFunc) (st
 			return store.Item{Key: key, Revision: w.revision}, err
 		}
 		return store.Item{}, nil
-	})
+	}
 }
 
 // Delete removes the live item under key.
