@@ -222,16 +222,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// traceContext reads and writes W3C trace context (traceparent,
-// tracestate) headers.
-var traceContext propagation.TraceContext
-
 // startSpan starts the server span of r, a child of the trace context
 // r's headers carry, if any, and returns r with the span in its context.
 // The span is named and described when the request ends (describeSpan),
 // once its route is known.
 func (s *Server) startSpan(r *http.Request) (*http.Request, trace.Span) {
-	ctx := traceContext.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx := telemetry.TraceContext.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 	ctx, span := s.tracer.Start(ctx, "HTTP "+methodLabel(r.Method), trace.WithSpanKind(trace.SpanKindServer))
 	return r.WithContext(ctx), span
 }

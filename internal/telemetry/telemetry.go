@@ -20,6 +20,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -34,6 +35,11 @@ const (
 	SpanPasswordVerify = "password.verify"
 	SpanTokenSign      = "token.sign"
 )
+
+// TraceContext reads and writes the W3C trace context headers
+// (traceparent, tracestate) of requests, the only propagation format
+// Gatehouse honours.
+var TraceContext propagation.TraceContext
 
 // Enabled reports whether tracing is on: when endpoint (--otlp-endpoint)
 // is set, or else when OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or

@@ -29,6 +29,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/ccmessaging"
 	"github.com/gatehouse/gatehouse/internal/engine"
 	"github.com/gatehouse/gatehouse/internal/httpapi/wire"
+	"github.com/gatehouse/gatehouse/internal/telemetry"
 )
 
 // Config is what a Gateway needs.
@@ -242,9 +243,6 @@ func (u *upstream) rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
-// traceContext writes W3C trace context headers.
-var traceContext propagation.TraceContext
-
 // propagateTrace replaces the trace context headers of an upstream
 // request with those of the span in ctx, so the upstream's spans join the
 // request's trace. Without a span (tracing off) the client's headers pass
@@ -255,7 +253,7 @@ func propagateTrace(ctx context.Context, h http.Header) {
 	}
 	h.Del("Traceparent")
 	h.Del("Tracestate")
-	traceContext.Inject(ctx, propagation.HeaderCarrier(h))
+	telemetry.TraceContext.Inject(ctx, propagation.HeaderCarrier(h))
 }
 
 // modifyResponse hands a renewed ccmessaging-token to the client.
