@@ -88,6 +88,7 @@ func newServeCmd() *cobra.Command {
 	f.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof on the admin listener (needs --admin-listen)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "json", "log format: json or text")
+	f.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", "", "OTLP/gRPC collector for traces (http://host:4317 plain, https:// or host:port TLS); tracing is off unless this or OTEL_EXPORTER_OTLP_ENDPOINT is set")
 	return cmd
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/metrics"
+	"github.com/gatehouse/gatehouse/internal/telemetry"
 	"github.com/gatehouse/gatehouse/internal/tokencache"
 	"github.com/gatehouse/gatehouse/pkg/jwtform"
 )
@@ -131,7 +132,9 @@ func (s *Service) TokenByAkSk(ctx context.Context, req TokenRequest, ip string) 
 		s.audit.Record(r)
 		return nil, errBadCredentials
 	}
+	_, span := telemetry.Start(ctx, telemetry.SpanTokenSign)
 	tok, err := s.issue(req.AppKey, gen, now, time.Duration(seconds)*time.Second, uuid.NewString())
+	span.End()
 	if err != nil {
 		return nil, err
 	}

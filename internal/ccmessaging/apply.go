@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/freetext"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/telemetry"
 )
 
 // Limits of applyToken's fields.
@@ -97,6 +98,8 @@ func (s *Service) applyToken(ctx context.Context, app App, req ApplyRequest) (st
 		ccmRevokedSupers.Inc()
 	}
 	ccmIssued.Inc()
+	_, span := telemetry.Start(ctx, telemetry.SpanTokenSign)
+	defer span.End()
 	return s.minter.mint(&rec, rec.Gen, rec.Issued, rec.Exp), nil
 }
 

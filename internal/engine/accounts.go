@@ -116,7 +116,7 @@ func (e *Engine) createAccount(ctx context.Context, req CreateAccountRequest) er
 	if e.accounts.Len() >= e.opts.MaxAccounts {
 		return apierror.AccountNoQuota
 	}
-	hash, err := e.hasher.Hash(req.Password)
+	hash, err := e.hashPassword(ctx, req.Password)
 	if err != nil {
 		return err
 	}
@@ -287,7 +287,7 @@ func (e *Engine) changePassword(ctx context.Context, c authz.Caller, name string
 		if err != nil {
 			return err
 		}
-		if ok, _, _ := e.hasher.Verify(req.CurrentPassword, rec.PasswordHash); !ok {
+		if ok, _, _ := e.verifyPassword(ctx, req.CurrentPassword, rec.PasswordHash); !ok {
 			if err := at.fail(ctx); err != nil {
 				return err
 			}
@@ -297,13 +297,13 @@ func (e *Engine) changePassword(ctx context.Context, c authz.Caller, name string
 			return err
 		}
 	}
-	if same, _, _ := e.hasher.Verify(req.Password, rec.PasswordHash); same {
+	if same, _, _ := e.verifyPassword(ctx, req.Password, rec.PasswordHash); same {
 		return apierror.NewPasswordBad.WithDetail("the new password equals the current one")
 	}
 	if err := password.CheckPassword(req.Password); err != nil {
 		return apierror.InvalidParams.WithDetail(err.Error())
 	}
-	hash, err := e.hasher.Hash(req.Password)
+	hash, err := e.hashPassword(ctx, req.Password)
 	if err != nil {
 		return err
 	}

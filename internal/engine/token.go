@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/telemetry"
 	"github.com/gatehouse/gatehouse/internal/tokencache"
 	"github.com/gatehouse/gatehouse/pkg/jwtform"
 )
@@ -96,12 +97,12 @@ func (e *Engine) Login(ctx context.Context, req LoginRequest, ip string) (string
 	ok, rehash := false, false
 	if exists && req.Password != "" {
 		var err error
-		ok, rehash, err = e.hasher.Verify(req.Password, rec.PasswordHash)
+		ok, rehash, err = e.verifyPassword(ctx, req.Password, rec.PasswordHash)
 		if err != nil {
 			e.logger.Error("stored password hash unusable", "account", req.Name, "err", err)
 		}
 	} else {
-		e.hasher.VerifyDummy(req.Password)
+		e.verifyDummy(ctx, req.Password)
 	}
 	if !ok {
 		// An unknown name is not recorded: people type passwords into the
@@ -127,7 +128,7 @@ func (e *Engine) Login(ctx context.Context, req LoginRequest, ip string) (string
 	if rehash {
 		e.rehash(ctx, req.Name, req.Password, rec.PasswordHash)
 	}
-	tok, err := e.issue(rec, ttl)
+	tok, err := e.issue(ctx, rec, ttl)
 	if err != nil {
 		return "", err
 	}
@@ -142,8 +143,8 @@ func (e *Engine) Login(ctx context.Context, req LoginRequest, ip string) (string
 // the account's revocation watermark so that a verifier that knows only
 // the watermark does not take a token issued right after a change for
 // revoked; iat is the true time, since Service Center's verifiers refuse
-// an iat in the future.
-func (e *Engine) issue(rec *accountRecord, ttl time.Duration) (string, error) {
+// an iat in the future. The signature is a token.sign span of ctx's trace.
+func (e *Engine) issue(ctx context.Context, rec *accountRecord, ttl time.Duration) (string, error) {
 	now := e.opts.Now()
 	claims := &Claims{
 		Account: rec.Name,
@@ -155,7 +156,9 @@ func (e *Engine) issue(rec *accountRecord, ttl time.Duration) (string, error) {
 		},
 		Cred: &Credential{ID: rec.ID, Version: rec.RevokedBefore},
 	}
+	_, span := telemetry.Start(ctx, telemetry.SpanTokenSign)
 	tok, err := e.signer.Sign(claims)
+	span.End()
 	if err != nil {
 		return "", err
 	}
@@ -203,7 +206,7 @@ func issuedAtMs(c *Claims) int64 {
 // an argon2id hash at the current parameters, unless it changed meanwhile.
 // Failure is logged, not fatal: the login already succeeded.
 func (e *Engine) rehash(ctx context.Context, name, pw, old string) {
-	hash, err := e.hasher.Hash(pw)
+	hash, err := e.hashPassword(ctx, pw)
 	if err == nil {
 		_, err = e.updateAccount(ctx, name, func(r *accountRecord) error {
 			if r.PasswordHash != old {

@@ -13,6 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/apifabric"
 	"github.com/gatehouse/gatehouse/internal/audit"
@@ -23,6 +28,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/keyring"
 	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/store"
+	"github.com/gatehouse/gatehouse/internal/telemetry"
 )
 
 // Options configure the HTTP surface.
@@ -45,6 +51,10 @@ type Options struct {
 	// AdminMetrics leaves /metrics to the admin listener (AdminHandler):
 	// the public listener does not serve it.
 	AdminMetrics bool
+	// TracerProvider, when set, gives every request a server span that
+	// continues the trace of its traceparent header (docs/operations.md);
+	// nil: no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // Deps are the domain services the HTTP surface calls.
@@ -71,6 +81,8 @@ type Server struct {
 	// adminMetrics: /metrics is served by AdminHandler only.
 	adminMetrics bool
 	version      string
+	// tracer starts request spans; nil when tracing is off.
+	tracer trace.Tracer
 }
 
 // New builds the HTTP surface.
@@ -84,6 +96,9 @@ func New(d Deps, opts Options) *Server {
 	s := &Server{Deps: d, mux: &routeMux{ServeMux: http.NewServeMux()}, errs: wire.Errors{Logger: d.Logger}, proxies: opts.Proxies,
 		limiter: newIPLimiter(opts.RateLimit, opts.RateBurst, opts.Now), gateway: opts.Gateway,
 		version: opts.Version, adminMetrics: opts.AdminMetrics}
+	if opts.TracerProvider != nil {
+		s.tracer = opts.TracerProvider.Tracer(telemetry.Scope)
+	}
 	s.routes()
 	return s
 }
@@ -158,14 +173,22 @@ func (s *Server) domainsHealthy() bool {
 
 // ServeHTTP implements http.Handler: it finds the route, answers unknown
 // paths and wrong methods in the error model, gives the request its id,
-// records metrics and writes the access log line.
+// records metrics, writes the access log line and, with tracing on,
+// the request's span.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	id := s.proxies.RequestID(r)
 	w.Header().Set(wire.RequestIDHeader, id)
 	r, access := wire.WithAccess(r)
+	var span trace.Span
+	if s.tracer != nil {
+		r, span = s.startSpan(r)
+	}
 	defer func() {
+		if span != nil {
+			defer span.End()
+		}
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
 				panic(v)
@@ -183,6 +206,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		metrics.Requests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(sw.status)).Inc()
 		metrics.Latency.WithLabelValues(route).Observe(elapsed.Seconds())
 		s.logAccess(r, route, sw, elapsed, id, access)
+		if span != nil {
+			describeSpan(span, r.Method, route, sw.status)
+		}
 	}()
 	_, pattern := s.mux.Handler(r)
 	switch {
@@ -193,6 +219,37 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.errs.Write(sw, r, errTooLarge)
 	default:
 		s.mux.ServeHTTP(sw, r)
+	}
+}
+
+// startSpan starts the server span of r, a child of the trace context
+// r's headers carry, if any, and returns r with the span in its context.
+// The span is named and described when the request ends (describeSpan),
+// once its route is known.
+func (s *Server) startSpan(r *http.Request) (*http.Request, trace.Span) {
+	ctx := telemetry.TraceContext.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx, span := s.tracer.Start(ctx, "HTTP "+methodLabel(r.Method), trace.WithSpanKind(trace.SpanKindServer))
+	return r.WithContext(ctx), span
+}
+
+// describeSpan names a request span by its method and route template,
+// never the raw path, and records method, route and status; a 5xx
+// answer marks it failed. Nothing else of the request is recorded:
+// no header, query, body or credential.
+func describeSpan(span trace.Span, method, route string, status int) {
+	method = methodLabel(method)
+	name := route
+	if !strings.HasPrefix(route, method+" ") {
+		name = method + " " + route
+	}
+	span.SetName(name)
+	span.SetAttributes(
+		attribute.String("http.request.method", method),
+		attribute.String("http.route", route),
+		attribute.Int("http.response.status_code", status),
+	)
+	if status >= 500 {
+		span.SetStatus(codes.Error, "")
 	}
 }
 

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -16,6 +17,9 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gatehouse/gatehouse/internal/apifabric"
 	"github.com/gatehouse/gatehouse/internal/audit"
@@ -30,6 +34,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/bolt"
 	"github.com/gatehouse/gatehouse/internal/store/etcd"
+	"github.com/gatehouse/gatehouse/internal/telemetry"
 )
 
 // Config is everything a server needs; the command fills it from flags,
@@ -95,6 +100,14 @@ type Config struct {
 	UpstreamTimeout time.Duration
 
 	Logger *slog.Logger
+
+	// OTLPEndpoint, when set, turns tracing on and sends spans over
+	// OTLP/gRPC to it; OTEL_EXPORTER_OTLP_ENDPOINT alone also does
+	// (telemetry.NewProvider, docs/operations.md).
+	OTLPEndpoint string
+	// TracerProvider, when set, takes the spans instead (tests give an
+	// in-memory exporter's); OTLPEndpoint is then ignored.
+	TracerProvider trace.TracerProvider
 }
 
 // DefaultConfig returns the defaults of SPEC §1.
@@ -124,6 +137,7 @@ type Server struct {
 	admin       *http.Server // nil without AdminListen
 	adminLn     net.Listener
 	cancel      context.CancelFunc
+	tracing     *sdktrace.TracerProvider // the OTLP exporter's, shut down last; nil: none
 	served      chan error
 	adminServed chan error
 }
@@ -185,10 +199,21 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return nil, fmt.Errorf("admin listener: %w", err)
 		}
 	}
+	if cfg.TracerProvider == nil {
+		if s.tracing, err = telemetry.NewProvider(ctx, cfg.OTLPEndpoint, cfg.Version); err != nil {
+			return nil, err
+		}
+		if s.tracing != nil {
+			cfg.TracerProvider = s.tracing
+		}
+	}
 	if s.st, err = OpenStore(ctx, cfg, logger, bolt.Options{}); err != nil {
 		return nil, err
 	}
 	s.st = metrics.InstrumentStore(s.st)
+	if cfg.TracerProvider != nil {
+		s.st = telemetry.InstrumentStore(s.st, cmp.Or(cfg.Store, "bolt"))
+	}
 	var pem []byte
 	if cfg.PrivateKeyFile != "" {
 		if pem, err = os.ReadFile(cfg.PrivateKeyFile); err != nil {
@@ -226,7 +251,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	api := httpapi.New(httpapi.Deps{Store: s.st, Engine: eng, Keys: s.ring, Audit: s.audit, Logger: logger,
 		Fabric: fabric, Messaging: s.msg},
 		httpapi.Options{Proxies: proxies, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Now: cfg.Now, Gateway: gw, Version: cfg.Version,
-			AdminMetrics: cfg.AdminListen != ""})
+			AdminMetrics: cfg.AdminListen != "", TracerProvider: cfg.TracerProvider})
 	s.http = &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -279,7 +304,8 @@ func OpenStore(ctx context.Context, cfg Config, logger *slog.Logger, boltOpts bo
 		if err != nil {
 			return nil, err
 		}
-		return opened(etcd.Open(ctx, etcd.Config{Endpoints: cfg.EtcdEndpoints, Prefix: cfg.EtcdPrefix, TLS: tlsCfg, Logger: logger}))
+		return opened(etcd.Open(ctx, etcd.Config{Endpoints: cfg.EtcdEndpoints, Prefix: cfg.EtcdPrefix, TLS: tlsCfg, Logger: logger,
+			DialOptions: telemetry.GRPCDialOptions(cfg.TracerProvider)}))
 	default:
 		return nil, fmt.Errorf("unknown store %q (want bolt or etcd)", cfg.Store)
 	}
@@ -400,6 +426,15 @@ func (s *Server) close() {
 	if s.st != nil {
 		if err := s.st.Close(); err != nil {
 			s.logger.Warn("closing the store", "err", err)
+		}
+	}
+	if s.tracing != nil {
+		// Export the spans still buffered, but do not hold a stop for an
+		// unreachable collector.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.tracing.Shutdown(ctx); err != nil {
+			s.logger.Warn("flushing traces", "err", err)
 		}
 	}
 }

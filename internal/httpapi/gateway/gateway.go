@@ -21,11 +21,15 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/ccmessaging"
 	"github.com/gatehouse/gatehouse/internal/engine"
 	"github.com/gatehouse/gatehouse/internal/httpapi/wire"
+	"github.com/gatehouse/gatehouse/internal/telemetry"
 )
 
 // Config is what a Gateway needs.
@@ -217,12 +221,14 @@ func (u *upstream) requestTarget(r *http.Request) (target, error) {
 // rewrite builds the upstream request: the target URL, X-Forwarded-*
 // (X-Forwarded-For is the client as Gatehouse sees it, through its
 // trusted proxies), no client-sent X-Gatehouse-* headers, the caller's
-// identity, and without the credentials the route consumed.
+// identity, the trace context of the request's span when tracing is on,
+// and without the credentials the route consumed.
 func (u *upstream) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(u.target)
 	pr.SetXForwarded()
 	pr.Out.Header.Set("X-Forwarded-For", u.g.cfg.Proxies.ClientIP(pr.In))
 	h := pr.Out.Header
+	propagateTrace(pr.In.Context(), h)
 	removeIdentityHeaders(h)
 	for k, v := range identityFrom(pr.In.Context()).header {
 		h[k] = v
@@ -235,6 +241,19 @@ func (u *upstream) rewrite(pr *httputil.ProxyRequest) {
 	case u.stripAuthorization():
 		h.Del("Authorization")
 	}
+}
+
+// propagateTrace replaces the trace context headers of an upstream
+// request with those of the span in ctx, so the upstream's spans join the
+// request's trace. Without a span (tracing off) the client's headers pass
+// through as they came.
+func propagateTrace(ctx context.Context, h http.Header) {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return
+	}
+	h.Del("Traceparent")
+	h.Del("Tracestate")
+	telemetry.TraceContext.Inject(ctx, propagation.HeaderCarrier(h))
 }
 
 // modifyResponse hands a renewed ccmessaging-token to the client.

@@ -65,6 +65,9 @@ type Config struct {
 	// Logger receives the backend's own log lines and the etcd client's
 	// (default slog.Default()).
 	Logger *slog.Logger
+	// DialOptions are added to the client's gRPC dial options (tracing of
+	// the round trips).
+	DialOptions []grpc.DialOption
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -122,10 +125,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		DialKeepAliveTime:    keepAliveTime,
 		DialKeepAliveTimeout: cfg.RequestTimeout,
 		Logger:               zapLogger(cfg.Logger.Handler().WithAttrs([]slog.Attr{slog.String("component", "etcd-client")})),
-		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+		DialOptions: append([]grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           reconnectBackoff,
 			MinConnectTimeout: cfg.DialTimeout,
-		})},
+		})}, cfg.DialOptions...),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd: connect to %v: %w", cfg.Endpoints, err)
