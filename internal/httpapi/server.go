@@ -45,6 +45,8 @@ type Options struct {
 	// AdminMetrics leaves /metrics to the admin listener (AdminHandler):
 	// the public listener does not serve it.
 	AdminMetrics bool
+	// StoreBackend names the store ("bolt" or "etcd") in backups.
+	StoreBackend string
 }
 
 // Deps are the domain services the HTTP surface calls.
@@ -71,6 +73,7 @@ type Server struct {
 	// adminMetrics: /metrics is served by AdminHandler only.
 	adminMetrics bool
 	version      string
+	storeBackend string
 }
 
 // New builds the HTTP surface.
@@ -83,7 +86,7 @@ func New(d Deps, opts Options) *Server {
 	}
 	s := &Server{Deps: d, mux: &routeMux{ServeMux: http.NewServeMux()}, errs: wire.Errors{Logger: d.Logger}, proxies: opts.Proxies,
 		limiter: newIPLimiter(opts.RateLimit, opts.RateBurst, opts.Now), gateway: opts.Gateway,
-		version: opts.Version, adminMetrics: opts.AdminMetrics}
+		version: opts.Version, adminMetrics: opts.AdminMetrics, storeBackend: opts.StoreBackend}
 	s.routes()
 	return s
 }
@@ -99,6 +102,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	s.engineRoutes()
 	s.keyRoutes()
+	s.backupRoutes()
 	s.fabricRoutes()
 	s.messagingRoutes()
 	if s.gateway != nil {
