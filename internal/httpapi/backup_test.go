@@ -49,7 +49,9 @@ func TestBackupEndpoint(t *testing.T) {
 	wantErr(t, ts.call("GET", "/v4/backup", "", nil), 401, "401204", "No authorization header")
 	wantStatus(t, ts.call("GET", "/v4/backup", ts.login("operator", pw("op")), nil), 200)
 
-	var audit struct{ Data []struct{ Actor, Action, Outcome string } }
+	var audit struct {
+		Data []struct{ Actor, Action, Outcome string }
+	}
 	ts.call("GET", "/v4/audit?limit=1000", root, nil).json(t, &audit)
 	var by []string
 	for _, rec := range audit.Data {

@@ -206,66 +206,84 @@ func (r *reader) bytes(what string, limit uint32) ([]byte, error) {
 // otherwise an error wrapping ErrInvalid (ErrTruncated, ErrChecksum) or
 // the error of r.
 func Read(r io.Reader) (Header, []store.Item, error) {
+	var items []store.Item
+	h, err := read(r, func(it store.Item) { items = append(items, it) })
+	if err != nil {
+		return Header{}, nil, err
+	}
+	return h, items, nil
+}
+
+// Verify reads a whole backup from r and verifies it as Read does,
+// without keeping its items.
+func Verify(r io.Reader) (Header, error) {
+	return read(r, func(store.Item) {})
+}
+
+// read reads and verifies a backup, handing each item to fn before the
+// checksum is known.
+func read(r io.Reader, fn func(store.Item)) (Header, error) {
 	rd := &reader{r: bufio.NewReaderSize(r, 64<<10), sum: sha256.New()}
 	m := make([]byte, len(magic))
 	if err := rd.full(m); err != nil {
-		return Header{}, nil, err
+		return Header{}, err
 	}
 	if string(m) != magic {
-		return Header{}, nil, fmt.Errorf("%w: it does not start with %q", ErrInvalid, magic)
+		return Header{}, fmt.Errorf("%w: it does not start with %q", ErrInvalid, magic)
 	}
 	format, err := rd.byte()
 	if err != nil {
-		return Header{}, nil, err
+		return Header{}, err
 	}
 	if format != Format {
-		return Header{}, nil, fmt.Errorf("%w: format %d; this Gatehouse reads format %d (restore with the version that wrote it, or a newer one)", ErrInvalid, format, Format)
+		return Header{}, fmt.Errorf("%w: format %d; this Gatehouse reads format %d (restore with the version that wrote it, or a newer one)", ErrInvalid, format, Format)
 	}
 	raw, err := rd.bytes("a header", maxHeader)
 	if err != nil {
-		return Header{}, nil, err
+		return Header{}, err
 	}
 	var h Header
 	if err := json.Unmarshal(raw, &h); err != nil {
-		return Header{}, nil, fmt.Errorf("%w: header: %v", ErrInvalid, err)
+		return Header{}, fmt.Errorf("%w: header: %v", ErrInvalid, err)
 	}
-	var items []store.Item
+	n := 0
 	for {
 		tag, err := rd.byte()
 		if err != nil {
-			return Header{}, nil, err
+			return Header{}, err
 		}
 		if tag == tagEnd {
 			break
 		}
 		if tag != tagItem {
-			return Header{}, nil, fmt.Errorf("%w: unknown record tag %#x (the file is corrupted)", ErrInvalid, tag)
+			return Header{}, fmt.Errorf("%w: unknown record tag %#x (the file is corrupted)", ErrInvalid, tag)
 		}
 		it, err := rd.item()
 		if err != nil {
-			return Header{}, nil, err
+			return Header{}, err
 		}
-		items = append(items, it)
+		fn(it)
+		n++
 	}
 	count, err := rd.uint64()
 	if err != nil {
-		return Header{}, nil, err
+		return Header{}, err
 	}
 	want := rd.sum.Sum(nil)
 	got := make([]byte, len(want))
 	if _, err := io.ReadFull(rd.r, got); err != nil {
-		return Header{}, nil, ErrTruncated
+		return Header{}, ErrTruncated
 	}
 	if string(got) != string(want) {
-		return Header{}, nil, ErrChecksum
+		return Header{}, ErrChecksum
 	}
 	if _, err := rd.r.ReadByte(); err == nil {
-		return Header{}, nil, fmt.Errorf("%w: data after its end (the file is corrupted)", ErrInvalid)
+		return Header{}, fmt.Errorf("%w: data after its end (the file is corrupted)", ErrInvalid)
 	}
-	if count != uint64(len(items)) || h.Items != len(items) {
-		return Header{}, nil, fmt.Errorf("%w: %d items, the file says %d", ErrInvalid, len(items), count)
+	if count != uint64(n) || h.Items != n {
+		return Header{}, fmt.Errorf("%w: %d items, the file says %d", ErrInvalid, n, count)
 	}
-	return h, items, nil
+	return h, nil
 }
 
 // item reads one item after its tag.
