@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/server"
 	"github.com/gatehouse/gatehouse/internal/store/backup"
+	"github.com/gatehouse/gatehouse/internal/store/etcd"
 	"github.com/gatehouse/gatehouse/pkg/client"
 )
 
@@ -27,7 +29,8 @@ func (c *cli) backupCmd() *cobra.Command {
 		Long: "Write a consistent backup of the whole store of a running server (GET /v4/backup) to FILE,\n" +
 			"or to stdout with --out -. It needs root or a role with the backup permission. The file\n" +
 			"holds the signing keys, password hashes and secrets: keep it as carefully as the store.\n" +
-			"It is checked as it arrives and FILE appears only once it is complete and intact.\n" +
+			"It is checked as it arrives and FILE appears (or is replaced) only once it is complete\n" +
+			"and intact.\n" +
 			"Restore it with gatehouse restore, into either store backend.",
 		Example: "  gatehouse backup --out /var/backups/gatehouse-$(date +%F).backup\n" +
 			"  gatehouse backup --out - | gzip > gatehouse.backup.gz",
@@ -206,8 +209,12 @@ func newRestoreCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "restored %d items of a %s backup at revision %d taken %s",
-				res.Restored, h.Backend, h.Revision, h.Created.Format(time.RFC3339))
+			into := "data directory " + cfg.DataDir
+			if cfg.Store == "etcd" {
+				into = "etcd prefix " + cmp.Or(cfg.EtcdPrefix, etcd.DefaultPrefix)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "restored %d items into %s from a %s backup at revision %d taken %s",
+				res.Restored, into, h.Backend, h.Revision, h.Created.Format(time.RFC3339))
 			if res.Expired > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "; %d items had expired since", res.Expired)
 			}
