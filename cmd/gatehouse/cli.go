@@ -1,7 +1,7 @@
 package main
 
 // The admin commands (login, logout, account, role, lock, app, channel,
-// session, key, audit) speak to a running Gatehouse over its HTTP API
+// session, key, audit, backup) speak to a running Gatehouse over its HTTP API
 // through pkg/client. They live in this package, one file per family,
 // because only commands and pkg/ may speak HTTP (test/architecture).
 
@@ -46,7 +46,7 @@ func adminCommands() []*cobra.Command {
 	return []*cobra.Command{
 		c.loginCmd(), c.logoutCmd(),
 		c.accountCmd(), c.roleCmd(), c.lockCmd(), c.keyCmd(), c.auditCmd(),
-		c.appCmd(), c.channelCmd(), c.sessionCmd(),
+		c.appCmd(), c.channelCmd(), c.sessionCmd(), c.backupCmd(),
 	}
 }
 
@@ -219,6 +219,7 @@ func httpClient(caFile string) (*http.Client, error) {
 type conn struct {
 	server string
 	name   string
+	token  string
 	hc     *http.Client
 	admin  *client.Admin
 }
@@ -270,7 +271,7 @@ func (c *cli) connect(cmd *cobra.Command, renew bool) (*conn, error) {
 				l.Name, server, exp.Local().Format(time.RFC3339), server)
 		}
 	}
-	return &conn{server: server, name: l.Name, hc: hc, admin: client.NewAdmin(server, client.BearerToken(hc, l.Token))}, nil
+	return &conn{server: server, name: l.Name, token: l.Token, hc: hc, admin: client.NewAdmin(server, client.BearerToken(hc, l.Token))}, nil
 }
 
 // run wraps an admin action: it connects, then runs f.

@@ -7,6 +7,7 @@ import (
 	"os/user"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/gatehouse/gatehouse/internal/server"
 )
@@ -45,7 +46,14 @@ func newResetRootCmd() *cobra.Command {
 			return nil
 		},
 	}
-	f := cmd.Flags()
+	storeFlags(cmd.Flags(), &cfg)
+	pw.flags(cmd, "new root password")
+	return cmd
+}
+
+// storeFlags adds the flags naming a store, as serve has them, to an
+// offline tool's flags.
+func storeFlags(f *pflag.FlagSet, cfg *server.Config) {
 	f.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory of the embedded store")
 	f.StringVar(&cfg.Store, "store", cfg.Store, "store backend: bolt or etcd")
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "etcd endpoints (host:port, comma separated)")
@@ -53,8 +61,6 @@ func newResetRootCmd() *cobra.Command {
 	f.StringVar(&cfg.EtcdCACert, "etcd-cacert", "", "CA bundle verifying the etcd members")
 	f.StringVar(&cfg.EtcdCert, "etcd-cert", "", "client certificate for etcd")
 	f.StringVar(&cfg.EtcdKey, "etcd-key", "", "private key of --etcd-cert")
-	pw.flags(cmd, "new root password")
-	return cmd
 }
 
 // resetActor names who reset root in the audit record: the operating

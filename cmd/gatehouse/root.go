@@ -22,7 +22,7 @@ func newRootCmd() *cobra.Command {
 	root.SetVersionTemplate(versionLine())
 	root.AddCommand(newServeCmd(), newImportCmd(), newVersionCmd(), newHealthcheckCmd())
 	root.AddCommand(adminCommands()...)
-	root.AddCommand(newResetRootCmd())
+	root.AddCommand(newResetRootCmd(), newRestoreCmd())
 	return root
 }
 

@@ -38,6 +38,12 @@ const (
 	ResourceSession = "session"
 	ResourceKey     = "key"
 	ResourceAudit   = "audit"
+
+	// ResourceBackup is a copy of the whole store (GET /v4/backup): it
+	// holds the signing keys, password hashes and secrets, so it is in no
+	// built-in role; root may always take one, other accounts need a role
+	// naming it.
+	ResourceBackup = "backup"
 )
 
 // Verbs. VerbAll grants every verb.
@@ -74,8 +80,10 @@ var (
 	scRoleOnlyTypes = []string{"instance", "rule", "tag", "dep", "schema"}
 	// gatehouseResourceTypes are Gatehouse's own administrative resources.
 	gatehouseResourceTypes = []string{ResourceApp, ResourceChannel, ResourceSession, ResourceKey, ResourceAudit}
-	resourceTypes          = slices.Concat(scResourceTypes, scRoleOnlyTypes, gatehouseResourceTypes)
-	verbs                  = []string{VerbGet, VerbCreate, VerbUpdate, VerbDelete, VerbAll}
+	// rootOnlyTypes are Gatehouse's resources no built-in role holds.
+	rootOnlyTypes = []string{ResourceBackup}
+	resourceTypes = slices.Concat(scResourceTypes, scRoleOnlyTypes, gatehouseResourceTypes, rootOnlyTypes)
+	verbs         = []string{VerbGet, VerbCreate, VerbUpdate, VerbDelete, VerbAll}
 )
 
 // ResourceTypes returns every resource type a permission can name.
@@ -83,6 +91,10 @@ func ResourceTypes() []string { return slices.Clone(resourceTypes) }
 
 // IsResourceType reports whether t is a resource type permissions can name.
 func IsResourceType(t string) bool { return slices.Contains(resourceTypes, t) }
+
+// RootOnly reports whether t is a resource type no built-in role holds
+// and root is granted always (backup).
+func RootOnly(t string) bool { return slices.Contains(rootOnlyTypes, t) }
 
 // SCResourceTypes returns Service Center's resource types, in the order
 // of Service Center's admin role.

@@ -55,6 +55,8 @@ type Options struct {
 	// continues the trace of its traceparent header (docs/operations.md);
 	// nil: no tracing.
 	TracerProvider trace.TracerProvider
+	// StoreBackend names the store ("bolt" or "etcd") in backups.
+	StoreBackend string
 }
 
 // Deps are the domain services the HTTP surface calls.
@@ -83,6 +85,7 @@ type Server struct {
 	version      string
 	// tracer starts request spans; nil when tracing is off.
 	tracer trace.Tracer
+	storeBackend string
 }
 
 // New builds the HTTP surface.
@@ -95,7 +98,7 @@ func New(d Deps, opts Options) *Server {
 	}
 	s := &Server{Deps: d, mux: &routeMux{ServeMux: http.NewServeMux()}, errs: wire.Errors{Logger: d.Logger}, proxies: opts.Proxies,
 		limiter: newIPLimiter(opts.RateLimit, opts.RateBurst, opts.Now), gateway: opts.Gateway,
-		version: opts.Version, adminMetrics: opts.AdminMetrics}
+		version: opts.Version, adminMetrics: opts.AdminMetrics, storeBackend: opts.StoreBackend}
 	if opts.TracerProvider != nil {
 		s.tracer = opts.TracerProvider.Tracer(telemetry.Scope)
 	}
@@ -114,6 +117,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	s.engineRoutes()
 	s.keyRoutes()
+	s.backupRoutes()
 	s.fabricRoutes()
 	s.messagingRoutes()
 	if s.gateway != nil {

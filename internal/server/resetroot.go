@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/engine"
 	"github.com/gatehouse/gatehouse/internal/password"
+	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/bolt"
 )
 
@@ -31,10 +32,7 @@ func ResetRoot(ctx context.Context, cfg Config, newPassword, actor string) (err 
 			return fmt.Errorf("no Gatehouse store in %s: %w", cfg.DataDir, err)
 		}
 	}
-	st, err := OpenStore(ctx, cfg, logger, bolt.Options{LockTimeout: 500 * time.Millisecond})
-	if errors.Is(err, bberrors.ErrTimeout) {
-		return fmt.Errorf("%s is in use by a running Gatehouse: stop it first (with --store bolt, reset-root works on a stopped server only)", boltFile(cfg))
-	}
+	st, err := openOffline(ctx, cfg, logger, "reset-root")
 	if err != nil {
 		return err
 	}
@@ -51,4 +49,15 @@ func ResetRoot(ctx context.Context, cfg Config, newPassword, actor string) (err 
 		return err
 	}
 	return nil
+}
+
+// openOffline opens the store of cfg for the offline tool named tool. A
+// bolt file held by a running server is refused after half a second with
+// a message saying to stop it.
+func openOffline(ctx context.Context, cfg Config, logger *slog.Logger, tool string) (store.Store, error) {
+	st, err := OpenStore(ctx, cfg, logger, bolt.Options{LockTimeout: 500 * time.Millisecond})
+	if errors.Is(err, bberrors.ErrTimeout) {
+		return nil, fmt.Errorf("%s is in use by a running Gatehouse: stop it first (with --store bolt, %s works on a stopped server only)", boltFile(cfg), tool)
+	}
+	return st, err
 }

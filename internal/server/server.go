@@ -251,7 +251,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	api := httpapi.New(httpapi.Deps{Store: s.st, Engine: eng, Keys: s.ring, Audit: s.audit, Logger: logger,
 		Fabric: fabric, Messaging: s.msg},
 		httpapi.Options{Proxies: proxies, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Now: cfg.Now, Gateway: gw, Version: cfg.Version,
-			AdminMetrics: cfg.AdminListen != "", TracerProvider: cfg.TracerProvider})
+			AdminMetrics: cfg.AdminListen != "", TracerProvider: cfg.TracerProvider, StoreBackend: storeBackend(cfg)})
 	s.http = &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -309,6 +309,14 @@ func OpenStore(ctx context.Context, cfg Config, logger *slog.Logger, boltOpts bo
 	default:
 		return nil, fmt.Errorf("unknown store %q (want bolt or etcd)", cfg.Store)
 	}
+}
+
+// storeBackend names the backend cfg selects: "bolt" or "etcd".
+func storeBackend(cfg Config) string {
+	if cfg.Store == "" {
+		return "bolt"
+	}
+	return cfg.Store
 }
 
 // RootPasswordFile is where the first start keeps a generated root
