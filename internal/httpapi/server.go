@@ -84,7 +84,7 @@ type Server struct {
 	adminMetrics bool
 	version      string
 	// tracer starts request spans; nil when tracing is off.
-	tracer trace.Tracer
+	tracer       trace.Tracer
 	storeBackend string
 }
 
