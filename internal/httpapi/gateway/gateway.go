@@ -250,10 +250,10 @@ func (rt Route) target(method string, u *url.URL, body func() ([]byte, error)) (
 }
 
 // rewrite builds the upstream request: the target URL (after the route's
-// strip-prefix or rewrite; the decision was made on the original path), X-Forwarded-*
-// (X-Forwarded-For is the client as Gatehouse sees it, through its
-// trusted proxies), no client-sent X-Gatehouse-* headers, the caller's
-// identity, and without the credentials the route consumed.
+// strip-prefix or rewrite; the decision was made on the original path),
+// X-Forwarded-* (X-Forwarded-For is the client as Gatehouse sees it,
+// through its trusted proxies), no client-sent X-Gatehouse-* headers, the
+// caller's identity, and without the credentials the route consumed.
 func (u *upstream) rewrite(pr *httputil.ProxyRequest) {
 	u.rewritePath(pr.Out.URL)
 	pr.SetURL(u.target)

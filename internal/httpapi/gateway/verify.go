@@ -22,10 +22,10 @@ const VerifyPath = "/auth/verify"
 // request's own headers, by the same rules as gateway mode: those of the
 // gateway route that takes the path (token kind, resource and verb), else
 // a ccmessaging request for paths under /apiaccess/ccmessaging/ and an
-// engine-token request with Service Center's mapping otherwise. It answers 200 with the identity headers (and a
-// renewed ccmessaging-token), or the native endpoints' 401/403 bodies; a
-// request naming its original twice, differently, or with a method that
-// is not an HTTP token, is 400.
+// engine-token request with Service Center's mapping otherwise. It
+// answers 200 with the identity headers (and a renewed ccmessaging-token),
+// or the native endpoints' 401/403 bodies; a request naming its original
+// twice, differently, or with a method that is not an HTTP token, is 400.
 func (g *Gateway) AuthVerify() http.Handler {
 	return http.HandlerFunc(g.authVerify)
 }
