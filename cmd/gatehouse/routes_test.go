@@ -21,6 +21,7 @@ routes:
     resource: ops
     verb: get
     strip-authorization: true
+    strip-prefix: true
 `
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -40,7 +41,7 @@ routes:
 	if v4.Upstream != "http://10.0.0.1:30110" || v4.Timeout != 0 {
 		t.Errorf("a flag did not replace the file's route: %+v", v4)
 	}
-	if reports.Resource != "ops" || reports.Verb != "get" || reports.StripAuthorization == nil || !*reports.StripAuthorization {
+	if reports.Resource != "ops" || reports.Verb != "get" || reports.StripAuthorization == nil || !*reports.StripAuthorization || !reports.StripPrefix {
 		t.Errorf("file route: %+v", reports)
 	}
 	if ccm.Prefix != "/apiaccess/ccmessaging/" {

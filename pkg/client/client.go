@@ -1,8 +1,16 @@
 // Package client is a Go client of Gatehouse's two token families.
 //
 //   - Engine logs in to the engine API (POST /v4/token) as one account,
-//     logs in again shortly before the token expires and once more when a
-//     request is answered 401, and signs requests with the token.
+//     logs in again shortly before the token expires, and signs requests
+//     with the token. When an answer refuses the token itself (401 with
+//     errorCode 401205, expired, or 401201, revoked or otherwise invalid —
+//     by a logout elsewhere, a password or role change, a key Gatehouse no
+//     longer knows) it logs in again with its name and password and
+//     repeats the request once; concurrent requests refused with the same
+//     token share one login, a failed login is returned as the error, and
+//     a refusal of the repeated request is returned as it is. Other 401s
+//     (a wrong current password, 401207) and 403s are answers, not
+//     reasons to log in.
 //   - Fabric exchanges an app's key and secret for an API Fabric
 //     AccessToken (tokenByAkSk) and reuses it until shortly before its
 //     CreateTime+Expires.
@@ -12,8 +20,12 @@
 //     header, and on a 401 applies again and retries once.
 //
 // Every type is safe for concurrent use. Requests are retried only when
-// their body can be replayed (http.NewRequest sets GetBody for the usual
-// body types).
+// their body can be replayed: no body, or GetBody set (http.NewRequest
+// sets it for *bytes.Buffer, *bytes.Reader and *strings.Reader bodies);
+// the client does not buffer bodies itself. A request that cannot be
+// replayed gets the refusal, and the next request logs in. A token given
+// with BearerToken is never replaced: there are no credentials to log in
+// with.
 package client
 
 import (

@@ -23,7 +23,8 @@ var fuzzRoutes = []Route{
 // FuzzRoute feeds --upstream values and request paths to the route
 // parser and matcher. A parsed route prints back to a value that parses
 // to the same route; a route takes a path only at a segment boundary of
-// its prefix; and the gateway picks the longest prefix that takes a path.
+// its prefix; the gateway picks the longest prefix that takes a path; and
+// strip-prefix and rewrite forward a canonical path (checkRewrite).
 func FuzzRoute(f *testing.F) {
 	g, err := New(Config{Routes: fuzzRoutes})
 	if err != nil {
@@ -36,6 +37,11 @@ func FuzzRoute(f *testing.F) {
 	f.Add("/x=ftp://svc.example", "/v4/default/registry/microservices")
 	f.Add("/x=http://svc.example?q=1", "/v4/default/registryx")
 	f.Add("x=http://svc.example", "")
+	f.Add("/api=http://svc.example", "/v4/default/registry/microservices/a%20b/%41?x=1")
+	f.Add("/api=http://svc.example", "/v4/default/registry")
+	f.Add("/api=http://svc.example", "/v4/default/registry/")
+	f.Add("/api=http://svc.example", "/v4/default/registry/%2e%2e/accounts")
+	f.Add("/api=http://svc.example", "/apiaccess/ccmessaging/chat?q")
 	f.Fuzz(func(t *testing.T, upstream, path string) {
 		if r, err := ParseUpstream(upstream); err == nil {
 			again, err := ParseUpstream(r.Prefix + "=" + r.Upstream)
@@ -57,7 +63,51 @@ func FuzzRoute(f *testing.F) {
 		if prefix != want || (h == nil) != (want == "") {
 			t.Fatalf("path %q went to route %q, want %q", path, prefix, want)
 		}
+		checkRewrite(t, path)
 	})
+}
+
+// fuzzRewrites are the replacements checkRewrite applies: strip-prefix,
+// and rewrites to the root, a path and a path with a trailing slash.
+var fuzzRewrites = []Route{{StripPrefix: true}, {Rewrite: "/"}, {Rewrite: "/v2/api"}, {Rewrite: "/v2/"}}
+
+// checkRewrite parses uri as a request URI and, when it passes the path
+// checks, applies every replacement of fuzzRewrites with the prefix of
+// every route of fuzzRoutes that takes it. The forwarded path passes the
+// path checks too (no dot segment, repeated or encoded separator can
+// appear), starts with the replacement and ends with the original path's
+// rest after the prefix's segments, its escaped form means the same path,
+// and the query is untouched.
+func checkRewrite(t *testing.T, uri string) {
+	t.Helper()
+	in, err := url.ParseRequestURI(uri)
+	if err != nil || checkPath(in) != nil {
+		return
+	}
+	for _, r := range fuzzRoutes {
+		if !r.matches(in.Path) {
+			continue
+		}
+		for _, rw := range fuzzRewrites {
+			rw.Prefix = r.Prefix
+			out := *in
+			rw.rewritePath(&out)
+			repl := strings.TrimSuffix(rw.Rewrite, "/")
+			want := repl + strings.TrimPrefix(in.Path, strings.TrimSuffix(r.Prefix, "/"))
+			if want == "" {
+				want = "/"
+			}
+			if out.Path != want {
+				t.Fatalf("%+v forwards %q as %q, want %q", rw, uri, out.Path, want)
+			}
+			if err := checkPath(&out); err != nil {
+				t.Fatalf("%+v forwards %q as %q, which fails the path checks: %v", rw, uri, out.RequestURI(), err)
+			}
+			if p, err := url.PathUnescape(out.EscapedPath()); err != nil || p != out.Path || out.RawQuery != in.RawQuery {
+				t.Fatalf("%+v forwards %q as %q (path %q)", rw, uri, out.RequestURI(), out.Path)
+			}
+		}
+	}
 }
 
 // checkMatch checks that r takes path exactly when path is r's prefix

@@ -99,12 +99,36 @@ func ValidateRoutes(routes []Route, sessions bool) error {
 // Upstream returns the handler of the route whose prefix takes path (the
 // longest one), and that prefix; nil when no route takes it.
 func (g *Gateway) Upstream(path string) (string, http.Handler) {
-	for _, u := range g.upstreams {
-		if u.matches(path) {
-			return u.Prefix, u
-		}
+	if u := g.upstreamFor(path); u != nil {
+		return u.Prefix, u
 	}
 	return "", nil
+}
+
+// upstreamFor returns the route whose prefix takes path (the longest
+// one), nil when none does.
+func (g *Gateway) upstreamFor(path string) *upstream {
+	for _, u := range g.upstreams {
+		if u.matches(path) {
+			return u
+		}
+	}
+	return nil
+}
+
+// rules returns the route whose rules decide a request for path: the
+// route that takes it, or, for a path no route takes, the defaults — a
+// ccmessaging request under /apiaccess/ccmessaging/ (when sessions can be
+// verified), an engine-token request with Service Center's mapping
+// otherwise. Gateway mode and /auth/verify decide by the same rules.
+func (g *Gateway) rules(path string) Route {
+	if u := g.upstreamFor(path); u != nil {
+		return u.Route
+	}
+	if strings.HasPrefix(path, wire.CCMessagingPrefix) && g.cfg.Sessions != nil {
+		return Route{Token: KindCCMessaging}
+	}
+	return Route{Token: KindEngine}
 }
 
 // upstream is one route with its reverse proxy.
@@ -182,35 +206,14 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
 }
 
-// check verifies the request per the route's token kind.
+// check verifies the request by the route's rules. A body is read for
+// labels only once the token is known to be valid, so that anonymous
+// clients cannot make the gateway buffer bodies.
 func (u *upstream) check(r *http.Request) (identity, error) {
 	if err := checkPath(r.URL); err != nil {
 		return identity{}, err
 	}
-	if u.kind() == KindCCMessaging {
-		return u.g.checkSession(r)
-	}
-	t, err := u.requestTarget(r)
-	if err != nil {
-		return identity{}, err
-	}
-	h, err := u.g.checkEngine(r, t)
-	return identity{header: h}, err
-}
-
-// requestTarget is what an engine-token request needs on this route: the
-// route's resource, or Service Center's mapping of the path. A body read
-// for labels is read only once the token is known to be valid, so that
-// anonymous clients cannot make the gateway buffer bodies.
-func (u *upstream) requestTarget(r *http.Request) (target, error) {
-	if u.Resource != "" {
-		verb := u.Verb
-		if verb == "" {
-			verb = authz.VerbForMethod(r.Method)
-		}
-		return target{access: accessPermission, resource: u.Resource, verb: verb}, nil
-	}
-	return mapRequest(r.Method, r.URL, func() ([]byte, error) {
+	return u.g.decide(r, u.Route, r.Method, r.URL, func() ([]byte, error) {
 		if _, err := u.g.cfg.Engine.Verify(r.Header.Get("Authorization")); err != nil {
 			return nil, err
 		}
@@ -218,12 +221,46 @@ func (u *upstream) requestTarget(r *http.Request) (target, error) {
 	})
 }
 
-// rewrite builds the upstream request: the target URL, X-Forwarded-*
-// (X-Forwarded-For is the client as Gatehouse sees it, through its
-// trusted proxies), no client-sent X-Gatehouse-* headers, the caller's
-// identity, the trace context of the request's span when tracing is on,
-// and without the credentials the route consumed.
+// decide checks the credentials among r's headers for the request of
+// method to u (the original request: the path before any strip-prefix or
+// rewrite) by the rules of route rt — its token kind, its resource and
+// verb, or Service Center's mapping with its public paths. body, when not
+// nil, reads the body for the labels the mapping takes from it (gateway
+// mode; /auth/verify never sees a body). It is the one decision of both
+// gateway mode and /auth/verify.
+func (g *Gateway) decide(r *http.Request, rt Route, method string, u *url.URL, body func() ([]byte, error)) (identity, error) {
+	if rt.kind() == KindCCMessaging {
+		return g.checkSession(r)
+	}
+	t, err := rt.target(method, u, body)
+	if err != nil {
+		return identity{}, err
+	}
+	h, err := g.checkEngine(r, t)
+	return identity{header: h}, err
+}
+
+// target is what an engine-token request needs on route rt: the route's
+// resource, or Service Center's mapping of the path.
+func (rt Route) target(method string, u *url.URL, body func() ([]byte, error)) (target, error) {
+	if rt.Resource != "" {
+		verb := rt.Verb
+		if verb == "" {
+			verb = authz.VerbForMethod(method)
+		}
+		return target{access: accessPermission, resource: rt.Resource, verb: verb}, nil
+	}
+	return mapRequest(method, u, body)
+}
+
+// rewrite builds the upstream request: the target URL (after the route's
+// strip-prefix or rewrite; the decision was made on the original path),
+// X-Forwarded-* (X-Forwarded-For is the client as Gatehouse sees it,
+// through its trusted proxies), no client-sent X-Gatehouse-* headers, the
+// caller's identity, the trace context of the request's span when
+// tracing is on, and without the credentials the route consumed.
 func (u *upstream) rewrite(pr *httputil.ProxyRequest) {
+	u.rewritePath(pr.Out.URL)
 	pr.SetURL(u.target)
 	pr.SetXForwarded()
 	pr.Out.Header.Set("X-Forwarded-For", u.g.cfg.Proxies.ClientIP(pr.In))
@@ -285,11 +322,16 @@ func (u *upstream) proxyError(w http.ResponseWriter, r *http.Request, err error)
 }
 
 func (u *upstream) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	if u.kind() == KindCCMessaging {
-		u.g.errs.WriteCCM(w, r, err)
+	u.g.writeError(w, r, u.kind(), err)
+}
+
+// writeError answers a refusal in the error model of the token kind.
+func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, kind string, err error) {
+	if kind == KindCCMessaging {
+		g.errs.WriteCCM(w, r, err)
 		return
 	}
-	u.g.errs.Write(w, r, err)
+	g.errs.Write(w, r, err)
 }
 
 // identityHeaderPrefix starts every header Gatehouse sets for upstreams.

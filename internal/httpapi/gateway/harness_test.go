@@ -116,6 +116,7 @@ func wantErr(t *testing.T, r reply, status int, code string) apiError {
 // seen is what an upstream received.
 type seen struct {
 	Method, Path, Query string
+	URI                 string // the request URI as sent, path escaping included
 	Header              http.Header
 	Body                []byte
 }
@@ -133,7 +134,7 @@ func newEcho(t testing.TB) *echo {
 	e.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		e.mu.Lock()
-		e.reqs = append(e.reqs, seen{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), b})
+		e.reqs = append(e.reqs, seen{r.Method, r.URL.Path, r.URL.RawQuery, r.RequestURI, r.Header.Clone(), b})
 		e.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]string{"upstream": r.URL.Path})

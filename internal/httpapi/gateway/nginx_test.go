@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/httpapi/gateway"
 	"github.com/gatehouse/gatehouse/internal/server"
 )
 
@@ -120,12 +121,14 @@ func TestNginxAuthRequest(t *testing.T) {
 		t.Skip("nginx is not installed")
 	}
 	up := newEcho(t)
+	// A route's rules decide /auth/verify as they decide gateway mode.
 	g := start(t, func(c *server.Config) {
 		c.CCMessagingTokenTTL = time.Second
 		c.TrustedProxies = []string{"127.0.0.1"}
-	})
+	}, gateway.Route{Prefix: "/reports/", Upstream: up.URL, Resource: "ops", Verb: "get"})
 	root := g.root()
 	reader := g.user(root, "reader", perm(get, "service"))
+	opsReader := g.user(root, "opsReader", perm(get, "ops"))
 	s := g.openSession(root, "frank")
 	renewing := g.openSession(root, "grace")
 	expiredAt := time.Now()
@@ -150,6 +153,14 @@ func TestNginxAuthRequest(t *testing.T) {
 			t.Fatalf("detail %q", e.Detail)
 		}
 		wantErr(t, send(t, "GET", nginx+path, "", nil), 401, "401204")
+		if up.count() != before {
+			t.Fatal("a refused request reached the upstream")
+		}
+	})
+	t.Run("route rules", func(t *testing.T) {
+		proxied(t, send(t, "POST", nginx+"/reports/daily", opsReader, `{}`), "/reports/daily")
+		before := up.count()
+		wantErr(t, send(t, "GET", nginx+"/reports/daily", reader, nil), 403, "403205")
 		if up.count() != before {
 			t.Fatal("a refused request reached the upstream")
 		}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"net/url"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -29,11 +30,19 @@ const DefaultTimeout = 30 * time.Second
 // YAML keys are those of the `routes:` list of the config file.
 type Route struct {
 	// Prefix is the path prefix the route takes ("/v4/"). The path is
-	// forwarded unchanged: the prefix is not stripped.
+	// forwarded unchanged unless StripPrefix or Rewrite says otherwise.
 	Prefix string `yaml:"prefix"`
 	// Upstream is the base URL requests go to (http or https); a path in
-	// it is prepended to the request's path.
+	// it is prepended to the forwarded path.
 	Upstream string `yaml:"upstream"`
+	// StripPrefix removes the prefix's segments from the forwarded path:
+	// with prefix /api/ (or /api), /api/x goes upstream as /x, and /api/
+	// (or /api) as /.
+	StripPrefix bool `yaml:"strip-prefix"`
+	// Rewrite replaces the prefix's segments of the forwarded path with
+	// this canonical path: with prefix /api/ and rewrite /v2, /api/x goes
+	// upstream as /v2/x. The decision is always made on the original path.
+	Rewrite string `yaml:"rewrite"`
 	// Token is KindEngine or KindCCMessaging; empty picks ccmessaging for
 	// prefixes under /apiaccess/ccmessaging/ and engine otherwise.
 	Token string `yaml:"token"`
@@ -102,6 +111,14 @@ func (r Route) check() error {
 	if r.Timeout < 0 {
 		return fmt.Errorf("timeout must not be negative")
 	}
+	if r.Rewrite != "" {
+		if r.StripPrefix {
+			return fmt.Errorf("strip-prefix and rewrite exclude each other")
+		}
+		if !canonicalPath(r.Rewrite) {
+			return fmt.Errorf("rewrite %q must be a canonical path: /, no dot segments, repeated slashes, query or characters that need escaping", r.Rewrite)
+		}
+	}
 	switch r.kind() {
 	case KindEngine:
 		if r.Resource != "" && !authz.IsResourceType(r.Resource) {
@@ -149,4 +166,59 @@ func MergeRoutes(base, over []Route) []Route {
 		}
 	}
 	return out
+}
+
+// canonicalPath reports whether p is an absolute path that path cleaning
+// leaves alone (a trailing slash aside) and that needs no escaping.
+func canonicalPath(p string) bool {
+	if !strings.HasPrefix(p, "/") {
+		return false
+	}
+	if c := path.Clean(p); c != p && c+"/" != p {
+		return false
+	}
+	return (&url.URL{Path: p}).EscapedPath() == p
+}
+
+// rewritePath applies the route's strip-prefix or rewrite to out, the
+// URL of a request the route takes whose path passed checkPath: the
+// prefix's segments are replaced, the rest of the path keeps its
+// encoding, the query is left alone, and an empty path becomes "/". The
+// rest is a canonical path of whole segments and the replacement is
+// canonical too, so the result is canonical: no dot segment can climb
+// above the replacement.
+func (r Route) rewritePath(out *url.URL) {
+	var repl string
+	switch {
+	case r.StripPrefix:
+	case r.Rewrite != "":
+		repl = strings.TrimSuffix(r.Rewrite, "/")
+	default:
+		return
+	}
+	n := strings.Count(strings.TrimSuffix(r.Prefix, "/"), "/")
+	escaped := out.EscapedPath()
+	p, raw := repl+dropSegments(out.Path, n), repl+dropSegments(escaped, n)
+	if p == "" {
+		p, raw = "/", "/"
+	}
+	out.Path, out.RawPath = p, ""
+	if out.EscapedPath() != raw {
+		out.RawPath = raw
+	}
+}
+
+// dropSegments removes the first n segments of the absolute path p and
+// returns the rest: "" or a path starting with "/". An encoded slash is
+// not a separator here; checkPath refuses paths that hold one, so the
+// segments of a path and of its escaped form are the same.
+func dropSegments(p string, n int) string {
+	for range n {
+		i := strings.IndexByte(p[1:], '/')
+		if i < 0 {
+			return ""
+		}
+		p = p[1+i:]
+	}
+	return p
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -46,6 +47,20 @@ func TestRouteValidate(t *testing.T) {
 		{Route{Prefix: "/x/", Upstream: "http://u", Token: KindCCMessaging, Resource: "service"}, "engine routes only"},
 		{Route{Prefix: "/x/", Upstream: "http://u", Token: KindCCMessaging, StripAuthorization: &no}, "always strip"},
 		{Route{Prefix: "/x/", Upstream: "http://u", Timeout: -1}, "negative"},
+		{Route{Prefix: "/x/", Upstream: "http://u", StripPrefix: true}, ""},
+		{Route{Prefix: "/x/", Upstream: "http://u", Rewrite: "/"}, ""},
+		{Route{Prefix: "/x/", Upstream: "http://u", Rewrite: "/v2/api"}, ""},
+		{Route{Prefix: "/x/", Upstream: "http://u", Rewrite: "/v2/"}, ""},
+		{Route{Prefix: "/x/", Upstream: "http://u", Rewrite: "/v2", StripPrefix: true}, "exclude each other"},
+		{Route{Prefix: "/x/", Upstream: "http://u", Rewrite: "v2"}, "canonical path"},
+		{Route{Prefix: "/x/", Upstream: "http://u", Rewrite: "/v2/../admin"}, "canonical path"},
+		{Route{Prefix: "/x/", Upstream: "http://u", Rewrite: "/v2/.."}, "canonical path"},
+		{Route{Prefix: "/x/", Upstream: "http://u", Rewrite: "/v2//a"}, "canonical path"},
+		{Route{Prefix: "/x/", Upstream: "http://u", Rewrite: "/v2/./a"}, "canonical path"},
+		{Route{Prefix: "/x/", Upstream: "http://u", Rewrite: "/v2?a=b"}, "canonical path"},
+		{Route{Prefix: "/x/", Upstream: "http://u", Rewrite: "/v2%2fa"}, "canonical path"},
+		{Route{Prefix: "/x/", Upstream: "http://u", Rewrite: `/v2\a`}, "canonical path"},
+		{Route{Prefix: "/x/", Upstream: "http://u", Rewrite: "/a b"}, "canonical path"},
 	} {
 		err := tc.r.validate()
 		if (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
@@ -111,5 +126,51 @@ func TestMergeRoutes(t *testing.T) {
 	}
 	if base[1].Upstream != "http://file-b" {
 		t.Fatal("MergeRoutes changed its input")
+	}
+}
+
+// TestRewritePath covers strip-prefix and rewrite on paths the route
+// takes: empty results, trailing slashes, encoded paths, the query.
+func TestRewritePath(t *testing.T) {
+	for _, tc := range []struct {
+		route     Route
+		uri, want string // request URI in, request URI forwarded
+	}{
+		{Route{Prefix: "/api/", StripPrefix: true}, "/api/x/y?a=b&c", "/x/y?a=b&c"},
+		{Route{Prefix: "/api/", StripPrefix: true}, "/api/", "/"},
+		{Route{Prefix: "/api/", StripPrefix: true}, "/api/?q=1", "/?q=1"},
+		{Route{Prefix: "/api", StripPrefix: true}, "/api", "/"},
+		{Route{Prefix: "/api", StripPrefix: true}, "/api/", "/"},
+		{Route{Prefix: "/api", StripPrefix: true}, "/api/x/", "/x/"},
+		{Route{Prefix: "/a/b/", StripPrefix: true}, "/a/b/c", "/c"},
+		{Route{Prefix: "/", StripPrefix: true}, "/x", "/x"},
+		{Route{Prefix: "/api/", Rewrite: "/v2"}, "/api/x", "/v2/x"},
+		{Route{Prefix: "/api/", Rewrite: "/v2/"}, "/api/x", "/v2/x"},
+		{Route{Prefix: "/api/", Rewrite: "/v2"}, "/api/", "/v2/"},
+		{Route{Prefix: "/api", Rewrite: "/v2"}, "/api", "/v2"},
+		{Route{Prefix: "/api", Rewrite: "/"}, "/api", "/"},
+		{Route{Prefix: "/api", Rewrite: "/v2/x"}, "/api/y?z", "/v2/x/y?z"},
+		{Route{Prefix: "/", Rewrite: "/base"}, "/x", "/base/x"},
+		// The rest keeps its encoding, also when the prefix is spelt
+		// encoded: segments are the same in both forms.
+		{Route{Prefix: "/api/", StripPrefix: true}, "/api/a%20b/%41%3B", "/a%20b/%41%3B"},
+		{Route{Prefix: "/api/", Rewrite: "/v2"}, "/%61pi/x%21y", "/v2/x%21y"},
+		{Route{Prefix: "/api/", Rewrite: "/v2"}, "/api/%2e%2ex", "/v2/%2e%2ex"},
+		{Route{Prefix: "/api/"}, "/api/x%21?q", "/api/x%21?q"},
+	} {
+		u, err := url.ParseRequestURI(tc.uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := checkPath(u); err != nil || !tc.route.matches(u.Path) {
+			t.Fatalf("%q: the test needs a path the route takes (%v)", tc.uri, err)
+		}
+		tc.route.rewritePath(u)
+		if got := u.RequestURI(); got != tc.want {
+			t.Errorf("%+v %q: forwarded %q, want %q", tc.route, tc.uri, got, tc.want)
+		}
+		if err := checkPath(u); err != nil {
+			t.Errorf("%q: forwarded %q fails the path checks", tc.uri, u.RequestURI())
+		}
 	}
 }

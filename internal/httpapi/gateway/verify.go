@@ -19,12 +19,13 @@ const VerifyPath = "/auth/verify"
 // request, named by X-Original-Method / X-Original-URI (nginx),
 // X-Forwarded-Method / X-Forwarded-Uri (Traefik) or the method and the
 // path below /auth/verify (Envoy), with the credentials among the
-// request's own headers: a ccmessaging request for paths under
-// /apiaccess/ccmessaging/, an engine-token request with Service Center's
-// mapping otherwise. It answers 200 with the identity headers (and a
-// renewed ccmessaging-token), or the native endpoints' 401/403 bodies; a
-// request naming its original twice, differently, or with a method that
-// is not an HTTP token, is 400.
+// request's own headers, by the same rules as gateway mode: those of the
+// gateway route that takes the path (token kind, resource and verb), else
+// a ccmessaging request for paths under /apiaccess/ccmessaging/ and an
+// engine-token request with Service Center's mapping otherwise. It
+// answers 200 with the identity headers (and a renewed ccmessaging-token),
+// or the native endpoints' 401/403 bodies; a request naming its original
+// twice, differently, or with a method that is not an HTTP token, is 400.
 func (g *Gateway) AuthVerify() http.Handler {
 	return http.HandlerFunc(g.authVerify)
 }
@@ -35,20 +36,14 @@ func (g *Gateway) authVerify(w http.ResponseWriter, r *http.Request) {
 		g.errs.Write(w, r, err)
 		return
 	}
-	var id identity
-	if strings.HasPrefix(u.Path, wire.CCMessagingPrefix) && g.cfg.Sessions != nil {
-		if id, err = g.checkSession(r); err != nil {
-			g.errs.WriteCCM(w, r, err)
-			return
-		}
-	} else {
-		// The body is not available here: labels Service Center reads
-		// from a body are left to the upstream's own check.
-		t, _ := mapRequest(method, u, nil)
-		if id.header, err = g.checkEngine(r, t); err != nil {
-			g.errs.Write(w, r, err)
-			return
-		}
+	// The rules of the route that takes the path, as in gateway mode.
+	// The body is not available here: labels Service Center reads from a
+	// body are left to the upstream's own check.
+	rt := g.rules(u.Path)
+	id, err := g.decide(r, rt, method, u, nil)
+	if err != nil {
+		g.writeError(w, r, rt.kind(), err)
+		return
 	}
 	h := w.Header()
 	for k, v := range id.header {
