@@ -45,6 +45,9 @@ type Options struct {
 	// AdminMetrics leaves /metrics to the admin listener (AdminHandler):
 	// the public listener does not serve it.
 	AdminMetrics bool
+	// Issuer is the issuer of /.well-known/openid-configuration; empty:
+	// the origin each request was sent to.
+	Issuer string
 }
 
 // Deps are the domain services the HTTP surface calls.
@@ -71,6 +74,7 @@ type Server struct {
 	// adminMetrics: /metrics is served by AdminHandler only.
 	adminMetrics bool
 	version      string
+	issuer       string
 }
 
 // New builds the HTTP surface.
@@ -83,7 +87,7 @@ func New(d Deps, opts Options) *Server {
 	}
 	s := &Server{Deps: d, mux: &routeMux{ServeMux: http.NewServeMux()}, errs: wire.Errors{Logger: d.Logger}, proxies: opts.Proxies,
 		limiter: newIPLimiter(opts.RateLimit, opts.RateBurst, opts.Now), gateway: opts.Gateway,
-		version: opts.Version, adminMetrics: opts.AdminMetrics}
+		version: opts.Version, adminMetrics: opts.AdminMetrics, issuer: opts.Issuer}
 	s.routes()
 	return s
 }

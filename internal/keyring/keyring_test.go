@@ -653,12 +653,12 @@ func TestActivatedRefusesKeyInRing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := ringRecord{Keys: []keyRecord{a}}.activated(b, now, time.Hour)
+	rec, err := ringRecord{Keys: []keyRecord{a}}.activated(b, now, time.Hour, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []keyRecord{a, b} {
-		if _, err := rec.activated(k, now, time.Hour); !errors.Is(err, errKeyPresent) {
+		if _, err := rec.activated(k, now, time.Hour, false); !errors.Is(err, errKeyPresent) {
 			t.Fatalf("activating %s again: %v, want errKeyPresent", k.ID, err)
 		}
 	}
@@ -667,7 +667,7 @@ func TestActivatedRefusesKeyInRing(t *testing.T) {
 	if len(later.Keys) != 1 || later.Keys[0].ID != b.ID || len(later.Expired) != 1 || later.Expired[0] != a.ID {
 		t.Fatalf("ring after the retired key expired: %+v", later)
 	}
-	if _, err := later.activated(a, now.Add(time.Hour), time.Hour); !errors.Is(err, errKeyExpired) {
+	if _, err := later.activated(a, now.Add(time.Hour), time.Hour, false); !errors.Is(err, errKeyExpired) {
 		t.Fatalf("re-activating an expired key: %v, want errKeyExpired", err)
 	}
 }
@@ -748,7 +748,7 @@ func TestKidlessTokensAfterRotation(t *testing.T) {
 	clk := testclock.New(time.Now())
 	const lifetime = 2 * time.Hour
 	generated := openRing(t, newStore(t), Options{Now: clk.Now, MaxTokenLifetime: lifetime})
-	genNoKID := signWith(t, jwt.SigningMethodRS512, generated.view.Load().active.priv, nil)
+	genNoKID := signWith(t, jwt.SigningMethodRS512, generated.view.Load().signing(clk.Now()).priv, nil)
 	if _, err := parse(generated, genNoKID); err != nil {
 		t.Fatalf("active generated key: %v", err)
 	}
