@@ -184,6 +184,10 @@ func TestOptions(t *testing.T) {
 		{"1024 bits", Options{Bits: 1024}, 0},
 		{"2047 bits", Options{Bits: 2047}, 0},
 		{"negative lifetime", Options{MaxTokenLifetime: -time.Hour}, 0},
+		{"pre-publication under a second", Options{Prepublish: time.Millisecond}, 0},
+		{"rotation faster than hourly", Options{RotateEvery: time.Minute}, 0},
+		{"rotation period within the pre-publication", Options{RotateEvery: time.Hour, Prepublish: time.Hour}, 0},
+		{"hourly rotation", Options{RotateEvery: time.Hour}, 2048},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
