@@ -256,3 +256,15 @@ func TestEmergencyRotationTwoReplicas(t *testing.T) {
 		t.Fatalf("B refuses a token of the new key: %d %s", r.Status, r.Body)
 	}
 }
+
+// An issuer must be an http(s) URL that discovery can echo as it is.
+func TestStartRefusesBadIssuer(t *testing.T) {
+	for _, iss := range []string{"gatehouse", "ftp://gatehouse.example", "https://gatehouse.example/", "https://gatehouse.example?x=1", "https://u@gatehouse.example"} {
+		cfg := server.DefaultConfig()
+		cfg.Listen, cfg.DataDir, cfg.Issuer = "127.0.0.1:0", t.TempDir(), iss
+		if s, err := server.Start(t.Context(), cfg); err == nil {
+			_ = s.Shutdown(t.Context())
+			t.Fatalf("started with issuer %q", iss)
+		}
+	}
+}
