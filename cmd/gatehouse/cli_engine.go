@@ -204,21 +204,34 @@ func (c *cli) lockCmd() *cobra.Command {
 }
 
 func keyTable(ks []client.Key) table {
-	return table{[]string{"ID", "ALGORITHM", "BITS", "STATUS", "CREATED"}, rowsOf(ks, func(k client.Key) []string {
-		return []string{k.ID, k.Algorithm, strconv.Itoa(k.Bits), k.Status, k.Created.UTC().Format(time.RFC3339)}
+	return table{[]string{"ID", "ALGORITHM", "BITS", "STATUS", "CREATED", "ACTIVATES"}, rowsOf(ks, func(k client.Key) []string {
+		activates := ""
+		if !k.Activates.IsZero() {
+			activates = k.Activates.UTC().Format(time.RFC3339)
+		}
+		return []string{k.ID, k.Algorithm, strconv.Itoa(k.Bits), k.Status, k.Created.UTC().Format(time.RFC3339), activates}
 	})}
 }
 
 func (c *cli) keyCmd() *cobra.Command {
 	list := listCommand(c, "List the signing keys", (*client.Admin).Keys, keyTable)
-	rotate := &cobra.Command{Use: "rotate", Short: "Make a new active signing key; the old one keeps verifying", Args: cobra.NoArgs,
+	var req client.RotateKeyRequest
+	rotate := &cobra.Command{Use: "rotate", Short: "Make a new signing key, published before it signs; the old one keeps verifying", Args: cobra.NoArgs,
+		Long: "Make a new signing key. It is in the JWKS at once and signs after the server's --key-prepublish time,\n" +
+			"so verifiers know it before its first token. --immediate switches at once (key compromise);\n" +
+			"--revoke with it makes every earlier key, and every token it signed, stop verifying at once.",
 		RunE: c.run(func(cmd *cobra.Command, _ []string, cn *conn) error {
-			k, err := cn.admin.RotateKey(cmd.Context())
+			if req.Revoke && !req.Immediate {
+				return errors.New("--revoke needs --immediate")
+			}
+			k, err := cn.admin.RotateKey(cmd.Context(), req)
 			if err != nil {
 				return err
 			}
 			return printOne(c, cmd, k, keyTable)
 		})}
+	rotate.Flags().BoolVar(&req.Immediate, "immediate", false, "sign with the new key at once instead of after the pre-publication time (emergency)")
+	rotate.Flags().BoolVar(&req.Revoke, "revoke", false, "with --immediate: every earlier key and every token it signed stop verifying at once")
 	return c.group("key", "List and rotate the signing keys", []string{"keys"}, list, rotate)
 }
 

@@ -348,15 +348,24 @@ func TestCLIKeysAudit(t *testing.T) {
 	e := newCLIEnv(t)
 	e.login()
 	e.formats("ID", "key", "list")
+	var pending struct {
+		ID, Status string
+		Activates  time.Time
+	}
+	e.jsonOut(&pending, "key", "rotate")
+	if pending.Status != "pending" || pending.ID == "" || time.Until(pending.Activates) < time.Minute {
+		t.Fatalf("pre-published key %+v", pending)
+	}
+	e.fail("", "", "key", "rotate", "--revoke")
 	var k struct{ ID, Status string }
-	e.jsonOut(&k, "key", "rotate")
-	if k.Status != "active" || k.ID == "" {
+	e.jsonOut(&k, "key", "rotate", "--immediate")
+	if k.Status != "active" || k.ID == "" || k.ID == pending.ID {
 		t.Fatalf("rotated key %+v", k)
 	}
 	var keys []struct{ ID, Status string }
 	e.jsonOut(&keys, "key", "list")
-	if len(keys) != 2 {
-		t.Fatalf("keys %+v", keys)
+	if len(keys) != 2 || keys[0].ID != k.ID {
+		t.Fatalf("keys %+v: the immediate rotation should have dropped the pending key", keys)
 	}
 	e.formats("TIME", "audit", "list")
 	var recs []struct{ Action, Target string }

@@ -31,9 +31,12 @@ import (
 )
 
 // Signer signs and verifies engine tokens; *keyring.Ring implements it.
+// Withdrawn changes whenever a key stops verifying: tokens cached as
+// verified before it changed are verified again.
 type Signer interface {
 	Sign(claims jwt.Claims) (string, error)
 	Keyfunc(t *jwt.Token) (any, error)
+	Withdrawn() uint64
 }
 
 // Options configure an Engine. Zero values take the defaults.
@@ -52,7 +55,11 @@ type Options struct {
 	// also written (mode 0600); it is deleted once root's password is
 	// another, on this server or, found at start, on another one.
 	RootPasswordFile string
-	Now              func() time.Time
+	// Issuer, when set, is the iss claim of every token issued. Tokens
+	// are not checked for it: those of Service Center and of servers
+	// without an issuer carry none.
+	Issuer string
+	Now    func() time.Time
 }
 
 // Token lifetime bounds for tokenExpirationTime in a login request.
@@ -114,7 +121,15 @@ type Engine struct {
 	accounts *store.Table[accountRecord]
 	roles    *store.Table[roleRecord]
 	revoked  *store.Table[revokedRecord]
-	cache    *tokencache.Cache[*Claims]
+	cache    *tokencache.Cache[verified]
+}
+
+// verified is an entry of the verified-token cache: the claims of a token
+// whose signature was valid while the signer's Withdrawn count was
+// withdrawn.
+type verified struct {
+	claims    *Claims
+	withdrawn uint64
 }
 
 // revokedRecord is a denylisted token id, kept until the token's exp.
@@ -156,8 +171,8 @@ func New(ctx context.Context, st store.Store, signer Signer, hasher *password.Ha
 }
 
 // newClaimsCache returns the verified-token cache of engine tokens.
-func newClaimsCache(size int) *tokencache.Cache[*Claims] {
-	return tokencache.New(size, func(c *Claims) time.Time { return c.ExpiresAt.Time })
+func newClaimsCache(size int) *tokencache.Cache[verified] {
+	return tokencache.New(size, func(v verified) time.Time { return v.claims.ExpiresAt.Time })
 }
 
 // Healthy reports whether every in-memory view is connected to the store.

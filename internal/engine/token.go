@@ -150,6 +150,7 @@ func (e *Engine) issue(ctx context.Context, rec *accountRecord, ttl time.Duratio
 		Account: rec.Name,
 		Roles:   append([]string{}, rec.Roles...),
 		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    e.opts.Issuer,
 			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        tokenID(max(now.UnixMilli(), rec.RevokedBefore+1)),
@@ -247,12 +248,16 @@ func (e *Engine) Verify(authorization string) (*Principal, error) {
 // parse returns the claims of a token in Gatehouse's one form (jwtform)
 // whose signature is valid and which has not expired, from the cache when
 // possible. A re-encoded variant of a cached token misses the cache, which
-// is keyed by the token's text, and fails jwtform's check.
+// is keyed by the token's text, and fails jwtform's check. An entry cached
+// before a key stopped verifying (a revoking rotation) counts as a miss,
+// so the token's key is looked up again.
 func (e *Engine) parse(tok string) (*Claims, error) {
 	key := tokencache.KeyOf(tok)
 	now := e.opts.Now()
-	if c, ok := e.cache.Get(key); ok {
+	withdrawn := e.signer.Withdrawn()
+	if v, ok := e.cache.Get(key); ok && v.withdrawn == withdrawn {
 		cacheHit.Inc()
+		c := v.claims
 		if !now.Before(c.ExpiresAt.Add(e.opts.Leeway)) {
 			return nil, apierror.TokenExpired
 		}
@@ -273,7 +278,7 @@ func (e *Engine) parse(tok string) (*Claims, error) {
 	case c.Account == "":
 		return nil, apierror.Unauthorized.WithDetail("token has no account")
 	}
-	e.cache.Put(key, c, now)
+	e.cache.Put(key, verified{claims: c, withdrawn: withdrawn}, now)
 	return c, nil
 }
 

@@ -1,34 +1,117 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/httpapi/wire"
+	"github.com/gatehouse/gatehouse/internal/keyring"
 )
 
 func (s *Server) keyRoutes() {
 	s.mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "public, max-age=60")
+		w.Header().Set("Cache-Control", s.jwksCacheControl())
 		_, _ = w.Write(s.Keys.JWKS())
 	})
+	s.mux.HandleFunc("GET /.well-known/openid-configuration", s.discovery)
 	s.mux.HandleFunc("GET /v4/keys", s.authed(authz.ResourceKey, func(w http.ResponseWriter, r *http.Request) {
 		wire.WriteJSON(w, http.StatusOK, newList(s.Keys.Keys()))
 	}))
-	s.mux.HandleFunc("POST /v4/keys/rotate", s.authed(authz.ResourceKey, func(w http.ResponseWriter, r *http.Request) {
-		c := s.caller(r)
-		k, err := s.Keys.Rotate(r.Context())
-		rec := audit.Record{Actor: c.Account, IP: c.IP, Action: "key.rotate", Target: k.ID, Outcome: audit.Success}
-		if err != nil {
-			rec.Outcome = audit.Failure
+	s.mux.HandleFunc("POST /v4/keys/rotate", s.authed(authz.ResourceKey, s.rotateKey))
+}
+
+// jwksCacheControl is the Cache-Control of the JWKS and the discovery
+// document: public, for the key ring's cache lifetime, which is never
+// longer than the pre-publication of a new key.
+func (s *Server) jwksCacheControl() string {
+	return "public, max-age=" + strconv.Itoa(int(s.Keys.CacheLifetime()/time.Second))
+}
+
+// rotateRequest is the optional body of POST /v4/keys/rotate.
+type rotateRequest struct {
+	// Immediate makes the new key sign at once (emergency rotation)
+	// instead of after the pre-publication time.
+	Immediate bool `json:"immediate"`
+	// Revoke, with Immediate, makes every earlier key stop verifying at
+	// once, and with it every token it signed.
+	Revoke bool `json:"revoke"`
+}
+
+// rotateKey answers POST /v4/keys/rotate: the new key, pending until its
+// activation time unless the body asks for an immediate rotation. The
+// body may be empty.
+func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request) {
+	var req rotateRequest
+	if r.ContentLength != 0 && !s.decode(w, r, &req) {
+		return
+	}
+	c := s.caller(r)
+	k, err := s.Keys.RotateWith(r.Context(), keyring.RotateOptions{Immediate: req.Immediate, Revoke: req.Revoke})
+	if errors.Is(err, keyring.ErrRevokeNeedsImmediate) {
+		s.errs.Write(w, r, apierror.InvalidParams.WithDetail("revoke needs immediate"))
+		return
+	}
+	rec := audit.Record{Actor: c.Account, IP: c.IP, Action: "key.rotate", Target: k.ID, Outcome: audit.Success}
+	switch {
+	case err != nil:
+		rec.Outcome = audit.Failure
+	case req.Revoke:
+		rec.Detail = "immediate; earlier keys revoked"
+	case req.Immediate:
+		rec.Detail = "immediate"
+	default:
+		rec.Detail = "signs from " + k.Activates.Format(time.RFC3339)
+	}
+	s.Audit.Record(rec)
+	s.answer(w, r, k, apierror.FromStore(err))
+}
+
+// discoveryDocument is GET /.well-known/openid-configuration: the fields
+// generic JWT middleware reads to find the keys of a token issuer. It is
+// not a full OpenID Provider's metadata: Gatehouse has no authorization
+// endpoint and issues no ID tokens.
+type discoveryDocument struct {
+	Issuer                string   `json:"issuer"`
+	JWKSURI               string   `json:"jwks_uri"`
+	TokenEndpoint         string   `json:"token_endpoint"`
+	ResponseTypes         []string `json:"response_types_supported"`
+	SubjectTypes          []string `json:"subject_types_supported"`
+	SigningAlgs           []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthAlgs []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	ClaimsSupported       []string `json:"claims_supported"`
+}
+
+// discovery answers GET /.well-known/openid-configuration. The issuer is
+// Options.Issuer, which engine tokens then carry as iss, or else the
+// origin the request was sent to.
+func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
+	iss, claims := s.issuer, []string{"account", "roles", "exp", "iat", "jti"}
+	if iss != "" {
+		claims = append(claims, "iss")
+	} else {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
 		}
-		s.Audit.Record(rec)
-		s.answer(w, r, k, apierror.FromStore(err))
-	}))
+		iss = scheme + "://" + r.Host
+	}
+	w.Header().Set("Cache-Control", s.jwksCacheControl())
+	wire.WriteJSON(w, http.StatusOK, discoveryDocument{
+		Issuer:                iss,
+		JWKSURI:               iss + "/.well-known/jwks.json",
+		TokenEndpoint:         iss + "/v4/token",
+		ResponseTypes:         []string{"token"},
+		SubjectTypes:          []string{"public"},
+		SigningAlgs:           []string{keyring.Algorithm},
+		TokenEndpointAuthAlgs: []string{keyring.Algorithm},
+		ClaimsSupported:       claims,
+	})
 }
 
 // listAudit answers GET /v4/audit?limit=N (newest first; default 100, at

@@ -57,6 +57,9 @@ type Options struct {
 	TracerProvider trace.TracerProvider
 	// StoreBackend names the store ("bolt" or "etcd") in backups.
 	StoreBackend string
+	// Issuer is the issuer of /.well-known/openid-configuration; empty:
+	// the origin each request was sent to.
+	Issuer string
 }
 
 // Deps are the domain services the HTTP surface calls.
@@ -86,6 +89,7 @@ type Server struct {
 	// tracer starts request spans; nil when tracing is off.
 	tracer       trace.Tracer
 	storeBackend string
+	issuer       string
 }
 
 // New builds the HTTP surface.
@@ -98,7 +102,7 @@ func New(d Deps, opts Options) *Server {
 	}
 	s := &Server{Deps: d, mux: &routeMux{ServeMux: http.NewServeMux()}, errs: wire.Errors{Logger: d.Logger}, proxies: opts.Proxies,
 		limiter: newIPLimiter(opts.RateLimit, opts.RateBurst, opts.Now), gateway: opts.Gateway,
-		version: opts.Version, adminMetrics: opts.AdminMetrics, storeBackend: opts.StoreBackend}
+		version: opts.Version, adminMetrics: opts.AdminMetrics, storeBackend: opts.StoreBackend, issuer: opts.Issuer}
 	if opts.TracerProvider != nil {
 		s.tracer = opts.TracerProvider.Tracer(telemetry.Scope)
 	}

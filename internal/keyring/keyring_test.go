@@ -184,6 +184,10 @@ func TestOptions(t *testing.T) {
 		{"1024 bits", Options{Bits: 1024}, 0},
 		{"2047 bits", Options{Bits: 2047}, 0},
 		{"negative lifetime", Options{MaxTokenLifetime: -time.Hour}, 0},
+		{"pre-publication under a second", Options{Prepublish: time.Millisecond}, 0},
+		{"rotation faster than hourly", Options{RotateEvery: time.Minute}, 0},
+		{"rotation period within the pre-publication", Options{RotateEvery: time.Hour, Prepublish: time.Hour}, 0},
+		{"hourly rotation", Options{RotateEvery: time.Hour}, 2048},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -653,12 +657,12 @@ func TestActivatedRefusesKeyInRing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := ringRecord{Keys: []keyRecord{a}}.activated(b, now, time.Hour)
+	rec, err := ringRecord{Keys: []keyRecord{a}}.activated(b, now, time.Hour, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []keyRecord{a, b} {
-		if _, err := rec.activated(k, now, time.Hour); !errors.Is(err, errKeyPresent) {
+		if _, err := rec.activated(k, now, time.Hour, false); !errors.Is(err, errKeyPresent) {
 			t.Fatalf("activating %s again: %v, want errKeyPresent", k.ID, err)
 		}
 	}
@@ -667,7 +671,7 @@ func TestActivatedRefusesKeyInRing(t *testing.T) {
 	if len(later.Keys) != 1 || later.Keys[0].ID != b.ID || len(later.Expired) != 1 || later.Expired[0] != a.ID {
 		t.Fatalf("ring after the retired key expired: %+v", later)
 	}
-	if _, err := later.activated(a, now.Add(time.Hour), time.Hour); !errors.Is(err, errKeyExpired) {
+	if _, err := later.activated(a, now.Add(time.Hour), time.Hour, false); !errors.Is(err, errKeyExpired) {
 		t.Fatalf("re-activating an expired key: %v, want errKeyExpired", err)
 	}
 }
@@ -748,7 +752,7 @@ func TestKidlessTokensAfterRotation(t *testing.T) {
 	clk := testclock.New(time.Now())
 	const lifetime = 2 * time.Hour
 	generated := openRing(t, newStore(t), Options{Now: clk.Now, MaxTokenLifetime: lifetime})
-	genNoKID := signWith(t, jwt.SigningMethodRS512, generated.view.Load().active.priv, nil)
+	genNoKID := signWith(t, jwt.SigningMethodRS512, generated.view.Load().signing(clk.Now()).priv, nil)
 	if _, err := parse(generated, genNoKID); err != nil {
 		t.Fatalf("active generated key: %v", err)
 	}

@@ -13,24 +13,47 @@ import (
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
-// signer is one parsed key of the ring.
+// signer is one parsed key of the ring. Its info holds no status: the
+// status depends on the time it is asked at (see status).
 type signer struct {
-	info KeyInfo
-	priv *rsa.PrivateKey
+	info     KeyInfo
+	priv     *rsa.PrivateKey
+	imported bool
+}
+
+// status says whether the key waits to sign, signs or only verifies at
+// now. A key that was not pre-published signs from its creation on.
+func (s *signer) status(now time.Time) string {
+	switch {
+	case !s.info.Activates.IsZero() && now.Before(s.info.Activates):
+		return StatusPending
+	case !s.info.Retired.IsZero() && !now.Before(s.info.Retired):
+		return StatusRetired
+	}
+	return StatusActive
 }
 
 // view is an immutable snapshot of the keys that can verify, built from
 // the stored ring whenever it changes or a retired key expires. Readers
-// load it without locking.
+// load it without locking; which key signs is decided at each signature
+// by the clock (see signing), so that every replica switches at a key's
+// activation time without waiting for a rebuild.
 type view struct {
-	active *signer            // nil until a ring is loaded
-	byID   map[string]*signer // every key that can still verify
-	// kidless verify tokens without kid: the active key and every
-	// imported key that can still verify.
-	kidless []*signer
-	infos   []KeyInfo // newest first
-	jwks    []byte
-	next    time.Time // earliest expiry of a retired key; zero if none
+	keys []*signer          // every key that can still verify, newest first
+	byID map[string]*signer // the same keys by kid
+	jwks []byte
+	next time.Time // earliest expiry of a retired key; zero if none
+}
+
+// signing returns the key that signs at now: the newest key activated
+// and not yet retired at now; nil if none (no ring loaded).
+func (v *view) signing(now time.Time) *signer {
+	for _, s := range v.keys {
+		if s.status(now) == StatusActive {
+			return s
+		}
+	}
+	return nil
 }
 
 // buildView parses the keys of rec live at now. Keys already parsed in
@@ -39,6 +62,7 @@ func buildView(rec ringRecord, now time.Time, prev *view) (*view, error) {
 	live, _ := rec.pruned(now)
 	v := &view{byID: make(map[string]*signer, len(live.Keys))}
 	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(live.Keys))}
+	var newest *signer
 	for _, k := range live.Keys {
 		if _, dup := v.byID[k.ID]; dup {
 			return nil, fmt.Errorf("keyring: key %s appears twice in the ring", k.ID)
@@ -48,21 +72,18 @@ func buildView(rec ringRecord, now time.Time, prev *view) (*view, error) {
 			return nil, err
 		}
 		if k.Retired.IsZero() {
-			if v.active != nil {
-				return nil, fmt.Errorf("keyring: ring has two active keys (%s, %s)", v.active.info.ID, k.ID)
+			if newest != nil {
+				return nil, fmt.Errorf("keyring: ring has two active keys (%s, %s)", newest.info.ID, k.ID)
 			}
-			v.active = s
+			newest = s
 		} else if v.next.IsZero() || k.Expires.Before(v.next) {
 			v.next = k.Expires
 		}
 		v.byID[k.ID] = s
-		if k.Retired.IsZero() || k.Imported {
-			v.kidless = append(v.kidless, s)
-		}
-		v.infos = append(v.infos, s.info)
+		v.keys = append(v.keys, s)
 		set.Keys = append(set.Keys, jose.JSONWebKey{Key: &s.priv.PublicKey, KeyID: k.ID, Algorithm: Algorithm, Use: "sig"})
 	}
-	if v.active == nil && len(live.Keys) > 0 {
+	if newest == nil && len(live.Keys) > 0 {
 		return nil, errors.New("keyring: ring has no active key")
 	}
 	jwks, err := json.Marshal(set)
@@ -90,14 +111,11 @@ func (v *view) signer(k keyRecord) (*signer, error) {
 		Algorithm: Algorithm,
 		Bits:      priv.N.BitLen(),
 		Created:   k.Created,
-		Status:    StatusActive,
+		Activates: k.Activates,
 		Retired:   k.Retired,
 		Expires:   k.Expires,
 	}
-	if !k.Retired.IsZero() {
-		info.Status = StatusRetired
-	}
-	return &signer{info: info, priv: priv}, nil
+	return &signer{info: info, priv: priv, imported: k.Imported}, nil
 }
 
 // parseStoredKey decodes the private key of k and checks that it matches
@@ -166,7 +184,14 @@ func (r *Ring) showLocked(rec ringRecord) error {
 		return err
 	}
 	r.rec = rec
-	r.view.Store(v)
+	if prev := r.view.Swap(v); prev != nil {
+		for id := range prev.byID {
+			if v.byID[id] == nil {
+				r.withdrawn.Add(1)
+				break
+			}
+		}
+	}
 	select {
 	case r.changed <- struct{}{}:
 	default:

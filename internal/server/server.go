@@ -14,8 +14,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -51,6 +53,14 @@ type Config struct {
 
 	RSABits        int
 	PrivateKeyFile string
+	// KeyRotateEvery, when set, rotates the signing key on that schedule;
+	// KeyPrepublish is how long a new key is in the JWKS before it signs
+	// (zero: keyring.DefaultPrepublish). See docs/operations.md.
+	KeyRotateEvery time.Duration
+	KeyPrepublish  time.Duration
+	// Issuer, when set, is the iss claim of engine tokens and the issuer
+	// of /.well-known/openid-configuration (an https URL).
+	Issuer string
 
 	TokenTTL        time.Duration
 	TokenLeeway     time.Duration
@@ -114,7 +124,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Listen: "127.0.0.1:30100", DataDir: "./data", Store: "bolt",
-		RSABits: 2048, TokenTTL: 12 * time.Hour,
+		RSABits: 2048, KeyPrepublish: keyring.DefaultPrepublish, TokenTTL: 12 * time.Hour,
 		LockoutAttempts: 3, LockoutWindow: 15 * time.Minute, LockoutBan: 15 * time.Minute,
 		Argon2:    password.DefaultParams(),
 		RateLimit: 10, RateBurst: 20,
@@ -173,6 +183,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := gateway.ValidateRoutes(cfg.Routes, true); err != nil {
 		return nil, err
 	}
+	if err := checkIssuer(cfg.Issuer); err != nil {
+		return nil, err
+	}
 	if cfg.Pprof && cfg.AdminListen == "" {
 		return nil, errors.New("--pprof needs --admin-listen: profiles are served on the admin listener only")
 	}
@@ -221,7 +234,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}
 	if s.ring, err = keyring.Open(bg, s.st, keyring.Options{Bits: cfg.RSABits, PrivateKeyPEM: pem, Logger: logger,
-		MaxTokenLifetime: engine.MaxRequestedTTL + cfg.TokenLeeway}); err != nil {
+		MaxTokenLifetime: engine.MaxRequestedTTL + cfg.TokenLeeway,
+		RotateEvery:      cfg.KeyRotateEvery, Prepublish: cfg.KeyPrepublish, Now: cfg.Now}); err != nil {
 		return nil, fmt.Errorf("key ring: %w", err)
 	}
 	s.audit = audit.New(s.st, logger, cfg.AuditRetention)
@@ -238,7 +252,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	eng, err := engine.New(bg, s.st, s.ring, hasher, s.audit, logger, engine.Options{
 		TokenTTL: cfg.TokenTTL, Leeway: cfg.TokenLeeway,
 		LockoutAttempts: cfg.LockoutAttempts, LockoutWindow: cfg.LockoutWindow, LockoutBan: cfg.LockoutBan,
-		RootPassword: cfg.RootPassword, RootPasswordFile: RootPasswordFile(cfg), Now: cfg.Now,
+		RootPassword: cfg.RootPassword, RootPasswordFile: RootPasswordFile(cfg), Now: cfg.Now, Issuer: cfg.Issuer,
 	})
 	if err != nil {
 		return nil, err
@@ -251,7 +265,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	api := httpapi.New(httpapi.Deps{Store: s.st, Engine: eng, Keys: s.ring, Audit: s.audit, Logger: logger,
 		Fabric: fabric, Messaging: s.msg},
 		httpapi.Options{Proxies: proxies, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Now: cfg.Now, Gateway: gw, Version: cfg.Version,
-			AdminMetrics: cfg.AdminListen != "", TracerProvider: cfg.TracerProvider, StoreBackend: storeBackend(cfg)})
+			AdminMetrics: cfg.AdminListen != "", TracerProvider: cfg.TracerProvider, StoreBackend: storeBackend(cfg), Issuer: cfg.Issuer})
 	s.http = &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -445,4 +459,18 @@ func (s *Server) close() {
 			s.logger.Warn("flushing traces", "err", err)
 		}
 	}
+}
+
+// checkIssuer accepts an empty issuer or an absolute http(s) URL without
+// query, fragment or trailing slash, as OpenID discovery requires.
+func checkIssuer(iss string) error {
+	if iss == "" {
+		return nil
+	}
+	u, err := url.Parse(iss)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" ||
+		u.User != nil || strings.HasSuffix(iss, "/") {
+		return fmt.Errorf("--issuer %q: want an http(s) URL without query, fragment or trailing slash", iss)
+	}
+	return nil
 }

@@ -169,9 +169,22 @@ type Key struct {
 	Algorithm string    `json:"algorithm"`
 	Bits      int       `json:"bits"`
 	Created   time.Time `json:"created"`
-	Status    string    `json:"status"`
+	Status    string    `json:"status"` // pending, active or retired
+	// Activates is when a pre-published key starts (or started) signing.
+	Activates time.Time `json:"activates,omitzero"`
 	Retired   time.Time `json:"retired,omitzero"`
 	Expires   time.Time `json:"expires,omitzero"`
+}
+
+// RotateKeyRequest chooses how RotateKey switches keys; the zero value
+// pre-publishes the new key.
+type RotateKeyRequest struct {
+	// Immediate makes the new key sign at once (emergency rotation)
+	// instead of after the server's pre-publication time.
+	Immediate bool `json:"immediate,omitempty"`
+	// Revoke, with Immediate, makes every earlier key stop verifying at
+	// once, and every token it signed with it.
+	Revoke bool `json:"revoke,omitempty"`
 }
 
 // AuditRecord is a security event.
@@ -375,10 +388,12 @@ func (a *Admin) Keys(ctx context.Context) ([]Key, error) {
 	return list[Key](ctx, a, "/v4/keys")
 }
 
-// RotateKey makes a new active signing key.
-func (a *Admin) RotateKey(ctx context.Context) (Key, error) {
+// RotateKey makes a new signing key: by default it is published at once
+// and signs after the server's pre-publication time (status pending until
+// then); if a key is already waiting to sign, that key is returned.
+func (a *Admin) RotateKey(ctx context.Context, req RotateKeyRequest) (Key, error) {
 	var out Key
-	err := a.do(ctx, http.MethodPost, "/v4/keys/rotate", nil, &out)
+	err := a.do(ctx, http.MethodPost, "/v4/keys/rotate", req, &out)
 	return out, err
 }
 

@@ -193,7 +193,7 @@ func TestVerifyKeyRotation(t *testing.T) {
 	oldTok := login(t, base)
 	time.Sleep(2 * time.Millisecond)
 	var rotated struct{ ID string }
-	post(t, base+"/v4/keys/rotate", oldTok, nil, &rotated)
+	post(t, base+"/v4/keys/rotate", oldTok, map[string]bool{"immediate": true}, &rotated)
 	newTok := login(t, base)
 
 	nc, err := v.Verify(ctx, newTok)

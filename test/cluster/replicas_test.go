@@ -41,7 +41,7 @@ func testKeyRing(t *testing.T, f *fleet, root string) {
 		}
 	}
 
-	newKid := a.must(t, "POST", "/v4/keys/rotate", nil, bearer(root)...).field("id")
+	newKid := a.must(t, "POST", "/v4/keys/rotate", map[string]bool{"immediate": true}, bearer(root)...).field("id")
 	if newKid == "" || newKid == oldKid {
 		t.Fatalf("rotation made key %q, the old key is %q", newKid, oldKid)
 	}
