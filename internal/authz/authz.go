@@ -38,6 +38,10 @@ const (
 	ResourceSession = "session"
 	ResourceKey     = "key"
 	ResourceAudit   = "audit"
+	// ResourceRevocation with verb get subscribes to the revocation feed
+	// (GET /v4/revocations): grant it to the accounts of services that
+	// verify engine tokens themselves.
+	ResourceRevocation = "revocation"
 )
 
 // Verbs. VerbAll grants every verb.
@@ -73,7 +77,7 @@ var (
 	// grant there, nothing.
 	scRoleOnlyTypes = []string{"instance", "rule", "tag", "dep", "schema"}
 	// gatehouseResourceTypes are Gatehouse's own administrative resources.
-	gatehouseResourceTypes = []string{ResourceApp, ResourceChannel, ResourceSession, ResourceKey, ResourceAudit}
+	gatehouseResourceTypes = []string{ResourceApp, ResourceChannel, ResourceSession, ResourceKey, ResourceAudit, ResourceRevocation}
 	resourceTypes          = slices.Concat(scResourceTypes, scRoleOnlyTypes, gatehouseResourceTypes)
 	verbs                  = []string{VerbGet, VerbCreate, VerbUpdate, VerbDelete, VerbAll}
 )

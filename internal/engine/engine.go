@@ -53,6 +53,8 @@ type Options struct {
 	// another, on this server or, found at start, on another one.
 	RootPasswordFile string
 	Now              func() time.Time
+	// Keys, when set, are announced on the revocation feed.
+	Keys KeyAnnouncer
 }
 
 // Token lifetime bounds for tokenExpirationTime in a login request.
@@ -115,6 +117,7 @@ type Engine struct {
 	roles    *store.Table[roleRecord]
 	revoked  *store.Table[revokedRecord]
 	cache    *tokencache.Cache[*Claims]
+	feed     *Feed
 }
 
 // revokedRecord is a denylisted token id, kept until the token's exp.
@@ -149,6 +152,9 @@ func New(ctx context.Context, st store.Store, signer Signer, hasher *password.Ha
 			return nil, err
 		}
 	}
+	if e.feed, err = newFeed(ctx, st, opts.Keys, opts.Now); err != nil {
+		return nil, err
+	}
 	if err := e.bootstrap(ctx); err != nil {
 		return nil, err
 	}
@@ -162,8 +168,12 @@ func newClaimsCache(size int) *tokencache.Cache[*Claims] {
 
 // Healthy reports whether every in-memory view is connected to the store.
 func (e *Engine) Healthy() bool {
-	return e.accounts.Healthy() && e.roles.Healthy() && e.revoked.Healthy()
+	return e.accounts.Healthy() && e.roles.Healthy() && e.revoked.Healthy() && e.feed.Healthy()
 }
+
+// Feed returns the revocation feed: what verifiers outside Gatehouse
+// need to refuse revoked tokens (GET /v4/revocations).
+func (e *Engine) Feed() *Feed { return e.feed }
 
 // bootstrap creates the built-in roles and the root account if missing.
 func (e *Engine) bootstrap(ctx context.Context) error {

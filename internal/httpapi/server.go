@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/apierror"
@@ -45,6 +46,9 @@ type Options struct {
 	// AdminMetrics leaves /metrics to the admin listener (AdminHandler):
 	// the public listener does not serve it.
 	AdminMetrics bool
+	// FeedHeartbeat is how often the revocation feed writes a heartbeat
+	// [DefaultFeedHeartbeat].
+	FeedHeartbeat time.Duration
 }
 
 // Deps are the domain services the HTTP surface calls.
@@ -71,6 +75,11 @@ type Server struct {
 	// adminMetrics: /metrics is served by AdminHandler only.
 	adminMetrics bool
 	version      string
+	// heartbeat is the revocation feed's; streamsDone is closed by
+	// CloseStreams.
+	heartbeat    time.Duration
+	streamsDone  chan struct{}
+	closeStreams sync.Once
 }
 
 // New builds the HTTP surface.
@@ -84,6 +93,10 @@ func New(d Deps, opts Options) *Server {
 	s := &Server{Deps: d, mux: &routeMux{ServeMux: http.NewServeMux()}, errs: wire.Errors{Logger: d.Logger}, proxies: opts.Proxies,
 		limiter: newIPLimiter(opts.RateLimit, opts.RateBurst, opts.Now), gateway: opts.Gateway,
 		version: opts.Version, adminMetrics: opts.AdminMetrics}
+	s.heartbeat, s.streamsDone = opts.FeedHeartbeat, make(chan struct{})
+	if s.heartbeat <= 0 {
+		s.heartbeat = DefaultFeedHeartbeat
+	}
 	s.routes()
 	return s
 }
@@ -99,6 +112,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	s.engineRoutes()
 	s.keyRoutes()
+	s.revocationRoutes()
 	s.fabricRoutes()
 	s.messagingRoutes()
 	if s.gateway != nil {

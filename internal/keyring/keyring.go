@@ -126,6 +126,8 @@ type Ring struct {
 	mu      sync.Mutex // serialises view rebuilds
 	rec     ringRecord // the ring view was built from
 	loadErr error      // why the last stored ring could not be loaded
+	// shown is closed when the next view is shown (see KeysChanged).
+	shown chan struct{}
 }
 
 // Open loads the key ring from st, creating it on first start (a
@@ -423,6 +425,17 @@ func (r *Ring) JWKS() []byte {
 // Keys describes every key that can still verify, active key first.
 func (r *Ring) Keys() []KeyInfo {
 	return slices.Clone(r.view.Load().infos)
+}
+
+// KeysChanged returns a channel closed once the keys Keys describes may
+// have changed: when the next view of the ring is shown.
+func (r *Ring) KeysChanged() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.shown == nil {
+		r.shown = make(chan struct{})
+	}
+	return r.shown
 }
 
 // Rotate generates a new active key and retires the previous one. It is

@@ -167,6 +167,10 @@ func (r *Ring) showLocked(rec ringRecord) error {
 	}
 	r.rec = rec
 	r.view.Store(v)
+	if r.shown != nil {
+		close(r.shown)
+		r.shown = nil
+	}
 	select {
 	case r.changed <- struct{}{}:
 	default:
