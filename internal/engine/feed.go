@@ -121,9 +121,10 @@ type Feed struct {
 	mu       sync.Mutex
 	revoked  map[string]int64 // jti → exp
 	accounts map[string]feedAccount
-	keys     []byte // data of the current keys event; nil without a key ring
-	rev      cursor // revision applied, per source
-	floor    cursor // the history holds every change after floor, per source
+	deleted  map[string]time.Time // accounts this replica saw deleted, and when
+	keys     []byte               // data of the current keys event; nil without a key ring
+	rev      cursor               // revision applied, per source
+	floor    cursor               // the history holds every change after floor, per source
 	started  [feedSources]bool
 	pending  [feedSources][]feedEntry // changes a Reset found, logged at Listed
 	history  []feedEntry              // oldest first, at most feedHistory
@@ -155,7 +156,7 @@ func (s *Subscription) Close() {
 // newFeed loads the feed from st and follows it until ctx ends; keys,
 // when not nil, are announced too.
 func newFeed(ctx context.Context, st store.Store, keys KeyAnnouncer, now func() time.Time) (*Feed, error) {
-	f := &Feed{now: now, revoked: map[string]int64{}, accounts: map[string]feedAccount{}, subs: map[*Subscription]struct{}{}}
+	f := &Feed{now: now, revoked: map[string]int64{}, accounts: map[string]feedAccount{}, deleted: map[string]time.Time{}, subs: map[*Subscription]struct{}{}}
 	for src, prefix := range [feedSources]string{srcAccounts: accountPrefix, srcRevoked: revokedPrefix} {
 		fl, err := store.Follow(ctx, st, prefix, feedSource{f, src})
 		if err != nil {
@@ -262,8 +263,10 @@ func (s *Subscription) next(e feedEntry) (FeedEvent, bool) {
 const relevance = MaxRequestedTTL + MaxLeeway
 
 // snapshotLocked describes every revocation still relevant: revoked
-// token ids not yet expired, and the credential versions of accounts
-// created or changed within the longest token lifetime. f.mu held.
+// token ids not yet expired, the credential versions of accounts created
+// or changed within the longest token lifetime, and the accounts this
+// replica saw deleted within it (the store no longer has them). f.mu
+// held.
 func (f *Feed) snapshotLocked() Snapshot {
 	now := f.now()
 	snap := Snapshot{Revoked: []RevokedToken{}, Accounts: []AccountRevocation{}}
@@ -276,6 +279,15 @@ func (f *Feed) snapshotLocked() Snapshot {
 	for name, a := range f.accounts {
 		if max(a.revoked, a.createdMs) > since {
 			snap.Accounts = append(snap.Accounts, AccountRevocation{Account: name, ID: a.id, RevokedBefore: a.revoked})
+		}
+	}
+	for name, at := range f.deleted {
+		_, exists := f.accounts[name]
+		switch {
+		case now.Sub(at) > relevance:
+			delete(f.deleted, name)
+		case !exists:
+			snap.Accounts = append(snap.Accounts, AccountRevocation{Account: name, Deleted: true})
 		}
 	}
 	slices.SortFunc(snap.Revoked, func(a, b RevokedToken) int { return strings.Compare(a.JTI, b.JTI) })
@@ -358,6 +370,7 @@ func (h feedSource) Reset(items []store.Item) {
 		}
 		for name := range f.accounts {
 			if _, ok := next[name]; !ok {
+				f.deleted[name] = f.now()
 				diff = append(diff, accountEntry(name, feedAccount{}, true))
 			}
 		}
@@ -411,6 +424,7 @@ func (h feedSource) Apply(ev store.Event) {
 				return
 			}
 			delete(f.accounts, name)
+			f.deleted[name] = f.now()
 			e = accountEntry(name, feedAccount{}, true)
 			break
 		}
