@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
 )
 
 // nextEvent returns the next event of s, failing the test after 10 s.
@@ -115,5 +117,43 @@ func TestFeedDropsSlowSubscriber(t *testing.T) {
 	e.logoutID(t, "after")
 	if ev := nextEvent(t, fast); ev.Name != FeedRevoke {
 		t.Fatalf("after the drop: %+v", ev)
+	}
+}
+
+// TestFeedRelistLogsDifferences: when a source is listed again after its
+// change feed was lost, what changed meanwhile reaches subscribers as
+// events at the listing's revision, so a resume from before it misses
+// nothing.
+func TestFeedRelistLogsDifferences(t *testing.T) {
+	f := &Feed{now: time.Now, revoked: map[string]int64{}, accounts: map[string]feedAccount{},
+		deleted: map[string]time.Time{}, subs: map[*Subscription]struct{}{}}
+	revoked, accounts := feedSource{f, srcRevoked}, feedSource{f, srcAccounts}
+	item := func(key string, v any, rev int64) store.Item {
+		return store.Item{Key: key, Value: store.EncodeJSON(v), Revision: rev}
+	}
+	ann := accountRecord{ID: "a1", Name: "ann", RevokedBefore: 5}
+	accounts.Reset([]store.Item{item(accountPrefix+"ann", ann, 3)})
+	accounts.Listed(4)
+	revoked.Reset([]store.Item{item(revokedPrefix+"j1", revokedRecord{Exp: 1}, 2)})
+	revoked.Listed(4)
+	sub, _ := f.Subscribe("")
+	defer sub.Close()
+	revoked.Apply(store.Event{Type: store.EventPut, Item: item(revokedPrefix+"j2", revokedRecord{Exp: 2}, 6)})
+	mid := nextEvent(t, sub)
+
+	revoked.Reset([]store.Item{item(revokedPrefix+"j2", revokedRecord{Exp: 2}, 6), item(revokedPrefix+"j3", revokedRecord{Exp: 3}, 8)})
+	revoked.Listed(9)
+	accounts.Reset(nil)
+	accounts.Listed(9)
+	want := []string{`{"jti":"j3","exp":3}`, `{"account":"ann","deleted":true}`}
+	for i, w := range want {
+		if ev := nextEvent(t, sub); string(ev.Data) != w || ev.ID != []string{"4.9", "9.9"}[i] {
+			t.Fatalf("after relisting: %s %s, want %s", ev.ID, ev.Data, w)
+		}
+	}
+	resumed, replay := f.Subscribe(mid.ID)
+	defer resumed.Close()
+	if len(replay) != 2 || string(replay[0].Data) != want[0] || string(replay[1].Data) != want[1] {
+		t.Fatalf("resume after %s: %+v", mid.ID, replay)
 	}
 }
