@@ -44,6 +44,11 @@ const (
 	// built-in role; root may always take one, other accounts need a role
 	// naming it.
 	ResourceBackup = "backup"
+
+	// ResourceRevocation with verb get subscribes to the revocation feed
+	// (GET /v4/revocations): grant it to the accounts of services that
+	// verify engine tokens themselves.
+	ResourceRevocation = "revocation"
 )
 
 // Verbs. VerbAll grants every verb.
@@ -79,7 +84,7 @@ var (
 	// grant there, nothing.
 	scRoleOnlyTypes = []string{"instance", "rule", "tag", "dep", "schema"}
 	// gatehouseResourceTypes are Gatehouse's own administrative resources.
-	gatehouseResourceTypes = []string{ResourceApp, ResourceChannel, ResourceSession, ResourceKey, ResourceAudit}
+	gatehouseResourceTypes = []string{ResourceApp, ResourceChannel, ResourceSession, ResourceKey, ResourceAudit, ResourceRevocation}
 	// rootOnlyTypes are Gatehouse's resources no built-in role holds.
 	rootOnlyTypes = []string{ResourceBackup}
 	resourceTypes = slices.Concat(scResourceTypes, scRoleOnlyTypes, gatehouseResourceTypes, rootOnlyTypes)

@@ -80,7 +80,7 @@ func TestResourceTypes(t *testing.T) {
 func TestResourceTypeSets(t *testing.T) {
 	t.Parallel()
 	sc := []string{"account", "config", "role", "service", "governance", "ops", "service/schema"}
-	own := []string{"app", "channel", "session", "key", "audit"}
+	own := []string{"app", "channel", "session", "key", "audit", "revocation"}
 	if got := SCResourceTypes(); !slices.Equal(got, sc) {
 		t.Errorf("SCResourceTypes() = %v, want %v", got, sc)
 	}

@@ -60,6 +60,8 @@ type Options struct {
 	// without an issuer carry none.
 	Issuer string
 	Now    func() time.Time
+	// Keys, when set, are announced on the revocation feed.
+	Keys KeyAnnouncer
 }
 
 // Token lifetime bounds for tokenExpirationTime in a login request.
@@ -122,6 +124,7 @@ type Engine struct {
 	roles    *store.Table[roleRecord]
 	revoked  *store.Table[revokedRecord]
 	cache    *tokencache.Cache[verified]
+	feed     *Feed
 }
 
 // verified is an entry of the verified-token cache: the claims of a token
@@ -164,6 +167,9 @@ func New(ctx context.Context, st store.Store, signer Signer, hasher *password.Ha
 			return nil, err
 		}
 	}
+	if e.feed, err = newFeed(ctx, st, opts.Keys, opts.Now); err != nil {
+		return nil, err
+	}
 	if err := e.bootstrap(ctx); err != nil {
 		return nil, err
 	}
@@ -177,8 +183,12 @@ func newClaimsCache(size int) *tokencache.Cache[verified] {
 
 // Healthy reports whether every in-memory view is connected to the store.
 func (e *Engine) Healthy() bool {
-	return e.accounts.Healthy() && e.roles.Healthy() && e.revoked.Healthy()
+	return e.accounts.Healthy() && e.roles.Healthy() && e.revoked.Healthy() && e.feed.Healthy()
 }
+
+// Feed returns the revocation feed: what verifiers outside Gatehouse
+// need to refuse revoked tokens (GET /v4/revocations).
+func (e *Engine) Feed() *Feed { return e.feed }
 
 // bootstrap creates the built-in roles and the root account if missing.
 func (e *Engine) bootstrap(ctx context.Context) error {

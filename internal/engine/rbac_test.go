@@ -31,7 +31,7 @@ func TestBuiltinRoles(t *testing.T) {
 	}{
 		{AdminRole, []authz.Permission{
 			{Resources: res("account", "config", "role", "service", "governance", "ops", "service/schema"), Verbs: all},
-			{Resources: res("app", "channel", "session", "key", "audit"), Verbs: all},
+			{Resources: res("app", "channel", "session", "key", "audit", "revocation"), Verbs: all},
 		}},
 		{DeveloperRole, []authz.Permission{
 			{Resources: res("config", "service", "governance", "ops", "service/schema"), Verbs: all},

@@ -114,7 +114,7 @@ func TestEngineRoles(t *testing.T) {
 		// only one), and Gatehouse's own resources for admin.
 		admin := ts.getRole(root, "admin")
 		if len(admin.Perms) != 2 || !slices.Equal(admin.Perms[0].Verbs, []string{"*"}) || !slices.Equal(admin.Perms[1].Verbs, []string{"*"}) ||
-			!slices.Equal(admin.resourceTypes(), []string{"account", "config", "role", "service", "governance", "ops", "service/schema", "app", "channel", "session", "key", "audit"}) {
+			!slices.Equal(admin.resourceTypes(), []string{"account", "config", "role", "service", "governance", "ops", "service/schema", "app", "channel", "session", "key", "audit", "revocation"}) {
 			t.Fatalf("admin role %+v", admin)
 		}
 		dev := ts.getRole(root, "developer")

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -60,6 +61,9 @@ type Options struct {
 	// Issuer is the issuer of /.well-known/openid-configuration; empty:
 	// the origin each request was sent to.
 	Issuer string
+	// FeedHeartbeat is how often the revocation feed writes a heartbeat
+	// [DefaultFeedHeartbeat].
+	FeedHeartbeat time.Duration
 }
 
 // Deps are the domain services the HTTP surface calls.
@@ -90,6 +94,11 @@ type Server struct {
 	tracer       trace.Tracer
 	storeBackend string
 	issuer       string
+	// heartbeat is the revocation feed's; streamsDone is closed by
+	// CloseStreams.
+	heartbeat    time.Duration
+	streamsDone  chan struct{}
+	closeStreams sync.Once
 }
 
 // New builds the HTTP surface.
@@ -105,6 +114,10 @@ func New(d Deps, opts Options) *Server {
 		version: opts.Version, adminMetrics: opts.AdminMetrics, storeBackend: opts.StoreBackend, issuer: opts.Issuer}
 	if opts.TracerProvider != nil {
 		s.tracer = opts.TracerProvider.Tracer(telemetry.Scope)
+	}
+	s.heartbeat, s.streamsDone = opts.FeedHeartbeat, make(chan struct{})
+	if s.heartbeat <= 0 {
+		s.heartbeat = DefaultFeedHeartbeat
 	}
 	s.routes()
 	return s
@@ -122,6 +135,7 @@ func (s *Server) routes() {
 	s.engineRoutes()
 	s.keyRoutes()
 	s.backupRoutes()
+	s.revocationRoutes()
 	s.fabricRoutes()
 	s.messagingRoutes()
 	if s.gateway != nil {

@@ -170,6 +170,8 @@ type Ring struct {
 	mu      sync.Mutex // serialises view rebuilds
 	rec     ringRecord // the ring view was built from
 	loadErr error      // why the last stored ring could not be loaded
+	// shown is closed when the next view is shown (see KeysChanged).
+	shown chan struct{}
 }
 
 // Open loads the key ring from st, creating it on first start (a
@@ -524,6 +526,17 @@ type RotateOptions struct {
 
 // ErrRevokeNeedsImmediate: RotateOptions.Revoke without Immediate.
 var ErrRevokeNeedsImmediate = errors.New("keyring: revoking the earlier keys needs an immediate rotation")
+
+// KeysChanged returns a channel closed once the keys Keys describes may
+// have changed: when the next view of the ring is shown.
+func (r *Ring) KeysChanged() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.shown == nil {
+		r.shown = make(chan struct{})
+	}
+	return r.shown
+}
 
 // Rotate makes a new key sign at once and retires the previous one: an
 // immediate rotation without revocation (see RotateWith).

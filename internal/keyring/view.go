@@ -192,6 +192,10 @@ func (r *Ring) showLocked(rec ringRecord) error {
 			}
 		}
 	}
+	if r.shown != nil {
+		close(r.shown)
+		r.shown = nil
+	}
 	select {
 	case r.changed <- struct{}{}:
 	default:

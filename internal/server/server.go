@@ -109,6 +109,10 @@ type Config struct {
 	Routes          []gateway.Route
 	UpstreamTimeout time.Duration
 
+	// FeedHeartbeat is how often GET /v4/revocations writes a heartbeat
+	// [httpapi.DefaultFeedHeartbeat].
+	FeedHeartbeat time.Duration
+
 	Logger *slog.Logger
 
 	// OTLPEndpoint, when set, turns tracing on and sends spans over
@@ -253,6 +257,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		TokenTTL: cfg.TokenTTL, Leeway: cfg.TokenLeeway,
 		LockoutAttempts: cfg.LockoutAttempts, LockoutWindow: cfg.LockoutWindow, LockoutBan: cfg.LockoutBan,
 		RootPassword: cfg.RootPassword, RootPasswordFile: RootPasswordFile(cfg), Now: cfg.Now, Issuer: cfg.Issuer,
+		Keys: s.ring,
 	})
 	if err != nil {
 		return nil, err
@@ -265,7 +270,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	api := httpapi.New(httpapi.Deps{Store: s.st, Engine: eng, Keys: s.ring, Audit: s.audit, Logger: logger,
 		Fabric: fabric, Messaging: s.msg},
 		httpapi.Options{Proxies: proxies, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Now: cfg.Now, Gateway: gw, Version: cfg.Version,
-			AdminMetrics: cfg.AdminListen != "", TracerProvider: cfg.TracerProvider, StoreBackend: storeBackend(cfg), Issuer: cfg.Issuer})
+			AdminMetrics: cfg.AdminListen != "", TracerProvider: cfg.TracerProvider, StoreBackend: storeBackend(cfg), Issuer: cfg.Issuer,
+			FeedHeartbeat: cfg.FeedHeartbeat})
 	s.http = &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -275,6 +281,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	s.http.RegisterOnShutdown(api.CloseStreams)
 	scheme := "http"
 	if certs != nil {
 		s.http.TLSConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}

@@ -122,9 +122,9 @@ func tree(spans tracetest.SpanStubs, root tracetest.SpanStub) string {
 	return b.String()
 }
 
-// noSecrets fails the test when a span's name, attributes, events,
+// noSecretsInSpans fails the test when a span's name, attributes, events,
 // status or resource contain one of secrets.
-func noSecrets(t *testing.T, spans tracetest.SpanStubs, secrets ...string) {
+func noSecretsInSpans(t *testing.T, spans tracetest.SpanStubs, secrets ...string) {
 	t.Helper()
 	for _, s := range spans {
 		texts := []string{s.Name, s.Status.Description}
@@ -189,7 +189,7 @@ func TestTracingLoginSpans(t *testing.T) {
 	t.Logf("account creation trace:\n%s", tree(spans, req))
 	child(t, spans, req, "password.hash")
 	child(t, spans, req, "store.create")
-	noSecrets(t, spans, servertest.RootPassword, tok.Token, alicePW)
+	noSecretsInSpans(t, spans, servertest.RootPassword, tok.Token, alicePW)
 }
 
 func TestTracingContinuesIncomingTrace(t *testing.T) {
@@ -254,7 +254,7 @@ func TestTracingReachesUpstreams(t *testing.T) {
 		if incoming != "" && parts[1] != traceID {
 			t.Errorf("upstream got trace %s, want the client's %s", parts[1], traceID)
 		}
-		noSecrets(t, spans, root, servertest.RootPassword)
+		noSecretsInSpans(t, spans, root, servertest.RootPassword)
 	}
 }
 
@@ -300,7 +300,7 @@ func TestTracingEtcdRoundTrips(t *testing.T) {
 	}
 	var tok struct{ Token string }
 	r.JSON(t, &tok)
-	noSecrets(t, spans, servertest.RootPassword, tok.Token)
+	noSecretsInSpans(t, spans, servertest.RootPassword, tok.Token)
 }
 
 // receiver is an in-process OTLP/gRPC trace collector.

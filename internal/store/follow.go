@@ -29,6 +29,22 @@ type Handler interface {
 	Apply(ev Event)
 }
 
+// ListedHandler is a Handler that also learns the revision each Reset
+// reflects: Listed is called right after every Reset, before any later
+// Apply.
+type ListedHandler interface {
+	Handler
+	Listed(rev int64)
+}
+
+// reset hands a listing at revision rev to h.
+func reset(h Handler, items []Item, rev int64) {
+	h.Reset(items)
+	if l, ok := h.(ListedHandler); ok {
+		l.Listed(rev)
+	}
+}
+
 // Follower keeps a Handler current with the changes under a prefix.
 type Follower struct {
 	s       Store
@@ -53,7 +69,7 @@ func Follow(ctx context.Context, s Store, prefix string, h Handler) (*Follower, 
 	if err != nil {
 		return nil, err
 	}
-	h.Reset(items)
+	reset(h, items, rev)
 	ctx, cancel := context.WithCancel(ctx)
 	f := &Follower{s: s, prefix: prefix, h: h, cancel: cancel, done: make(chan struct{}), revision: rev}
 	f.healthy.Store(true)
@@ -156,7 +172,7 @@ func (f *Follower) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	f.h.Reset(items)
+	reset(f.h, items, rev)
 	f.advance(rev)
 	return nil
 }

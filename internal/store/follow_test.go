@@ -332,3 +332,39 @@ func TestWaitForHonoursContext(t *testing.T) {
 		t.Fatalf("WaitFor with a cancelled context: err = %v, want context.Canceled", err)
 	}
 }
+
+// listedView is a view that records the revisions Listed reports.
+type listedView struct {
+	*view
+	listed []int64 // guarded by view.mu
+}
+
+func (v *listedView) Listed(rev int64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.listed = append(v.listed, rev)
+}
+
+// TestFollowReportsListedRevision: a ListedHandler learns the revision
+// of the first listing and of the listing after a lost watch, each
+// covering every write before it.
+func TestFollowReportsListedRevision(t *testing.T) {
+	s := newStore(t, bolt.Options{WatchBuffer: 1})
+	before := put(t, s, "k/before", "x")
+	v := &listedView{view: newView(t)}
+	v.gate, v.entered = make(chan struct{}), make(chan struct{})
+	f := follow(t, s, "k/", v)
+	put(t, s, "k/0", "0")
+	<-v.entered
+	var last int64
+	for i := 1; i < 10; i++ {
+		last = put(t, s, "k/"+strconv.Itoa(i), strconv.Itoa(i))
+	}
+	close(v.gate)
+	waitFor(t, f, last)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.listed) != 2 || v.listed[0] < before || v.listed[1] < last {
+		t.Fatalf("listed revisions %v, want the first at or after %d and the second at or after %d", v.listed, before, last)
+	}
+}

@@ -8,14 +8,19 @@
 //
 // # Revocation
 //
-// Local verification sees only what the token itself says. It cannot see
-// a logout (DELETE /v4/token), a password or role change, a deactivated or
-// deleted account: Gatehouse revokes those tokens at once, but a service
-// verifying locally keeps accepting them until their exp. Roles in the
-// claims are those at login, not the account's current ones. Where that
-// matters, keep engine tokens short-lived (tokenExpirationTime or
-// --token-ttl) or ask Gatehouse about each request instead, through its
-// gateway mode or GET /auth/verify, which apply revocation at once.
+// Local verification alone sees only what the token itself says. It
+// cannot see a logout (DELETE /v4/token), a password or role change, a
+// deactivated or deleted account: Gatehouse revokes those tokens at once,
+// but a service verifying locally keeps accepting them until their exp.
+// Options.Feed closes that gap: the verifier subscribes to Gatehouse's
+// revocation feed (GET /v4/revocations), keeps every revocation still
+// relevant in memory, and refuses revoked tokens with ErrRevoked, still
+// without a call per request. When the feed has been down longer than
+// Feed.Staleness, the service chooses: refuse every token (the default)
+// or accept with a hook (docs/enforcement.md). Roles in the claims are
+// those at login, not the account's current ones; where that matters, ask
+// Gatehouse about each request instead, through its gateway mode or GET
+// /auth/verify.
 package verifier
 
 import (
@@ -84,6 +89,9 @@ type Options struct {
 	Leeway time.Duration
 	// Now is the clock [time.Now].
 	Now func() time.Time
+	// Feed, when set, subscribes to the revocation feed; New then waits
+	// for its first snapshot, and Close ends the subscription.
+	Feed *Feed
 }
 
 func (o *Options) defaults() error {
@@ -102,6 +110,11 @@ func (o *Options) defaults() error {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Feed != nil {
+		f := *o.Feed
+		o.Feed = &f
+		return f.defaults()
+	}
 	return nil
 }
 
@@ -116,6 +129,11 @@ type Verifier struct {
 
 	fetchMu   sync.Mutex // one fetch at a time
 	lastFetch time.Time  // last attempt, successful or not
+
+	// With Options.Feed: what the feed said, and how to stop following it.
+	revs     *revocations
+	stopFeed context.CancelFunc
+	feedDone chan struct{}
 }
 
 // keySet is an immutable set of public keys.
@@ -124,8 +142,9 @@ type keySet struct {
 	first *rsa.PublicKey // the active key: Gatehouse lists it first
 }
 
-// New fetches the key set once and returns a Verifier; it fails when the
-// set cannot be fetched or holds no usable key.
+// New fetches the key set once and, with Options.Feed, subscribes to the
+// revocation feed and waits for its first snapshot; it fails when either
+// does not happen before ctx ends or the set holds no usable key.
 func New(ctx context.Context, opts Options) (*Verifier, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
@@ -133,6 +152,11 @@ func New(ctx context.Context, opts Options) (*Verifier, error) {
 	v := &Verifier{opts: opts}
 	if err := v.refresh(ctx, time.Time{}); err != nil {
 		return nil, err
+	}
+	if opts.Feed != nil {
+		if err := v.startFeed(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return v, nil
 }
@@ -155,12 +179,19 @@ type claims struct {
 	Account string   `json:"account"`
 	Roles   []string `json:"roles"`
 	jwt.RegisteredClaims
+	// Cred is the credential version the token's login saw (absent from
+	// Service Center's tokens); the revocation feed judges it.
+	Cred *struct {
+		ID      string `json:"id"`
+		Version int64  `json:"ver"`
+	} `json:"cred,omitempty"`
 }
 
 // Verify checks token's form (package jwtform: one encoding, no crit
 // header, numeric dates), its signature against the published keys, its
-// algorithm (RS512 only) and its exp, and returns its claims. ctx bounds
-// a fetch of the key set, if one is needed.
+// algorithm (RS512 only), its exp and, with Options.Feed, that it is not
+// revoked, and returns its claims. ctx bounds a fetch of the key set, if
+// one is needed.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	v.refreshIfOld(ctx)
 	var kid string
@@ -183,6 +214,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		return nil, fmt.Errorf("%w: %s", ErrInvalid, cause(err))
 	case c.Account == "":
 		return nil, fmt.Errorf("%w: no account claim", ErrInvalid)
+	}
+	if v.revs != nil {
+		if err := v.checkFeed(c); err != nil {
+			return nil, err
+		}
 	}
 	out := &Claims{Account: c.Account, Roles: c.Roles, ExpiresAt: c.ExpiresAt.Time, ID: c.ID, KeyID: kid}
 	if c.IssuedAt != nil {

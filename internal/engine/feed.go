@@ -1,0 +1,455 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/keyring"
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// KeyAnnouncer is the key ring as the revocation feed sees it;
+// *keyring.Ring implements it.
+type KeyAnnouncer interface {
+	Keys() []keyring.KeyInfo
+	KeysChanged() <-chan struct{}
+}
+
+// Names of the events of the revocation feed (docs/api.md).
+const (
+	FeedSnapshot = "snapshot" // every revocation still relevant
+	FeedRevoke   = "revoke"   // one revoked token id
+	FeedAccount  = "account"  // an account's credential version moved, or the account is gone
+	FeedKeys     = "keys"     // the keys that verify, after a change
+)
+
+// Feed sizes: how many events are kept for a resume, and how many may
+// wait for one subscriber before it is dropped.
+const (
+	feedHistory = 8192
+	feedBacklog = 1024
+)
+
+// The feed follows two prefixes, each with its own change feed; a cursor
+// holds the store revision reached in each.
+const (
+	srcAccounts = iota
+	srcRevoked
+	feedSources
+)
+
+// cursor is the position of a subscriber: for each source, the store
+// revision up to which it has been told every change. Its text form, the
+// SSE event id, is the two revisions joined by a dot ("1523.1530").
+type cursor [feedSources]int64
+
+func (c cursor) String() string {
+	return strconv.FormatInt(c[srcAccounts], 10) + "." + strconv.FormatInt(c[srcRevoked], 10)
+}
+
+// parseCursor reads a cursor's text form.
+func parseCursor(s string) (cursor, bool) {
+	var c cursor
+	a, r, ok := strings.Cut(s, ".")
+	if !ok {
+		return c, false
+	}
+	var err1, err2 error
+	c[srcAccounts], err1 = strconv.ParseInt(a, 10, 64)
+	c[srcRevoked], err2 = strconv.ParseInt(r, 10, 64)
+	return c, err1 == nil && err2 == nil && c[srcAccounts] >= 0 && c[srcRevoked] >= 0
+}
+
+// FeedEvent is one event of the revocation feed: its SSE id, name and
+// JSON data.
+type FeedEvent struct {
+	ID   string
+	Name string
+	Data []byte
+}
+
+// RevokedToken is a revoked token id and its exp (unix seconds).
+type RevokedToken struct {
+	JTI string `json:"jti"`
+	Exp int64  `json:"exp"`
+}
+
+// AccountRevocation is an account's credential version: a token whose
+// cred names another id or a version below RevokedBefore is revoked, as
+// is a token without cred issued at or before RevokedBefore (unix ms).
+// Deleted: the account is gone and every token of it is revoked.
+type AccountRevocation struct {
+	Account       string `json:"account"`
+	ID            string `json:"id,omitempty"`
+	RevokedBefore int64  `json:"revokedBeforeMs,omitempty"`
+	Deleted       bool   `json:"deleted,omitempty"`
+}
+
+// Snapshot is the data of a snapshot event.
+type Snapshot struct {
+	Revoked  []RevokedToken      `json:"revoked"`
+	Accounts []AccountRevocation `json:"accounts"`
+}
+
+// feedAccount is what the feed keeps of an account.
+type feedAccount struct {
+	id        string
+	revoked   int64 // watermark, unix ms
+	createdMs int64
+}
+
+// feedEntry is one change kept for resumes.
+type feedEntry struct {
+	src  int
+	rev  int64
+	name string
+	data []byte
+}
+
+// Feed is the revocation feed of one replica: the revocations still
+// relevant, fed by the store's change feed, and the recent changes, so a
+// subscriber that reconnects resumes where it was. It never waits for a
+// subscriber: one too far behind is dropped and must reconnect.
+type Feed struct {
+	now func() time.Time
+
+	mu       sync.Mutex
+	revoked  map[string]int64 // jti → exp
+	accounts map[string]feedAccount
+	deleted  map[string]time.Time // accounts this replica saw deleted, and when
+	keys     []byte               // data of the current keys event; nil without a key ring
+	rev      cursor               // revision applied, per source
+	floor    cursor               // the history holds every change after floor, per source
+	started  [feedSources]bool
+	pending  [feedSources][]feedEntry // changes a Reset found, logged at Listed
+	history  []feedEntry              // oldest first, at most feedHistory
+	subs     map[*Subscription]struct{}
+
+	followers [feedSources]*store.Follower
+}
+
+// Subscription is one subscriber of the feed.
+type Subscription struct {
+	f      *Feed
+	ch     chan FeedEvent
+	at     cursor
+	closed bool
+}
+
+// Events delivers the events after the initial ones. It is closed when
+// the subscriber fell too far behind (it should reconnect and resume) or
+// Close was called.
+func (s *Subscription) Events() <-chan FeedEvent { return s.ch }
+
+// Close ends the subscription.
+func (s *Subscription) Close() {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	s.f.dropLocked(s)
+}
+
+// newFeed loads the feed from st and follows it until ctx ends; keys,
+// when not nil, are announced too.
+func newFeed(ctx context.Context, st store.Store, keys KeyAnnouncer, now func() time.Time) (*Feed, error) {
+	f := &Feed{now: now, revoked: map[string]int64{}, accounts: map[string]feedAccount{}, deleted: map[string]time.Time{}, subs: map[*Subscription]struct{}{}}
+	for src, prefix := range [feedSources]string{srcAccounts: accountPrefix, srcRevoked: revokedPrefix} {
+		fl, err := store.Follow(ctx, st, prefix, feedSource{f, src})
+		if err != nil {
+			return nil, fmt.Errorf("revocation feed: follow %s: %w", prefix, err)
+		}
+		f.followers[src] = fl
+	}
+	if keys != nil {
+		f.setKeys(keys.Keys())
+		go f.followKeys(ctx, keys)
+	}
+	return f, nil
+}
+
+// Healthy reports whether the feed is receiving the store's changes.
+func (f *Feed) Healthy() bool {
+	for _, fl := range f.followers {
+		if !fl.Healthy() {
+			return false
+		}
+	}
+	return true
+}
+
+// followKeys announces the key ring's changes until ctx ends.
+func (f *Feed) followKeys(ctx context.Context, keys KeyAnnouncer) {
+	for {
+		changed := keys.KeysChanged()
+		f.setKeys(keys.Keys())
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
+}
+
+// setKeys records the keys and announces them if they changed.
+func (f *Feed) setKeys(infos []keyring.KeyInfo) {
+	data := store.EncodeJSON(struct {
+		Keys []keyring.KeyInfo `json:"keys"`
+	}{infos})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if slices.Equal(data, f.keys) {
+		return
+	}
+	f.keys = data
+	for s := range f.subs {
+		f.sendLocked(s, FeedEvent{ID: s.at.String(), Name: FeedKeys, Data: data})
+	}
+}
+
+// Subscribe starts a subscription at the cursor last, an event id the
+// subscriber received earlier ("" for none). It returns the events to
+// send first: the changes after last when the history still holds them,
+// else a snapshot of every revocation still relevant (also when last is
+// empty or malformed); then the current keys.
+func (f *Feed) Subscribe(last string) (*Subscription, []FeedEvent) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := &Subscription{f: f, ch: make(chan FeedEvent, feedBacklog)}
+	var first []FeedEvent
+	if at, ok := parseCursor(last); ok && f.resumable(at) {
+		s.at = at
+		for _, e := range f.history {
+			if ev, ok := s.next(e); ok {
+				first = append(first, ev)
+			}
+		}
+	} else {
+		s.at = f.rev
+		first = append(first, FeedEvent{ID: s.at.String(), Name: FeedSnapshot, Data: store.EncodeJSON(f.snapshotLocked())})
+	}
+	if f.keys != nil {
+		first = append(first, FeedEvent{ID: s.at.String(), Name: FeedKeys, Data: f.keys})
+	}
+	f.subs[s] = struct{}{}
+	return s, first
+}
+
+// resumable reports whether the history holds every change after at.
+func (f *Feed) resumable(at cursor) bool {
+	for src := range feedSources {
+		if at[src] < f.floor[src] {
+			return false
+		}
+	}
+	return true
+}
+
+// next returns the event of e for s, unless s was told of it already,
+// and moves s past it.
+func (s *Subscription) next(e feedEntry) (FeedEvent, bool) {
+	if e.rev <= s.at[e.src] {
+		return FeedEvent{}, false
+	}
+	s.at[e.src] = e.rev
+	return FeedEvent{ID: s.at.String(), Name: e.name, Data: e.data}, true
+}
+
+// relevance is how long after a change of an account's credential
+// version tokens it revoked may still be unexpired.
+const relevance = MaxRequestedTTL + MaxLeeway
+
+// snapshotLocked describes every revocation still relevant: revoked
+// token ids not yet expired, the credential versions of accounts created
+// or changed within the longest token lifetime, and the accounts this
+// replica saw deleted within it (the store no longer has them). f.mu
+// held.
+func (f *Feed) snapshotLocked() Snapshot {
+	now := f.now()
+	snap := Snapshot{Revoked: []RevokedToken{}, Accounts: []AccountRevocation{}}
+	for jti, exp := range f.revoked {
+		if exp > now.Unix() {
+			snap.Revoked = append(snap.Revoked, RevokedToken{JTI: jti, Exp: exp})
+		}
+	}
+	since := now.Add(-relevance).UnixMilli()
+	for name, a := range f.accounts {
+		if max(a.revoked, a.createdMs) > since {
+			snap.Accounts = append(snap.Accounts, AccountRevocation{Account: name, ID: a.id, RevokedBefore: a.revoked})
+		}
+	}
+	for name, at := range f.deleted {
+		_, exists := f.accounts[name]
+		switch {
+		case now.Sub(at) > relevance:
+			delete(f.deleted, name)
+		case !exists:
+			snap.Accounts = append(snap.Accounts, AccountRevocation{Account: name, Deleted: true})
+		}
+	}
+	slices.SortFunc(snap.Revoked, func(a, b RevokedToken) int { return strings.Compare(a.JTI, b.JTI) })
+	slices.SortFunc(snap.Accounts, func(a, b AccountRevocation) int { return strings.Compare(a.Account, b.Account) })
+	return snap
+}
+
+// logLocked keeps e in the history and sends it to every subscriber.
+// f.mu held.
+func (f *Feed) logLocked(e feedEntry) {
+	if len(f.history) == feedHistory {
+		old := f.history[0]
+		f.floor[old.src] = max(f.floor[old.src], old.rev)
+		f.history = slices.Delete(f.history, 0, 1)
+	}
+	f.history = append(f.history, e)
+	for s := range f.subs {
+		if ev, ok := s.next(e); ok {
+			f.sendLocked(s, ev)
+		}
+	}
+}
+
+// sendLocked queues ev for s, dropping s when its backlog is full.
+// f.mu held.
+func (f *Feed) sendLocked(s *Subscription, ev FeedEvent) {
+	select {
+	case s.ch <- ev:
+	default:
+		f.dropLocked(s)
+	}
+}
+
+// dropLocked ends s. f.mu held.
+func (f *Feed) dropLocked(s *Subscription) {
+	if !s.closed {
+		s.closed = true
+		close(s.ch)
+		delete(f.subs, s)
+	}
+}
+
+// feedSource receives the change feed of one prefix.
+type feedSource struct {
+	f   *Feed
+	src int
+}
+
+// Reset implements store.Handler: it replaces the state of the source
+// and keeps the differences to log at Listed. The first listing is the
+// start of the history and logs nothing.
+func (h feedSource) Reset(items []store.Item) {
+	f := h.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var diff []feedEntry
+	switch h.src {
+	case srcRevoked:
+		next := map[string]int64{}
+		for _, it := range items {
+			if rec, ok := store.DecodeJSON[revokedRecord](it); ok {
+				jti := it.Key[len(revokedPrefix):]
+				next[jti] = rec.Exp
+				if _, known := f.revoked[jti]; !known {
+					diff = append(diff, revokeEntry(jti, rec.Exp))
+				}
+			}
+		}
+		f.revoked = next
+	case srcAccounts:
+		next := map[string]feedAccount{}
+		for _, it := range items {
+			if rec, ok := store.DecodeJSON[accountRecord](it); ok {
+				a := accountOf(rec)
+				next[rec.Name] = a
+				if old, known := f.accounts[rec.Name]; !known || old.id != a.id || old.revoked != a.revoked {
+					diff = append(diff, accountEntry(rec.Name, a, false))
+				}
+			}
+		}
+		for name := range f.accounts {
+			if _, ok := next[name]; !ok {
+				f.deleted[name] = f.now()
+				diff = append(diff, accountEntry(name, feedAccount{}, true))
+			}
+		}
+		f.accounts = next
+	}
+	if f.started[h.src] {
+		f.pending[h.src] = diff
+	}
+}
+
+// Listed implements store.ListedHandler: the listing Reset took
+// reflects rev.
+func (h feedSource) Listed(rev int64) {
+	f := h.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rev[h.src] = rev
+	if !f.started[h.src] {
+		f.started[h.src], f.floor[h.src] = true, rev
+		return
+	}
+	for _, e := range f.pending[h.src] {
+		e.rev = rev
+		f.logLocked(e)
+	}
+	f.pending[h.src] = nil
+}
+
+// Apply implements store.Handler.
+func (h feedSource) Apply(ev store.Event) {
+	f := h.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rev[h.src] = ev.Item.Revision
+	var e feedEntry
+	switch h.src {
+	case srcRevoked:
+		jti := ev.Item.Key[len(revokedPrefix):]
+		rec, ok := store.DecodeJSON[revokedRecord](ev.Item)
+		if ev.Type != store.EventPut || !ok {
+			delete(f.revoked, jti) // expired: verifiers drop it by its exp
+			return
+		}
+		f.revoked[jti] = rec.Exp
+		e = revokeEntry(jti, rec.Exp)
+	case srcAccounts:
+		name := ev.Item.Key[len(accountPrefix):]
+		rec, ok := store.DecodeJSON[accountRecord](ev.Item)
+		if ev.Type != store.EventPut || !ok {
+			if _, known := f.accounts[name]; !known {
+				return
+			}
+			delete(f.accounts, name)
+			f.deleted[name] = f.now()
+			e = accountEntry(name, feedAccount{}, true)
+			break
+		}
+		a := accountOf(rec)
+		old, known := f.accounts[name]
+		f.accounts[name] = a
+		if known && old.id == a.id && old.revoked == a.revoked {
+			return
+		}
+		e = accountEntry(name, a, false)
+	}
+	e.rev = ev.Item.Revision
+	f.logLocked(e)
+}
+
+func accountOf(rec *accountRecord) feedAccount {
+	return feedAccount{id: rec.ID, revoked: rec.RevokedBefore, createdMs: rec.CreateTime * 1000}
+}
+
+func revokeEntry(jti string, exp int64) feedEntry {
+	return feedEntry{src: srcRevoked, name: FeedRevoke, data: store.EncodeJSON(RevokedToken{JTI: jti, Exp: exp})}
+}
+
+// accountEntry is the event of account name, now a or deleted.
+func accountEntry(name string, a feedAccount, deleted bool) feedEntry {
+	ar := AccountRevocation{Account: name, ID: a.id, RevokedBefore: a.revoked, Deleted: deleted}
+	return feedEntry{src: srcAccounts, name: FeedAccount, data: store.EncodeJSON(ar)}
+}

@@ -1,0 +1,159 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/store"
+)
+
+// nextEvent returns the next event of s, failing the test after 10 s.
+func nextEvent(t *testing.T, s *Subscription) FeedEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-s.Events():
+		if !ok {
+			t.Fatal("subscription ended")
+		}
+		return ev
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event within 10s")
+	}
+	return FeedEvent{}
+}
+
+// logout revokes a token id until an hour from now.
+func (e *testEngine) logoutID(t *testing.T, jti string) {
+	t.Helper()
+	if err := e.Logout(bg, &Principal{Account: "ann", JTI: jti, Expires: time.Now().Add(time.Hour)}, "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFeedResume: a subscriber that resumes after an event id gets
+// exactly the events that followed; one without a usable id gets a
+// snapshot, which lists accounts this replica saw deleted.
+func TestFeedResume(t *testing.T) {
+	e := newEngine(t, Options{})
+	sub, first := e.Feed().Subscribe("")
+	defer sub.Close()
+	if len(first) != 1 || first[0].Name != FeedSnapshot {
+		t.Fatalf("first events %+v, want one snapshot", first)
+	}
+	e.mkAccount(t, "ann", "Ann-Passw0rd!")
+	created := nextEvent(t, sub)
+	for !strings.Contains(string(created.Data), `"account":"ann"`) { // root's creation may come first
+		created = nextEvent(t, sub)
+	}
+	if created.Name != FeedAccount {
+		t.Fatalf("account creation: %+v", created)
+	}
+	var later []FeedEvent
+	for i := range 3 {
+		e.logoutID(t, fmt.Sprintf("jti-%d", i))
+		later = append(later, nextEvent(t, sub))
+	}
+	resumed, replay := e.Feed().Subscribe(created.ID)
+	defer resumed.Close()
+	if len(replay) != len(later) {
+		t.Fatalf("resume after %s: %d events, want %d", created.ID, len(replay), len(later))
+	}
+	for i, ev := range replay {
+		if ev.ID != later[i].ID || string(ev.Data) != string(later[i].Data) {
+			t.Fatalf("resumed event %d: %+v, want %+v", i, ev, later[i])
+		}
+	}
+
+	if err := e.DeleteAccount(bg, admin, "ann"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := nextEvent(t, sub); !strings.Contains(string(ev.Data), `"deleted":true`) {
+		t.Fatalf("deletion: %+v", ev)
+	}
+	for _, last := range []string{"", "x", "0.0", "1.2.3"} {
+		s, first := e.Feed().Subscribe(last)
+		s.Close()
+		var snap Snapshot
+		if err := json.Unmarshal(first[0].Data, &snap); first[0].Name != FeedSnapshot || err != nil {
+			t.Fatalf("Last-Event-ID %q: %+v", last, first[0])
+		}
+		if len(snap.Revoked) != 3 || !strings.Contains(string(first[0].Data), `{"account":"ann","deleted":true}`) {
+			t.Fatalf("snapshot %s", first[0].Data)
+		}
+	}
+}
+
+// TestFeedDropsSlowSubscriber: a subscriber that reads nothing is
+// dropped once its backlog is full, and the feed goes on for others.
+func TestFeedDropsSlowSubscriber(t *testing.T) {
+	e := newEngine(t, Options{})
+	slow, _ := e.Feed().Subscribe("")
+	defer slow.Close()
+	for i := range feedBacklog + 1 {
+		e.logoutID(t, fmt.Sprintf("jti-%d", i))
+	}
+	dropped := func() bool {
+		e.feed.mu.Lock()
+		defer e.feed.mu.Unlock()
+		return slow.closed
+	}
+	for deadline := time.Now().Add(10 * time.Second); !dropped(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("slow subscriber not dropped")
+		}
+	}
+	n := 0
+	for range slow.Events() {
+		n++
+	}
+	if n != feedBacklog {
+		t.Fatalf("%d events queued, want the backlog of %d", n, feedBacklog)
+	}
+	fast, _ := e.Feed().Subscribe("")
+	defer fast.Close()
+	e.logoutID(t, "after")
+	if ev := nextEvent(t, fast); ev.Name != FeedRevoke {
+		t.Fatalf("after the drop: %+v", ev)
+	}
+}
+
+// TestFeedRelistLogsDifferences: when a source is listed again after its
+// change feed was lost, what changed meanwhile reaches subscribers as
+// events at the listing's revision, so a resume from before it misses
+// nothing.
+func TestFeedRelistLogsDifferences(t *testing.T) {
+	f := &Feed{now: time.Now, revoked: map[string]int64{}, accounts: map[string]feedAccount{},
+		deleted: map[string]time.Time{}, subs: map[*Subscription]struct{}{}}
+	revoked, accounts := feedSource{f, srcRevoked}, feedSource{f, srcAccounts}
+	item := func(key string, v any, rev int64) store.Item {
+		return store.Item{Key: key, Value: store.EncodeJSON(v), Revision: rev}
+	}
+	ann := accountRecord{ID: "a1", Name: "ann", RevokedBefore: 5}
+	accounts.Reset([]store.Item{item(accountPrefix+"ann", ann, 3)})
+	accounts.Listed(4)
+	revoked.Reset([]store.Item{item(revokedPrefix+"j1", revokedRecord{Exp: 1}, 2)})
+	revoked.Listed(4)
+	sub, _ := f.Subscribe("")
+	defer sub.Close()
+	revoked.Apply(store.Event{Type: store.EventPut, Item: item(revokedPrefix+"j2", revokedRecord{Exp: 2}, 6)})
+	mid := nextEvent(t, sub)
+
+	revoked.Reset([]store.Item{item(revokedPrefix+"j2", revokedRecord{Exp: 2}, 6), item(revokedPrefix+"j3", revokedRecord{Exp: 3}, 8)})
+	revoked.Listed(9)
+	accounts.Reset(nil)
+	accounts.Listed(9)
+	want := []string{`{"jti":"j3","exp":3}`, `{"account":"ann","deleted":true}`}
+	for i, w := range want {
+		if ev := nextEvent(t, sub); string(ev.Data) != w || ev.ID != []string{"4.9", "9.9"}[i] {
+			t.Fatalf("after relisting: %s %s, want %s", ev.ID, ev.Data, w)
+		}
+	}
+	resumed, replay := f.Subscribe(mid.ID)
+	defer resumed.Close()
+	if len(replay) != 2 || string(replay[0].Data) != want[0] || string(replay[1].Data) != want[1] {
+		t.Fatalf("resume after %s: %+v", mid.ID, replay)
+	}
+}

@@ -1,0 +1,384 @@
+package verifier
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Errors of Verify with a revocation feed.
+var (
+	// ErrRevoked: the feed says the token is revoked (logout, a password,
+	// role or status change, a deleted or re-created account).
+	ErrRevoked = errors.New("verifier: token is revoked")
+	// ErrStale: the feed has been down longer than Feed.Staleness and
+	// Feed.AcceptStale is false.
+	ErrStale = errors.New("verifier: revocation feed is stale")
+)
+
+// Feed subscribes a Verifier to Gatehouse's revocation feed (GET
+// /v4/revocations, Server-Sent Events), so that it refuses revoked tokens
+// within about a second of their revocation on any replica. The feed
+// keeps the revocations in memory; a verification looks them up there and
+// makes no call. URL and Token are required; zero values of the others
+// take the defaults.
+type Feed struct {
+	// URL is the feed, e.g.
+	// https://gatehouse.example:30100/v4/revocations.
+	URL string
+	// Token returns the engine token to subscribe with; its account needs
+	// the verb get on the resource revocation. It is called before every
+	// connection, so it may log in again when the last token expired.
+	Token func(ctx context.Context) (string, error)
+	// Staleness is how long the feed may be down (nothing received, not
+	// even a heartbeat) before verifications stop trusting it [1m].
+	Staleness time.Duration
+	// AcceptStale chooses what happens then: false (the default) refuses
+	// every token with ErrStale until the feed is back (fail closed);
+	// true accepts tokens the last known revocations do not refuse and
+	// calls OnStale for each.
+	AcceptStale bool
+	// OnStale, with AcceptStale, is called with how long the feed has
+	// been down for each token accepted meanwhile: the place for a log
+	// line or a metric.
+	OnStale func(down time.Duration)
+	// OnError, when set, is told why a connection to the feed failed or
+	// ended; the verifier reconnects on its own.
+	OnError func(err error)
+	// IdleTimeout ends a connection on which nothing arrived for that
+	// long, to connect again [30s; Gatehouse sends a heartbeat at least
+	// every 15 s].
+	IdleTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the wait before reconnecting,
+	// doubling after each failure [100ms, 10s].
+	MinBackoff, MaxBackoff time.Duration
+}
+
+func (f *Feed) defaults() error {
+	if f.URL == "" || f.Token == nil {
+		return errors.New("verifier: Feed needs URL and Token")
+	}
+	if f.Staleness <= 0 {
+		f.Staleness = time.Minute
+	}
+	if f.IdleTimeout <= 0 {
+		f.IdleTimeout = 30 * time.Second
+	}
+	if f.MinBackoff <= 0 {
+		f.MinBackoff = 100 * time.Millisecond
+	}
+	if f.MaxBackoff < f.MinBackoff {
+		f.MaxBackoff = max(10*time.Second, f.MinBackoff)
+	}
+	return nil
+}
+
+// revocations is what the feed said, as the verifications read it.
+type revocations struct {
+	mu       sync.RWMutex
+	tokens   map[string]int64 // revoked jti → exp
+	accounts map[string]accountRevocation
+	pruned   time.Time
+	alive    atomic.Int64 // unix ns of the last thing received
+	ready    chan struct{}
+	once     sync.Once
+}
+
+// accountRevocation is an account's credential version (see check).
+type accountRevocation struct {
+	Account       string `json:"account"`
+	ID            string `json:"id"`
+	RevokedBefore int64  `json:"revokedBeforeMs"`
+	Deleted       bool   `json:"deleted"`
+}
+
+// revokedToken is the data of a revoke event.
+type revokedToken struct {
+	JTI string `json:"jti"`
+	Exp int64  `json:"exp"`
+}
+
+// check reports whether the feed revoked the token of c: its jti was
+// revoked; its account is gone; its cred names another record of the
+// account or a credential version below the account's; or, without
+// cred, it was issued (by iat, else as early as its exp allows) at or
+// before the account's watermark.
+func (rv *revocations) check(c *claims) error {
+	rv.mu.RLock()
+	defer rv.mu.RUnlock()
+	if _, ok := rv.tokens[c.ID]; ok && c.ID != "" {
+		return ErrRevoked
+	}
+	a, ok := rv.accounts[c.Account]
+	if !ok {
+		return nil
+	}
+	switch {
+	case a.Deleted:
+		return ErrRevoked
+	case c.Cred != nil:
+		if c.Cred.ID != a.ID || c.Cred.Version < a.RevokedBefore {
+			return ErrRevoked
+		}
+	case issuedAtMs(c) <= a.RevokedBefore:
+		return ErrRevoked
+	}
+	return nil
+}
+
+// issuedAtMs is when a token without cred was issued at the earliest, in
+// unix ms: the first millisecond of its iat second, else its exp less the
+// longest lifetime Gatehouse issues (24 h).
+func issuedAtMs(c *claims) int64 {
+	if c.IssuedAt != nil {
+		return c.IssuedAt.UnixMilli()
+	}
+	return c.ExpiresAt.Add(-24 * time.Hour).UnixMilli()
+}
+
+// checkFeed applies the feed to verified claims.
+func (v *Verifier) checkFeed(c *claims) error {
+	if err := v.revs.check(c); err != nil {
+		return err
+	}
+	down := v.opts.Now().Sub(time.Unix(0, v.revs.alive.Load()))
+	if down <= v.opts.Feed.Staleness {
+		return nil
+	}
+	if !v.opts.Feed.AcceptStale {
+		return fmt.Errorf("%w: nothing received for %s", ErrStale, down.Round(time.Millisecond))
+	}
+	if v.opts.Feed.OnStale != nil {
+		v.opts.Feed.OnStale(down)
+	}
+	return nil
+}
+
+// startFeed subscribes and waits for the first snapshot, until ctx ends.
+func (v *Verifier) startFeed(ctx context.Context) error {
+	v.revs = &revocations{tokens: map[string]int64{}, accounts: map[string]accountRevocation{}, ready: make(chan struct{})}
+	client := *v.opts.HTTPClient
+	client.Timeout = 0 // a stream does not end; IdleTimeout watches it
+	bg, cancel := context.WithCancel(context.Background())
+	v.stopFeed, v.feedDone = cancel, make(chan struct{})
+	go v.follow(bg, &client)
+	select {
+	case <-v.revs.ready:
+		return nil
+	case <-ctx.Done():
+		v.Close()
+		return fmt.Errorf("verifier: no snapshot from the revocation feed: %w", ctx.Err())
+	}
+}
+
+// Close stops the subscription to the revocation feed, if any.
+func (v *Verifier) Close() {
+	if v.stopFeed != nil {
+		v.stopFeed()
+		<-v.feedDone
+	}
+}
+
+// follow keeps connected to the feed until ctx ends, reconnecting with
+// backoff and resuming after the last event id received.
+func (v *Verifier) follow(ctx context.Context, client *http.Client) {
+	defer close(v.feedDone)
+	f := v.opts.Feed
+	var last string
+	delay := f.MinBackoff
+	for ctx.Err() == nil {
+		got, err := v.stream(ctx, client, &last)
+		if got {
+			delay = f.MinBackoff
+		}
+		if err != nil && ctx.Err() == nil && f.OnError != nil {
+			f.OnError(err)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		delay = min(2*delay, f.MaxBackoff)
+	}
+}
+
+// maxFeedLine bounds one line of the stream (a snapshot is one line).
+const maxFeedLine = 64 << 20
+
+// stream reads one connection of the feed, applying its events and
+// recording the last id in *last. It reports whether any event came.
+func (v *Verifier) stream(ctx context.Context, client *http.Client, last *string) (bool, error) {
+	f := v.opts.Feed
+	tok, err := f.Token(ctx)
+	if err != nil {
+		return false, fmt.Errorf("verifier: feed token: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.URL, nil)
+	if err != nil {
+		return false, fmt.Errorf("verifier: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Accept", "text/event-stream")
+	if *last != "" {
+		req.Header.Set("Last-Event-ID", *last)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false, fmt.Errorf("verifier: revocation feed: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false, fmt.Errorf("verifier: revocation feed: status %d", resp.StatusCode)
+	}
+	idle := time.AfterFunc(f.IdleTimeout, cancel)
+	defer idle.Stop()
+	br := bufio.NewReaderSize(resp.Body, 64<<10)
+	var id, name string
+	var data []byte
+	got := false
+	for {
+		line, err := readLine(br)
+		if err != nil {
+			return got, fmt.Errorf("verifier: revocation feed: %w", err)
+		}
+		idle.Reset(f.IdleTimeout)
+		v.revs.alive.Store(v.opts.Now().UnixNano())
+		switch field, value, _ := bytes.Cut(line, []byte(":")); {
+		case len(line) == 0:
+			if name != "" || data != nil {
+				if err := v.apply(ctx, name, data); err != nil {
+					return got, err
+				}
+				got = true
+				if id != "" {
+					*last = id
+				}
+			}
+			name, data = "", nil
+		case len(field) == 0: // a comment: the heartbeat
+		default:
+			value = bytes.TrimPrefix(value, []byte(" "))
+			switch string(field) {
+			case "id":
+				id = string(value)
+			case "event":
+				name = string(value)
+			case "data":
+				if data != nil {
+					data = append(data, '\n')
+				}
+				data = append(data, value...)
+			}
+		}
+	}
+}
+
+// readLine returns the next line without its line ending.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		part, err := br.ReadSlice('\n')
+		line = append(line, part...)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		if len(line) > maxFeedLine {
+			return nil, errors.New("line too long")
+		}
+	}
+	return bytes.TrimRight(line, "\r\n"), nil
+}
+
+// apply applies one event of the feed.
+func (v *Verifier) apply(ctx context.Context, name string, data []byte) error {
+	rv := v.revs
+	switch name {
+	case "snapshot":
+		var snap struct {
+			Revoked  []revokedToken      `json:"revoked"`
+			Accounts []accountRevocation `json:"accounts"`
+		}
+		if err := json.Unmarshal(data, &snap); err != nil {
+			return fmt.Errorf("verifier: revocation feed snapshot: %w", err)
+		}
+		tokens := make(map[string]int64, len(snap.Revoked))
+		for _, t := range snap.Revoked {
+			tokens[t.JTI] = t.Exp
+		}
+		accounts := make(map[string]accountRevocation, len(snap.Accounts))
+		for _, a := range snap.Accounts {
+			accounts[a.Account] = a
+		}
+		rv.mu.Lock()
+		rv.tokens, rv.accounts = tokens, accounts
+		rv.mu.Unlock()
+		rv.once.Do(func() { close(rv.ready) })
+	case "revoke":
+		var t revokedToken
+		if err := json.Unmarshal(data, &t); err != nil {
+			return fmt.Errorf("verifier: revocation feed event: %w", err)
+		}
+		rv.mu.Lock()
+		rv.tokens[t.JTI] = t.Exp
+		rv.pruneLocked(v.opts.Now().Add(-v.opts.Leeway))
+		rv.mu.Unlock()
+	case "account":
+		var a accountRevocation
+		if err := json.Unmarshal(data, &a); err != nil {
+			return fmt.Errorf("verifier: revocation feed event: %w", err)
+		}
+		rv.mu.Lock()
+		rv.accounts[a.Account] = a
+		rv.mu.Unlock()
+	case "keys":
+		var ks struct {
+			Keys []struct {
+				ID string `json:"id"`
+			} `json:"keys"`
+		}
+		if err := json.Unmarshal(data, &ks); err != nil {
+			return fmt.Errorf("verifier: revocation feed event: %w", err)
+		}
+		for _, k := range ks.Keys {
+			if v.current().byID[k.ID] == nil {
+				// A key announced before it signs: fetch it now, not when
+				// the first token it signed arrives.
+				go func() { _ = v.refresh(ctx, v.fetchedAtOf()) }()
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// pruneLocked drops, at most once a minute, revoked token ids whose
+// tokens expired before now. rv.mu held.
+func (rv *revocations) pruneLocked(now time.Time) {
+	if now.Sub(rv.pruned) < time.Minute {
+		return
+	}
+	rv.pruned = now
+	for jti, exp := range rv.tokens {
+		if exp < now.Unix() {
+			delete(rv.tokens, jti)
+		}
+	}
+}
