@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/httpapi/wire"
+	"github.com/gatehouse/gatehouse/internal/keyring"
 )
 
 func (s *Server) keyRoutes() {
@@ -20,15 +22,21 @@ func (s *Server) keyRoutes() {
 		wire.WriteJSON(w, http.StatusOK, newList(s.Keys.Keys()))
 	}))
 	s.mux.HandleFunc("POST /v4/keys/rotate", s.authed(authz.ResourceKey, func(w http.ResponseWriter, r *http.Request) {
-		c := s.caller(r)
-		k, err := s.Keys.Rotate(r.Context())
-		rec := audit.Record{Actor: c.Account, IP: c.IP, Action: "key.rotate", Target: k.ID, Outcome: audit.Success}
-		if err != nil {
-			rec.Outcome = audit.Failure
-		}
-		s.Audit.Record(rec)
-		s.answer(w, r, k, apierror.FromStore(err))
+		k, err := s.rotateKey(r.Context(), s.caller(r))
+		s.answer(w, r, k, err)
 	}))
+}
+
+// rotateKey rotates the key ring for c and audits it; the API and the
+// console both rotate through it.
+func (s *Server) rotateKey(ctx context.Context, c authz.Caller) (keyring.KeyInfo, error) {
+	k, err := s.Keys.Rotate(ctx)
+	rec := audit.Record{Actor: c.Account, IP: c.IP, Action: "key.rotate", Target: k.ID, Outcome: audit.Success}
+	if err != nil {
+		rec.Outcome = audit.Failure
+	}
+	s.Audit.Record(rec)
+	return k, apierror.FromStore(err)
 }
 
 // listAudit answers GET /v4/audit?limit=N (newest first; default 100, at

@@ -210,6 +210,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("ccmessaging: %w", err)
 	}
+	consoleSecret, err := keyring.SharedSecret(ctx, s.st, "console-csrf")
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
 	eng, err := engine.New(bg, s.st, s.ring, hasher, s.audit, logger, engine.Options{
 		TokenTTL: cfg.TokenTTL, Leeway: cfg.TokenLeeway,
 		LockoutAttempts: cfg.LockoutAttempts, LockoutWindow: cfg.LockoutWindow, LockoutBan: cfg.LockoutBan,
@@ -226,7 +230,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	api := httpapi.New(httpapi.Deps{Store: s.st, Engine: eng, Keys: s.ring, Audit: s.audit, Logger: logger,
 		Fabric: fabric, Messaging: s.msg},
 		httpapi.Options{Proxies: proxies, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Now: cfg.Now, Gateway: gw, Version: cfg.Version,
-			AdminMetrics: cfg.AdminListen != ""})
+			AdminMetrics: cfg.AdminListen != "", ConsoleSecret: consoleSecret})
 	s.http = &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 5 * time.Second,

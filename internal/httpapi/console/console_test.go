@@ -1,0 +1,341 @@
+package console_test
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/httpapi/console"
+	"github.com/gatehouse/gatehouse/internal/servertest"
+)
+
+const rootPW = servertest.RootPassword
+
+// page is a console answer with its body read.
+type page struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// noFollow is a client that shows redirects instead of following them,
+// and keeps no cookies: each test says which cookie it sends.
+var noFollow = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// fetch sends a request to the console; form, when not nil, is sent as an
+// HTML form; cookie, when not empty, as the session cookie; headers are
+// name, value pairs.
+func fetch(t *testing.T, ts *servertest.Server, method, path, cookie string, form url.Values, headers ...string) page {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, ts.Base+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if cookie != "" {
+		req.AddCookie(&http.Cookie{Name: console.CookieName, Value: cookie})
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return page{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+// sessionCookie returns the session cookie a sign-in answer sets.
+func sessionCookie(p page) *http.Cookie {
+	for _, c := range (&http.Response{Header: p.header}).Cookies() {
+		if c.Name == console.CookieName {
+			return c
+		}
+	}
+	return nil
+}
+
+// signIn signs in through the console's form and returns the session
+// cookie's value.
+func signIn(t *testing.T, ts *servertest.Server, name, pw string) string {
+	t.Helper()
+	p := fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {name}, "password": {pw}})
+	c := sessionCookie(p)
+	if p.status != http.StatusSeeOther || c == nil || c.Value == "" {
+		t.Fatalf("sign in as %s: %d %s", name, p.status, p.body)
+	}
+	return c.Value
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// csrf returns the CSRF token the pages of the session carry.
+func csrf(t *testing.T, ts *servertest.Server, cookie string) string {
+	t.Helper()
+	p := fetch(t, ts, "GET", "/console/", cookie, nil)
+	m := csrfField.FindStringSubmatch(p.body)
+	if p.status != 200 || m == nil {
+		t.Fatalf("overview: %d, no CSRF token in %s", p.status, p.body)
+	}
+	return m[1]
+}
+
+// keyCount returns the number of keys in the ring, through the API.
+func keyCount(t *testing.T, ts *servertest.Server) int {
+	t.Helper()
+	r := ts.Call("GET", "/v4/keys", ts.Root(), nil)
+	var out struct{ Total int }
+	r.JSON(t, &out)
+	return out.Total
+}
+
+// TestSecurityHeaders: every kind of console answer (sign-in page, page,
+// refused change, unknown page, static file) forbids framing, inline
+// script and style, referrers and sniffing, and pages carry no inline
+// script or style.
+func TestSecurityHeaders(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	cookie := signIn(t, ts, "root", rootPW)
+	for _, tc := range []struct {
+		name   string
+		method string
+		path   string
+		cookie string
+		status int
+	}{
+		{"sign-in page", "GET", "/console/login", "", 200},
+		{"overview", "GET", "/console/", cookie, 200},
+		{"accounts", "GET", "/console/accounts", cookie, 200},
+		{"roles", "GET", "/console/roles", cookie, 200},
+		{"apps", "GET", "/console/apps", cookie, 200},
+		{"channels", "GET", "/console/channels", cookie, 200},
+		{"sessions", "GET", "/console/sessions", cookie, 200},
+		{"keys", "GET", "/console/keys", cookie, 200},
+		{"audit", "GET", "/console/audit", cookie, 200},
+		{"refused change", "POST", "/console/keys/rotate", cookie, 403},
+		{"unknown page", "GET", "/console/nope", cookie, 404},
+		{"not signed in", "GET", "/console/accounts", "", 303},
+		{"script", "GET", "/console/static/console.js", "", 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var form url.Values
+			if tc.method == "POST" {
+				form = url.Values{}
+			}
+			p := fetch(t, ts, tc.method, tc.path, tc.cookie, form)
+			if p.status != tc.status {
+				t.Fatalf("status %d, want %d: %s", p.status, tc.status, p.body)
+			}
+			csp := p.header.Get("Content-Security-Policy")
+			for _, want := range []string{"default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "form-action 'self'"} {
+				if !strings.Contains(csp, want) {
+					t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
+				}
+			}
+			if strings.Contains(csp, "unsafe-inline") {
+				t.Errorf("Content-Security-Policy allows inline code: %q", csp)
+			}
+			for h, want := range map[string]string{"X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"} {
+				if got := p.header.Get(h); got != want {
+					t.Errorf("%s: %q, want %q", h, got, want)
+				}
+			}
+			if strings.HasPrefix(p.header.Get("Content-Type"), "text/html") {
+				if p.header.Get("Cache-Control") != "no-store" {
+					t.Errorf("Cache-Control %q, want no-store", p.header.Get("Cache-Control"))
+				}
+				if regexp.MustCompile(`<script(\s[^>]*)?>[^<]`).MatchString(p.body) || strings.Contains(p.body, "<style") ||
+					regexp.MustCompile(`\sstyle=|\son[a-z]+=`).MatchString(p.body) {
+					t.Errorf("inline script or style in %s", p.body)
+				}
+			}
+		})
+	}
+}
+
+// TestSessionCookie: signing in sets the engine token in an HttpOnly,
+// SameSite=Strict cookie for /console/ only, not Secure over plain HTTP,
+// and no long-lived cookie.
+func TestSessionCookie(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	p := fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {"root"}, "password": {rootPW}, "next": {"/console/keys"}})
+	c := sessionCookie(p)
+	if p.status != http.StatusSeeOther || c == nil {
+		t.Fatalf("sign in: %d %v", p.status, p.header)
+	}
+	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/console/" || c.Secure || c.MaxAge != 0 || !c.Expires.IsZero() {
+		t.Errorf("cookie %+v", c)
+	}
+	if loc := p.header.Get("Location"); loc != "/console/keys" {
+		t.Errorf("after sign-in to %q, want /console/keys", loc)
+	}
+	// The next page is a console page, never another site.
+	p = fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {"root"}, "password": {rootPW}, "next": {"//evil.example/"}})
+	if loc := p.header.Get("Location"); loc != "/console/" {
+		t.Errorf("after sign-in with a foreign next page to %q, want /console/", loc)
+	}
+	// A wrong password sets no cookie and says why, without the password.
+	p = fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {"root"}, "password": {"Wrong-Passw0rd!"}})
+	if p.status != http.StatusUnauthorized || sessionCookie(p) != nil || strings.Contains(p.body, "Wrong-Passw0rd!") {
+		t.Errorf("wrong password: %d %v %s", p.status, p.header, p.body)
+	}
+}
+
+// TestCSRF: a change needs the session's CSRF token: none, another
+// session's, or one sent from another origin is refused and changes
+// nothing; the right one works.
+func TestCSRF(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	cookie := signIn(t, ts, "root", rootPW)
+	other := signIn(t, ts, "root", rootPW)
+	token, otherToken := csrf(t, ts, cookie), csrf(t, ts, other)
+	if token == otherToken {
+		t.Fatal("two sessions share a CSRF token")
+	}
+	before := keyCount(t, ts)
+	for _, tc := range []struct {
+		name    string
+		form    url.Values
+		headers []string
+	}{
+		{"no token", url.Values{}, nil},
+		{"empty token", url.Values{"csrf": {""}}, nil},
+		{"another session's token", url.Values{"csrf": {otherToken}}, nil},
+		{"another origin", url.Values{"csrf": {token}}, []string{"Origin", "http://evil.example"}},
+		{"cross-site fetch", url.Values{"csrf": {token}}, []string{"Sec-Fetch-Site", "cross-site"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := fetch(t, ts, "POST", "/console/keys/rotate", cookie, tc.form, tc.headers...)
+			if p.status != http.StatusForbidden {
+				t.Fatalf("%d %s", p.status, p.body)
+			}
+		})
+	}
+	if n := keyCount(t, ts); n != before {
+		t.Fatalf("refused rotations rotated: %d keys, had %d", n, before)
+	}
+	p := fetch(t, ts, "POST", "/console/keys/rotate", cookie, url.Values{"csrf": {token}}, "Origin", ts.Base)
+	if p.status != http.StatusSeeOther {
+		t.Fatalf("rotation with the token: %d %s", p.status, p.body)
+	}
+	if n := keyCount(t, ts); n != before+1 {
+		t.Fatalf("rotation: %d keys, had %d", n, before)
+	}
+	// The sign-in form, which has no session yet, refuses another origin.
+	p = fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {"root"}, "password": {rootPW}}, "Origin", "http://evil.example")
+	if p.status != http.StatusForbidden || sessionCookie(p) != nil {
+		t.Fatalf("sign-in from another origin: %d %v", p.status, p.header)
+	}
+}
+
+// TestCookieRefusedByAPI: the JSON API reads the Authorization header
+// only: the console's cookie, which holds a valid engine token, does not
+// authenticate an API request.
+func TestCookieRefusedByAPI(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	cookie := signIn(t, ts, "root", rootPW)
+	r := ts.Call("GET", "/v4/accounts", "", nil, "Cookie", console.CookieName+"="+cookie)
+	if r.Status != http.StatusUnauthorized {
+		t.Fatalf("API with the console cookie: %d %s", r.Status, r.Body)
+	}
+	r = ts.Call("POST", "/v4/keys/rotate", "", nil, "Cookie", console.CookieName+"="+cookie)
+	if r.Status != http.StatusUnauthorized {
+		t.Fatalf("API change with the console cookie: %d %s", r.Status, r.Body)
+	}
+	if r := ts.Call("GET", "/v4/accounts", cookie, nil); r.Status != http.StatusOK {
+		t.Fatalf("the same token as a bearer: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestBearerCannotDriveConsole: the console reads its cookie only: the
+// API's bearer token neither opens a page nor drives a form, even with a
+// CSRF token of a session of the same account.
+func TestBearerCannotDriveConsole(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	bearer := ts.Root()
+	p := fetch(t, ts, "GET", "/console/accounts", "", nil, "Authorization", "Bearer "+bearer)
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/console/login") {
+		t.Fatalf("page with a bearer token: %d %v", p.status, p.header)
+	}
+	token := csrf(t, ts, signIn(t, ts, "root", rootPW))
+	form := url.Values{"csrf": {token}, "name": {"mallory"}, "password": {"Mallory-Passw0rd!"}, "roles": {"admin"}}
+	p = fetch(t, ts, "POST", "/console/accounts", "", form, "Authorization", "Bearer "+bearer)
+	if p.status != http.StatusUnauthorized {
+		t.Fatalf("form with a bearer token: %d %s", p.status, p.body)
+	}
+	if r := ts.Call("GET", "/v4/accounts/mallory", bearer, nil); r.Status != http.StatusBadRequest {
+		t.Fatalf("the refused form created the account: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestSignOutRevokes: signing out revokes the session's token with the
+// engine (the API refuses it too) and clears the cookie.
+func TestSignOutRevokes(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	cookie := signIn(t, ts, "root", rootPW)
+	p := fetch(t, ts, "POST", "/console/logout", cookie, url.Values{"csrf": {csrf(t, ts, cookie)}})
+	if c := sessionCookie(p); p.status != http.StatusSeeOther || c == nil || c.Value != "" || c.MaxAge >= 0 {
+		t.Fatalf("sign out: %d %v", p.status, p.header)
+	}
+	if p := fetch(t, ts, "GET", "/console/", cookie, nil); p.status != http.StatusSeeOther {
+		t.Fatalf("page after sign-out: %d", p.status)
+	}
+	if r := ts.Call("GET", "/v4/accounts", cookie, nil); r.Status != http.StatusUnauthorized {
+		t.Fatalf("API with the signed-out token: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestSignInLockout: the console signs in through the engine's login, so
+// its lockout applies: after the allowed failures even the right password
+// is refused.
+func TestSignInLockout(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	for range 3 {
+		p := fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {"root"}, "password": {"Wrong-Passw0rd!"}})
+		if p.status != http.StatusUnauthorized {
+			t.Fatalf("wrong password: %d", p.status)
+		}
+	}
+	p := fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {"root"}, "password": {rootPW}})
+	if sessionCookie(p) != nil || !strings.Contains(p.body, "class=\"error\"") {
+		t.Fatalf("sign-in while locked out: %d %s", p.status, p.body)
+	}
+}
+
+// TestPagesFollowRoles: a developer (no account, role, app... permission)
+// sees none of those pages in the navigation and is refused them.
+func TestPagesFollowRoles(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	r := ts.Call("POST", "/v4/accounts", ts.Root(), map[string]any{"name": "dev", "password": "Dev-Passw0rd!", "roles": []string{"developer"}})
+	if r.Status != 200 {
+		t.Fatalf("create dev: %d %s", r.Status, r.Body)
+	}
+	cookie := signIn(t, ts, "dev", "Dev-Passw0rd!")
+	home := fetch(t, ts, "GET", "/console/", cookie, nil)
+	for _, path := range []string{"/console/accounts", "/console/roles", "/console/apps", "/console/channels", "/console/sessions", "/console/keys", "/console/audit"} {
+		if strings.Contains(home.body, `href="`+path+`"`) {
+			t.Errorf("the developer's navigation links %s", path)
+		}
+		if p := fetch(t, ts, "GET", path, cookie, nil); p.status != http.StatusForbidden {
+			t.Errorf("developer GET %s: %d", path, p.status)
+		}
+	}
+	token := csrf(t, ts, cookie)
+	if p := fetch(t, ts, "POST", "/console/keys/rotate", cookie, url.Values{"csrf": {token}}); p.status != http.StatusForbidden {
+		t.Errorf("developer rotates a key: %d", p.status)
+	}
+}
