@@ -170,6 +170,9 @@ func (c *Console) navFor(s *session) []navItem {
 	return out
 }
 
+// titles are the titles of the pages outside the navigation.
+var titles = map[string]string{"login": "Sign in", "account": "Account", "role": "Role", "secret": "App secret", "error": "Not done"}
+
 // flashes are the messages a redirect after a change may show; the query
 // names one, so nothing a link carries is rendered.
 var flashes = map[string]string{
@@ -181,7 +184,7 @@ var flashes = map[string]string{
 // render writes page with data in the layout.
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, page string, s *session, data any, err error) {
 	v := view{Page: page, Session: s, Data: data, Flash: flashes[r.URL.Query().Get("ok")]}
-	v.Title = page
+	v.Title = titles[page]
 	for _, n := range nav {
 		if n.page == page {
 			v.Title = n.label
@@ -225,7 +228,11 @@ func (c *Console) describe(r *http.Request, err error) (string, int) {
 func redirect(w http.ResponseWriter, r *http.Request, target, flash string) {
 	u := target
 	if flash != "" {
-		u += "?ok=" + url.QueryEscape(flash)
+		sep := "?"
+		if strings.Contains(u, "?") {
+			sep = "&"
+		}
+		u += sep + "ok=" + url.QueryEscape(flash)
 	}
 	http.Redirect(w, r, u, http.StatusSeeOther)
 }

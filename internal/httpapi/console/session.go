@@ -70,11 +70,13 @@ func (c *Console) sessionOf(r *http.Request) (*session, error) {
 }
 
 // sameOrigin reports whether a state-changing request comes from the
-// console's own pages: Origin, when the browser sends it, must be this
-// host, and Sec-Fetch-Site, when sent, must not be cross-site. This guards
-// the sign-in form, which has no session yet, and backs the CSRF token.
+// console's own pages: Sec-Fetch-Site, when the browser sends it, must
+// say same-origin, and Origin, when it names one, must be this host (the
+// pages' no-referrer policy makes browsers send "null" for their own
+// forms). This guards the sign-in form, which has no session yet, and
+// backs the CSRF token.
 func sameOrigin(r *http.Request) bool {
-	if o := r.Header.Get("Origin"); o != "" {
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
 		u, err := url.Parse(o)
 		if err != nil || u.Host != r.Host {
 			return false
