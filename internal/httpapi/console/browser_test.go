@@ -288,6 +288,13 @@ func TestBrowser(t *testing.T) {
 
 	b.open("/console/")
 	b.do("charts", chromedp.WaitVisible(chromedp.CSS("#charts figure.chart svg polyline")))
+	if b.shot { // a picture with a few samples in its charts
+		if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](`document.querySelectorAll('#charts polyline[points*=" "]').length > 0 &&
+			[...document.querySelectorAll('#charts polyline')].every(p => p.getAttribute("points").split(" ").length >= 3)`,
+			chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+			t.Fatalf("charts with three samples: %v", err)
+		}
+	}
 	b.screenshot("overview")
 	b.do("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
 	b.open("/console/accounts")

@@ -38,6 +38,7 @@
         var box = document.createElement("figure");
         box.className = "chart";
         var pts = c.points, last = pts.length ? pts[pts.length - 1] : null;
+        if (pts.length === 1) pts = [pts[0], pts[0]]; // one sample: a level line
         var h = document.createElement("h3");
         h.textContent = c.name + (c.unit ? " (" + c.unit + ")" : "");
         var now = document.createElement("div");
@@ -47,7 +48,7 @@
         svg.setAttribute("viewBox", "0 0 100 40");
         svg.setAttribute("preserveAspectRatio", "none");
         svg.setAttribute("role", "img");
-        svg.setAttribute("aria-label", c.name + ", last " + pts.length + " samples, now " + fmt(last));
+        svg.setAttribute("aria-label", c.name + ", last " + c.points.length + " samples, now " + fmt(last));
         var top = Math.max.apply(null, pts.map(function (v) { return v || 0; }).concat([1]));
         var line = document.createElementNS(svgNS, "polyline");
         line.setAttribute("points", pts.map(function (v, i) {
