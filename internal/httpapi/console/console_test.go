@@ -339,3 +339,253 @@ func TestPagesFollowRoles(t *testing.T) {
 		t.Errorf("developer rotates a key: %d", p.status)
 	}
 }
+
+// post sends a form of the session, with its CSRF token, and checks that
+// it answered status.
+func post(t *testing.T, ts *servertest.Server, cookie, token, path string, status int, form url.Values) page {
+	t.Helper()
+	if form == nil {
+		form = url.Values{}
+	}
+	form.Set("csrf", token)
+	p := fetch(t, ts, "POST", path, cookie, form)
+	if p.status != status {
+		t.Fatalf("POST %s: %d, want %d: %s", path, p.status, status, p.body)
+	}
+	return p
+}
+
+// apiJSON calls the API as root and decodes the answer into v.
+func apiJSON(t *testing.T, ts *servertest.Server, path string, v any) {
+	t.Helper()
+	r := ts.Call("GET", path, ts.Root(), nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, r.Status, r.Body)
+	}
+	r.JSON(t, v)
+}
+
+// TestAccountForms: create, update, reset the password of and delete an
+// account; see and clear its locks; a refused change shows the engine's
+// error on the page.
+func TestAccountForms(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	cookie := signIn(t, ts, "root", rootPW)
+	token := csrf(t, ts, cookie)
+	post(t, ts, cookie, token, "/console/accounts", http.StatusSeeOther,
+		url.Values{"name": {"bob"}, "password": {"Bob-Passw0rd!"}, "roles": {"developer"}, "status": {"active"}})
+	p := post(t, ts, cookie, token, "/console/accounts", http.StatusConflict,
+		url.Values{"name": {"bob"}, "password": {"Bob-Passw0rd!"}, "roles": {"developer"}})
+	if !strings.Contains(p.body, `class="error"`) || strings.Contains(p.body, "Bob-Passw0rd!") {
+		t.Fatalf("duplicate account: %s", p.body)
+	}
+	post(t, ts, cookie, token, "/console/accounts/bob", http.StatusBadRequest, url.Values{"status": {"inactive"}}) // no role
+	post(t, ts, cookie, token, "/console/accounts/bob", http.StatusSeeOther, url.Values{"roles": {"admin", "developer"}, "status": {"inactive"}})
+	var bob struct {
+		Roles  []string
+		Status string
+	}
+	apiJSON(t, ts, "/v4/accounts/bob", &bob)
+	if len(bob.Roles) != 2 || bob.Status != "inactive" {
+		t.Fatalf("after the update: %+v", bob)
+	}
+	post(t, ts, cookie, token, "/console/accounts/bob", http.StatusSeeOther, url.Values{"roles": {"developer"}, "status": {"active"}})
+	post(t, ts, cookie, token, "/console/accounts/bob/password", http.StatusSeeOther, url.Values{"password": {"Bob-Passw0rd-2!"}})
+	signIn(t, ts, "bob", "Bob-Passw0rd-2!")
+	// root's own password needs the current one.
+	post(t, ts, cookie, token, "/console/accounts/root/password", http.StatusBadRequest, url.Values{"password": {"Root-Passw0rd-2!"}})
+
+	fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {"bob"}, "password": {"Wrong-Passw0rd!"}})
+	if p := fetch(t, ts, "GET", "/console/accounts", cookie, nil); !strings.Contains(p.body, "bob::") {
+		t.Fatalf("the accounts page shows no lock of bob: %s", p.body)
+	}
+	post(t, ts, cookie, token, "/console/locks/clear", http.StatusSeeOther, url.Values{"name": {"bob"}})
+	if p := fetch(t, ts, "GET", "/console/accounts?ok=cleared", cookie, nil); strings.Contains(p.body, "bob::") || !strings.Contains(p.body, "Locks cleared.") {
+		t.Fatalf("the lock of bob is still shown: %s", p.body)
+	}
+	if p := fetch(t, ts, "GET", "/console/accounts?q=BO", cookie, nil); !strings.Contains(p.body, ">bob</a>") || strings.Contains(p.body, ">root</a>") {
+		t.Fatalf("search for BO: %s", p.body)
+	}
+	post(t, ts, cookie, token, "/console/accounts/bob/delete", http.StatusSeeOther, nil)
+	if r := ts.Call("GET", "/v4/accounts/bob", ts.Root(), nil); r.Status != http.StatusBadRequest {
+		t.Fatalf("bob after deletion: %d", r.Status)
+	}
+}
+
+// TestRoleForms: the permission grid creates and edits a role; a role
+// with labels, which the grid cannot show, is not edited through it.
+func TestRoleForms(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	cookie := signIn(t, ts, "root", rootPW)
+	token := csrf(t, ts, cookie)
+	post(t, ts, cookie, token, "/console/roles", http.StatusSeeOther,
+		url.Values{"name": {"viewer"}, "verbs.app": {"get"}, "verbs.channel": {"get"}, "verbs.key": {"get", "create"}})
+	type perm struct {
+		Resources []struct {
+			Type   string
+			Labels map[string]string
+		}
+		Verbs []string
+	}
+	var role struct{ Perms []perm }
+	apiJSON(t, ts, "/v4/roles/viewer", &role)
+	if len(role.Perms) != 2 || len(role.Perms[0].Resources) != 2 || role.Perms[0].Resources[0].Type != "app" ||
+		role.Perms[1].Resources[0].Type != "key" || strings.Join(role.Perms[1].Verbs, ",") != "get,create" {
+		t.Fatalf("viewer: %+v", role.Perms)
+	}
+	post(t, ts, cookie, token, "/console/roles/viewer", http.StatusSeeOther, url.Values{"verbs.audit": {"*"}})
+	apiJSON(t, ts, "/v4/roles/viewer", &role)
+	if len(role.Perms) != 1 || role.Perms[0].Resources[0].Type != "audit" || role.Perms[0].Verbs[0] != "*" {
+		t.Fatalf("viewer after the edit: %+v", role.Perms)
+	}
+	post(t, ts, cookie, token, "/console/roles", http.StatusBadRequest, url.Values{"name": {"bad"}, "verbs.app": {"fly"}})
+
+	r := ts.Call("POST", "/v4/roles", ts.Root(), map[string]any{"name": "labeled", "perms": []map[string]any{
+		{"resources": []map[string]any{{"type": "service", "labels": map[string]string{"appId": "a"}}}, "verbs": []string{"get"}}}})
+	if r.Status != http.StatusOK {
+		t.Fatalf("labeled role: %d %s", r.Status, r.Body)
+	}
+	if p := fetch(t, ts, "GET", "/console/roles/labeled", cookie, nil); !strings.Contains(p.body, "edit it through the API") {
+		t.Fatalf("the labeled role's page: %s", p.body)
+	}
+	post(t, ts, cookie, token, "/console/roles/labeled", http.StatusBadRequest, url.Values{"verbs.service": {"get"}})
+	apiJSON(t, ts, "/v4/roles/labeled", &role)
+	if role.Perms[0].Resources[0].Labels["appId"] != "a" {
+		t.Fatalf("the labels were lost: %+v", role.Perms)
+	}
+	post(t, ts, cookie, token, "/console/roles/viewer/delete", http.StatusSeeOther, nil)
+}
+
+var secretField = regexp.MustCompile(`id="secret" class="secret" readonly value="([^"]+)"`)
+
+// TestAppAndSessionForms: a secret rotated with a grace period is shown
+// once and the old one keeps working meanwhile; a channel is edited; every
+// session of a user ends at once; an app is deactivated.
+func TestAppAndSessionForms(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	cookie := signIn(t, ts, "root", rootPW)
+	token := csrf(t, ts, cookie)
+	p := post(t, ts, cookie, token, "/console/apps", http.StatusOK, url.Values{"name": {"crm"}})
+	m := secretField.FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatalf("no secret on %s", p.body)
+	}
+	oldSecret := m[1]
+	var apps struct {
+		Data []struct{ AppKey, Status string }
+	}
+	apiJSON(t, ts, "/v4/apps", &apps)
+	key := apps.Data[0].AppKey
+	p = post(t, ts, cookie, token, "/console/apps/"+key+"/secret", http.StatusOK, url.Values{"graceSeconds": {"600"}})
+	m = secretField.FindStringSubmatch(p.body)
+	if m == nil || m[1] == oldSecret {
+		t.Fatalf("no new secret on %s", p.body)
+	}
+	access := func(secret string) string {
+		r := ts.Call("POST", "/apigovernance/api/oauth/tokenByAkSk", "", map[string]string{"app_key": key, "app_secret": secret})
+		var out struct{ AccessToken string }
+		r.JSON(t, &out)
+		if r.Status != http.StatusOK || out.AccessToken == "" {
+			t.Fatalf("tokenByAkSk: %d %s", r.Status, r.Body)
+		}
+		return out.AccessToken
+	}
+	access(oldSecret)
+	at := access(m[1])
+	if p := fetch(t, ts, "GET", "/console/apps", cookie, nil); strings.Contains(p.body, m[1]) || strings.Contains(p.body, oldSecret) {
+		t.Fatal("the apps page shows a secret")
+	}
+
+	for _, id := range []string{"1", "2"} {
+		post(t, ts, cookie, token, "/console/channels", http.StatusSeeOther, url.Values{"id": {id}, "name": {"chan " + id}, "appKeys": {key}})
+	}
+	post(t, ts, cookie, token, "/console/channels/2", http.StatusSeeOther, url.Values{"name": {"renamed"}, "appKeys": {key + ", "}, "sessionIdleTimeout": {"5m"}})
+	var ch struct{ Name, SessionIdleTimeout string }
+	apiJSON(t, ts, "/v4/channels/2", &ch)
+	if ch.Name != "renamed" || ch.SessionIdleTimeout != "5m" {
+		t.Fatalf("channel 2: %+v", ch)
+	}
+	for _, id := range []string{"1", "2"} {
+		r := ts.Call("POST", "/apiaccess/ccmessaging/applyToken", "", map[string]string{"userId": "u-7", "userName": "Ada",
+			"channelId": id, "locale": "en_US"}, "x-app-key", key, "Authorization", "Bearer "+at)
+		if r.Status != http.StatusOK {
+			t.Fatalf("applyToken: %d %s", r.Status, r.Body)
+		}
+	}
+	if p := fetch(t, ts, "GET", "/console/sessions?channel=2", cookie, nil); strings.Count(p.body, "<td><code>2</code></td>") != 1 || strings.Contains(p.body, "<td><code>1</code></td>") {
+		t.Fatalf("sessions of channel 2: %s", p.body)
+	}
+	p = post(t, ts, cookie, token, "/console/sessions/end-all", http.StatusSeeOther, url.Values{"user": {"u-7"}, "quser": {"u-7"}})
+	if loc := p.header.Get("Location"); loc != "/console/sessions?user=u-7&ok=ended-all" {
+		t.Fatalf("after ending: %s", loc)
+	}
+	var live struct{ Total int }
+	apiJSON(t, ts, "/v4/ccmessaging-sessions", &live)
+	if live.Total != 0 {
+		t.Fatalf("%d sessions live after ending every one", live.Total)
+	}
+
+	post(t, ts, cookie, token, "/console/apps/"+key+"/status", http.StatusSeeOther, url.Values{"status": {"inactive"}})
+	apiJSON(t, ts, "/v4/apps", &apps)
+	if apps.Data[0].Status != "inactive" {
+		t.Fatalf("app after deactivation: %+v", apps.Data[0])
+	}
+}
+
+// TestAuditPage: the filters narrow the records, pages of 50 link to each
+// other, and the live tail answers only newer records.
+func TestAuditPage(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	cookie := signIn(t, ts, "root", rootPW)
+	for range 3 {
+		fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {"nobody"}, "password": {"Wrong-Passw0rd!"}})
+	}
+	token := csrf(t, ts, cookie)
+	for i := range 55 {
+		post(t, ts, cookie, token, "/console/roles", http.StatusSeeOther, url.Values{"name": {"r" + strings.Repeat("x", i%3) + string(rune('a'+i%26)) + string(rune('a'+i/26))}, "verbs.app": {"get"}})
+	}
+	p := fetch(t, ts, "GET", "/console/audit?outcome=failure", cookie, nil)
+	if p.status != 200 || !strings.Contains(p.body, "badge failure") || strings.Contains(p.body, "badge success") {
+		t.Fatalf("failures only: %s", p.body)
+	}
+	p = fetch(t, ts, "GET", "/console/audit?action=role.&actor=root", cookie, nil)
+	if n := strings.Count(p.body, "<td>role.create</td>"); n != 50 || !strings.Contains(p.body, `rel="next"`) || strings.Contains(p.body, `rel="prev"`) {
+		t.Fatalf("first page: %d role.create rows: %s", n, p.body)
+	}
+	p = fetch(t, ts, "GET", "/console/audit?action=role.&actor=root&page=2", cookie, nil)
+	if n := strings.Count(p.body, "<td>role.create</td>"); n != 5 || strings.Contains(p.body, `rel="next"`) || !strings.Contains(p.body, `rel="prev"`) {
+		t.Fatalf("second page: %d role.create rows", n)
+	}
+	if p := fetch(t, ts, "GET", "/console/audit?from=yesterday", cookie, nil); p.status != http.StatusBadRequest {
+		t.Fatalf("a bad time: %d", p.status)
+	}
+	p = fetch(t, ts, "GET", "/console/audit/tail?after=2000-01-01T00:00:00Z", cookie, nil)
+	if p.status != 200 || !strings.Contains(p.body, `"action":"role.create"`) {
+		t.Fatalf("tail: %d %s", p.status, p.body)
+	}
+	p = fetch(t, ts, "GET", "/console/audit/tail?after=2999-01-01T00:00:00Z", cookie, nil)
+	if p.status != 200 || strings.TrimSpace(p.body) != "[]" {
+		t.Fatalf("tail of the future: %d %s", p.status, p.body)
+	}
+}
+
+// TestOverviewData: the charts' data is JSON of this server's metrics,
+// for a session only; a refused console sign-in counts as one.
+func TestOverviewData(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	cookie := signIn(t, ts, "root", rootPW)
+	if p := fetch(t, ts, "GET", "/console/overview/data", "", nil); p.status != http.StatusSeeOther {
+		t.Fatalf("without a session: %d", p.status)
+	}
+	p := fetch(t, ts, "GET", "/console/overview/data", cookie, nil)
+	for _, want := range []string{`"Sign-ins"`, `"Refused sign-ins"`, `"Live sessions"`, `"Locks"`, `"p99 latency"`} {
+		if p.status != 200 || !strings.Contains(p.body, want) {
+			t.Fatalf("charts lack %s: %d %s", want, p.status, p.body)
+		}
+	}
+	fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {"root"}, "password": {"Wrong-Passw0rd!"}})
+	m := servertest.SendOutside(t, "GET", ts.Base+"/metrics", "", nil)
+	if !strings.Contains(string(m.Body), `gatehouse_http_requests_total{method="POST",route="POST /console/login",status="401"}`) {
+		t.Fatalf("the refused sign-in is not counted by route: %s", m.Body)
+	}
+}

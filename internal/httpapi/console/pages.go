@@ -157,7 +157,7 @@ func (c *Console) loadAccount(r *http.Request, s *session) (any, error) {
 func (c *Console) updateAccount(r *http.Request, s *session) (string, string, error) {
 	name := r.PathValue("name")
 	err := c.Engine.UpdateAccount(r.Context(), s.caller, name, engine.UpdateAccountRequest{
-		Roles: nonNil(r.PostForm["roles"]), Status: r.PostForm.Get("status")})
+		Roles: r.PostForm["roles"], Status: r.PostForm.Get("status")})
 	return accountPath(name), "updated", err
 }
 
@@ -178,8 +178,8 @@ func (c *Console) clearLocks(r *http.Request, s *session) (string, string, error
 
 func accountPath(name string) string { return Prefix + "accounts/" + url.PathEscape(name) }
 
-// nonNil is v, or an empty list for nil: the engine takes an empty role
-// list as "no roles" and a missing one as an error, as the API's JSON does.
+// nonNil is v, or an empty list for nil: a form without a field sets an
+// empty list, as the API's JSON [] does, not a missing one.
 func nonNil(v []string) []string {
 	if v == nil {
 		return []string{}
