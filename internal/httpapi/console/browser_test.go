@@ -157,8 +157,9 @@ func (b *tab) signIn(name, pw string) {
 // signs in, creates a role and an account holding it, creates an app and
 // copies its secret, opens a channel; a ccmessaging session opened
 // through the API with that secret is ended from the console; a key is
-// rotated; the audit page shows each action. The new account then signs
-// in and sees only what its role grants.
+// rotated; the audit page shows each action, and its live tail what
+// happens meanwhile. The new account then signs in and sees only what its
+// role grants.
 func TestBrowser(t *testing.T) {
 	ts := servertest.Start(t, nil)
 	b := newTab(t, ts.Base)
@@ -284,6 +285,18 @@ func TestBrowser(t *testing.T) {
 	b.submit(`form[action="/console/audit"] button`, "#audit")
 	if log := b.text("#audit tbody"); !strings.Contains(log, "key.rotate") || strings.Contains(log, "role.create") {
 		t.Fatalf("audit filtered by action key.: %s", log)
+	}
+
+	// The live tail adds what happens meanwhile.
+	b.open("/console/audit")
+	b.do("tail", chromedp.Click(chromedp.CSS("#tail")))
+	if r := ts.Call("POST", "/v4/roles", ts.Root(), map[string]any{"name": "tailed", "perms": []any{}}); r.Status != http.StatusOK {
+		t.Fatalf("create role: %d %s", r.Status, r.Body)
+	}
+	b.do("tailed", chromedp.WaitVisible(chromedp.CSS("#audit tbody tr.new")))
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](`document.querySelector("#audit tbody").textContent.includes("tailed")`,
+		chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		t.Fatalf("the live tail shows no role.create of tailed: %v", err)
 	}
 
 	b.open("/console/")
