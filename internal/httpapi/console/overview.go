@@ -14,14 +14,14 @@ import (
 	"github.com/gatehouse/gatehouse/internal/metrics"
 )
 
-// overviewData is what the overview shows besides its charts: counts of
+// overviewCounts is what the overview shows besides its charts: counts of
 // what the session may read (-1: may not).
-type overviewData struct {
+type overviewCounts struct {
 	Accounts, Roles, Apps, Channels, Sessions, Keys, Locks int
 }
 
 func (c *Console) loadOverview(r *http.Request, s *session) (any, error) {
-	d := overviewData{-1, -1, -1, -1, -1, -1, -1}
+	d := overviewCounts{-1, -1, -1, -1, -1, -1, -1}
 	if s.Can(authz.ResourceAccount, authz.VerbGet) {
 		d.Accounts = len(c.Engine.ListAccounts())
 		if locks, err := c.Engine.Locks(r.Context()); err == nil {
