@@ -142,6 +142,7 @@ func TestSecurityHeaders(t *testing.T) {
 		{"unknown page", "GET", "/console/nope", cookie, 404},
 		{"not signed in", "GET", "/console/accounts", "", 303},
 		{"script", "GET", "/console/static/console.js", "", 200},
+		{"no directory listing", "GET", "/console/static/", "", 404},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var form url.Values
