@@ -19,9 +19,13 @@ func principal(r *http.Request) *engine.Principal {
 }
 
 // caller describes the request's principal for domain operations.
-func (s *Server) caller(r *http.Request) authz.Caller {
+func (s *Server) caller(r *http.Request) authz.Caller { return s.callerOf(r, principal(r)) }
+
+// callerOf describes p, the verified identity behind r (nil: none), for
+// domain operations; the API and the console both use it.
+func (s *Server) callerOf(r *http.Request, p *engine.Principal) authz.Caller {
 	c := authz.Caller{IP: s.proxies.ClientIP(r)}
-	if p := principal(r); p != nil {
+	if p != nil {
 		c.Account, c.Roles = p.Account, p.Roles
 	}
 	return c

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -23,7 +24,7 @@ func (s *Server) keyRoutes() {
 	s.mux.HandleFunc("GET /v4/keys", s.authed(authz.ResourceKey, func(w http.ResponseWriter, r *http.Request) {
 		wire.WriteJSON(w, http.StatusOK, newList(s.Keys.Keys()))
 	}))
-	s.mux.HandleFunc("POST /v4/keys/rotate", s.authed(authz.ResourceKey, s.rotateKey))
+	s.mux.HandleFunc("POST /v4/keys/rotate", s.authed(authz.ResourceKey, s.rotate))
 }
 
 // jwksCacheControl is the Cache-Control of the JWKS and the discovery
@@ -43,33 +44,16 @@ type rotateRequest struct {
 	Revoke bool `json:"revoke"`
 }
 
-// rotateKey answers POST /v4/keys/rotate: the new key, pending until its
+// rotate answers POST /v4/keys/rotate: the new key, pending until its
 // activation time unless the body asks for an immediate rotation. The
 // body may be empty.
-func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request) {
+func (s *Server) rotate(w http.ResponseWriter, r *http.Request) {
 	var req rotateRequest
 	if r.ContentLength != 0 && !s.decode(w, r, &req) {
 		return
 	}
-	c := s.caller(r)
-	k, err := s.Keys.RotateWith(r.Context(), keyring.RotateOptions{Immediate: req.Immediate, Revoke: req.Revoke})
-	if errors.Is(err, keyring.ErrRevokeNeedsImmediate) {
-		s.errs.Write(w, r, apierror.InvalidParams.WithDetail("revoke needs immediate"))
-		return
-	}
-	rec := audit.Record{Actor: c.Account, IP: c.IP, Action: "key.rotate", Target: k.ID, Outcome: audit.Success}
-	switch {
-	case err != nil:
-		rec.Outcome = audit.Failure
-	case req.Revoke:
-		rec.Detail = "immediate; earlier keys revoked"
-	case req.Immediate:
-		rec.Detail = "immediate"
-	default:
-		rec.Detail = "signs from " + k.Activates.Format(time.RFC3339)
-	}
-	s.Audit.Record(rec)
-	s.answer(w, r, k, apierror.FromStore(err))
+	k, err := s.rotateKey(r.Context(), s.caller(r), keyring.RotateOptions{Immediate: req.Immediate, Revoke: req.Revoke})
+	s.answer(w, r, k, err)
 }
 
 // discoveryDocument is GET /.well-known/openid-configuration: the fields
@@ -112,6 +96,28 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		TokenEndpointAuthAlgs: []string{keyring.Algorithm},
 		ClaimsSupported:       claims,
 	})
+}
+
+// rotateKey rotates the key ring for c as o asks and audits it; the API
+// and the console both rotate through it.
+func (s *Server) rotateKey(ctx context.Context, c authz.Caller, o keyring.RotateOptions) (keyring.KeyInfo, error) {
+	k, err := s.Keys.RotateWith(ctx, o)
+	if errors.Is(err, keyring.ErrRevokeNeedsImmediate) {
+		return k, apierror.InvalidParams.WithDetail("revoke needs immediate")
+	}
+	rec := audit.Record{Actor: c.Account, IP: c.IP, Action: "key.rotate", Target: k.ID, Outcome: audit.Success}
+	switch {
+	case err != nil:
+		rec.Outcome = audit.Failure
+	case o.Revoke:
+		rec.Detail = "immediate; earlier keys revoked"
+	case o.Immediate:
+		rec.Detail = "immediate"
+	default:
+		rec.Detail = "signs from " + k.Activates.Format(time.RFC3339)
+	}
+	s.Audit.Record(rec)
+	return k, apierror.FromStore(err)
 }
 
 // listAudit answers GET /v4/audit?limit=N (newest first; default 100, at

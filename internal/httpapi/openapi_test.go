@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/apifabric"
 	"github.com/gatehouse/gatehouse/internal/ccmessaging"
 	"github.com/gatehouse/gatehouse/internal/httpapi"
+	"github.com/gatehouse/gatehouse/internal/httpapi/console"
 	"github.com/gatehouse/gatehouse/internal/httpapi/gateway"
 	"github.com/gatehouse/gatehouse/internal/servertest"
 )
@@ -70,11 +71,11 @@ func (c *contract) unexercised() []string {
 }
 
 // registeredRoutes returns the routes of an HTTP surface with every
-// optional part present. Registering routes calls no domain service, so
-// zero services do.
+// optional part present, the console included. Registering routes calls
+// no domain service, so zero services do.
 func registeredRoutes() []string {
 	return httpapi.New(httpapi.Deps{Fabric: new(apifabric.Service), Messaging: new(ccmessaging.Service)},
-		httpapi.Options{Gateway: new(gateway.Gateway)}).Routes()
+		httpapi.Options{Gateway: new(gateway.Gateway), ConsoleSecret: make([]byte, 32)}).Routes()
 }
 
 var (
@@ -218,6 +219,30 @@ func TestOpenAPIRoutes(t *testing.T) {
 		if !slices.Contains(registered, op) && !slices.Contains(registered, "* "+path) {
 			t.Errorf("internal/httpapi/openapi.json documents %s %s, which no route serves", method, path)
 		}
+	}
+}
+
+// TestOpenAPILeavesOutTheConsole: the one rule for the admin console is
+// that its HTML pages are not the API: the console is served (below) but
+// registers no route, and the document has no path under it.
+func TestOpenAPILeavesOutTheConsole(t *testing.T) {
+	c, err := loadContract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, route := range registeredRoutes() {
+		if _, path, _ := strings.Cut(docOperation(route), " "); strings.HasPrefix(path, console.Prefix) {
+			t.Errorf("route %q is under the console, which serves pages, not the API", route)
+		}
+	}
+	for _, op := range c.documented() {
+		if _, path, _ := strings.Cut(op, " "); strings.HasPrefix(path, console.Prefix) {
+			t.Errorf("internal/httpapi/openapi.json documents %s, a page of the console", op)
+		}
+	}
+	r := start(t, nil).call("GET", console.Prefix+"login", "", nil)
+	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET %slogin: %d %s", console.Prefix, r.status, r.header.Get("Content-Type"))
 	}
 }
 

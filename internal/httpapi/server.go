@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/ccmessaging"
 	"github.com/gatehouse/gatehouse/internal/engine"
+	"github.com/gatehouse/gatehouse/internal/httpapi/console"
 	"github.com/gatehouse/gatehouse/internal/httpapi/gateway"
 	"github.com/gatehouse/gatehouse/internal/httpapi/wire"
 	"github.com/gatehouse/gatehouse/internal/keyring"
@@ -64,6 +65,9 @@ type Options struct {
 	// FeedHeartbeat is how often the revocation feed writes a heartbeat
 	// [DefaultFeedHeartbeat].
 	FeedHeartbeat time.Duration
+	// ConsoleSecret keys the CSRF tokens of the admin console under
+	// /console/ (console.Deps.Secret); nil leaves the console out.
+	ConsoleSecret []byte
 }
 
 // Deps are the domain services the HTTP surface calls.
@@ -96,9 +100,10 @@ type Server struct {
 	issuer       string
 	// heartbeat is the revocation feed's; streamsDone is closed by
 	// CloseStreams.
-	heartbeat    time.Duration
-	streamsDone  chan struct{}
-	closeStreams sync.Once
+	heartbeat     time.Duration
+	streamsDone   chan struct{}
+	closeStreams  sync.Once
+	consoleSecret []byte
 }
 
 // New builds the HTTP surface.
@@ -111,7 +116,8 @@ func New(d Deps, opts Options) *Server {
 	}
 	s := &Server{Deps: d, mux: &routeMux{ServeMux: http.NewServeMux()}, errs: wire.Errors{Logger: d.Logger}, proxies: opts.Proxies,
 		limiter: newIPLimiter(opts.RateLimit, opts.RateBurst, opts.Now), gateway: opts.Gateway,
-		version: opts.Version, adminMetrics: opts.AdminMetrics, storeBackend: opts.StoreBackend, issuer: opts.Issuer}
+		version: opts.Version, adminMetrics: opts.AdminMetrics, storeBackend: opts.StoreBackend, issuer: opts.Issuer,
+		consoleSecret: opts.ConsoleSecret}
 	if opts.TracerProvider != nil {
 		s.tracer = opts.TracerProvider.Tracer(telemetry.Scope)
 	}
@@ -142,12 +148,25 @@ func (s *Server) routes() {
 		s.mux.Handle(gateway.VerifyPath, s.gateway.AuthVerify())
 		s.mux.dispatch(gateway.VerifyPath+"/", s.gateway.AuthVerify())
 	}
+	if s.consoleSecret != nil {
+		s.mux.dispatch(console.Prefix, s.console())
+	}
+}
+
+// console builds the admin console over the same domain services, the
+// same identity (callerOf), rate limit and key rotation as the API.
+func (s *Server) console() *console.Console {
+	return console.New(console.Deps{Engine: s.Engine, Fabric: s.Fabric, Messaging: s.Messaging, Keys: s.Keys,
+		Audit: s.Audit, Logger: s.Logger, Secret: s.consoleSecret, Caller: s.callerOf, Allow: s.limiter.allow,
+		RotateKey: s.rotateKey})
 }
 
 // Routes returns the operations registered: "METHOD /path" with the mux's wildcards, or "/path" for a route that
 // takes every method. Paths a dispatcher serves below a prefix (the
 // ccmessaging API, the Envoy form of /auth/verify) are not routes of
-// their own; the ccmessaging endpoints are listed one by one. The
+// their own; the ccmessaging endpoints are listed one by one. The admin
+// console under console.Prefix serves HTML pages to browsers, not the
+// API: it is a dispatcher too, and none of its pages is a route. The
 // OpenAPI document (GET /openapi.json) describes exactly these.
 func (s *Server) Routes() []string { return slices.Clone(s.mux.routes) }
 

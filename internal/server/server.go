@@ -253,6 +253,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("ccmessaging: %w", err)
 	}
+	consoleSecret, err := keyring.SharedSecret(ctx, s.st, "console-csrf")
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
 	eng, err := engine.New(bg, s.st, s.ring, hasher, s.audit, logger, engine.Options{
 		TokenTTL: cfg.TokenTTL, Leeway: cfg.TokenLeeway,
 		LockoutAttempts: cfg.LockoutAttempts, LockoutWindow: cfg.LockoutWindow, LockoutBan: cfg.LockoutBan,
@@ -271,7 +275,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Fabric: fabric, Messaging: s.msg},
 		httpapi.Options{Proxies: proxies, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst, Now: cfg.Now, Gateway: gw, Version: cfg.Version,
 			AdminMetrics: cfg.AdminListen != "", TracerProvider: cfg.TracerProvider, StoreBackend: storeBackend(cfg), Issuer: cfg.Issuer,
-			FeedHeartbeat: cfg.FeedHeartbeat})
+			FeedHeartbeat: cfg.FeedHeartbeat, ConsoleSecret: consoleSecret})
 	s.http = &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 5 * time.Second,
