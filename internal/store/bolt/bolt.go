@@ -145,6 +145,7 @@ func Open(path string, opts Options) (*Store, error) {
 		swept: make(chan struct{}),
 	}
 	s.commits = newCommitter(db, log, s.over, opts, s.hub.publish)
+	release(db) // opening walked every page to rebuild the free list
 	go s.sweepLoop(opts.SweepInterval)
 	return s, nil
 }
@@ -233,8 +234,26 @@ func liveItem(ev store.Event, now time.Time) (store.Item, bool) {
 }
 
 // List returns the live items under prefix, sorted by key, and the store
-// revision of the listing.
+// revision of the listing. A listing of more than releaseAfter items
+// releases the file's pages from the process's memory afterwards.
 func (s *Store) List(ctx context.Context, prefix string) ([]store.Item, int64, error) {
+	items, rev, err := s.list(ctx, prefix)
+	if len(items) > releaseAfter {
+		s.release()
+	}
+	return items, rev, err
+}
+
+// release releases the file's pages from the process's memory unless the
+// store is closed.
+func (s *Store) release() {
+	if s.enter(context.Background()) == nil {
+		release(s.db)
+		s.mu.RUnlock()
+	}
+}
+
+func (s *Store) list(ctx context.Context, prefix string) ([]store.Item, int64, error) {
 	if err := s.enter(ctx); err != nil {
 		return nil, 0, err
 	}

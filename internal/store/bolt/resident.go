@@ -1,0 +1,25 @@
+package bolt
+
+import bbolt "go.etcd.io/bbolt"
+
+// releaseAfter is how many items a listing returns beyond which it
+// releases the file's pages from the process's memory afterwards (see
+// release): loading a prefix of that size at start-up walks most of the
+// file.
+const releaseAfter = 4096
+
+// release drops the pages of the bbolt file that reads have mapped into
+// the process's resident memory. Opening the file (which rebuilds the
+// free list by walking every page) and a start-up listing of a large
+// prefix touch most of the file once; its pages would otherwise stay
+// counted in the process's resident memory (RssFile) for as long as it
+// runs, though it reads few of them again. The pages stay in the page
+// cache: a later read maps its page again without reading the disk. The
+// map is read-only, so this never loses data. It runs in a read
+// transaction, during which the file cannot be mapped again.
+func release(db *bbolt.DB) {
+	_ = db.View(func(tx *bbolt.Tx) error {
+		dropPages(db.Info().Data, tx.Size())
+		return nil
+	})
+}
