@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"time"
@@ -26,17 +27,28 @@ type ScaleResult struct {
 	SeedS          float64 `json:"seed_s"`
 	RSSReadyBytes  uint64  `json:"rss_ready_bytes"`
 	RSSLoadedBytes uint64  `json:"rss_loaded_bytes"`
+	// The resident memory once ready and after the load split into
+	// anonymous memory (the Go heap, stacks, the runtime) and file-backed
+	// pages (the bolt file's map, the binary): RssAnon and RssFile of
+	// /proc/self/status.
+	RSSAnonReadyBytes  uint64 `json:"rss_anon_ready_bytes"`
+	RSSFileReadyBytes  uint64 `json:"rss_file_ready_bytes"`
+	RSSAnonLoadedBytes uint64 `json:"rss_anon_loaded_bytes"`
+	RSSFileLoadedBytes uint64 `json:"rss_file_loaded_bytes"`
 	// HeapBytes is the live Go heap once ready; StoreFileBytes the size of
 	// the bolt file, whose pages the start-up load maps into memory.
-	HeapBytes         uint64  `json:"heap_bytes"`
-	StoreFileBytes    uint64  `json:"store_file_bytes"`
-	MemoryTargetBytes uint64  `json:"memory_target_bytes"`
-	MemoryMet         bool    `json:"memory_met"`
-	RestartS          float64 `json:"restart_s"`
-	RestartTargetS    float64 `json:"restart_target_s"`
-	RestartMet        bool    `json:"restart_met"`
-	SessionRPS        float64 `json:"session_rps"`
-	SessionErrors     uint64  `json:"session_errors"`
+	HeapBytes uint64 `json:"heap_bytes"`
+	// HeapGoalLoadedBytes is the garbage collector's heap goal at the end
+	// of the load: the Go heap grows towards it between collections.
+	HeapGoalLoadedBytes uint64  `json:"heap_goal_loaded_bytes"`
+	StoreFileBytes      uint64  `json:"store_file_bytes"`
+	MemoryTargetBytes   uint64  `json:"memory_target_bytes"`
+	MemoryMet           bool    `json:"memory_met"`
+	RestartS            float64 `json:"restart_s"`
+	RestartTargetS      float64 `json:"restart_target_s"`
+	RestartMet          bool    `json:"restart_met"`
+	SessionRPS          float64 `json:"session_rps"`
+	SessionErrors       uint64  `json:"session_errors"`
 	// SessionCPUUs and BaselineCPUUs are the CPU time per request of the
 	// two session runs, in µs: unlike throughput, they do not depend on
 	// what else the machine runs.
@@ -84,8 +96,9 @@ type scaleStore struct {
 // scaleRun is what one restart of a seeded store measured.
 type scaleRun struct {
 	restart           time.Duration
-	rssReady, rssLoad uint64
+	rssReady, rssLoad resident
 	heap, file        uint64
+	heapGoal          uint64
 	warmUp            time.Duration
 	load              *measured
 }
@@ -121,7 +134,10 @@ func (r *runner) scale(ctx context.Context) (_ *ScaleResult, err error) {
 	base, big := runs[0], runs[1]
 	s := &ScaleResult{
 		Sessions: r.cfg.Sessions, SeedS: stores[1].seed.Seconds(),
-		RSSReadyBytes: big.rssReady, RSSLoadedBytes: big.rssLoad, HeapBytes: big.heap, StoreFileBytes: big.file,
+		RSSReadyBytes: big.rssReady.total, RSSLoadedBytes: big.rssLoad.total, HeapBytes: big.heap, StoreFileBytes: big.file,
+		HeapGoalLoadedBytes: big.heapGoal,
+		RSSAnonReadyBytes:   big.rssReady.anon, RSSFileReadyBytes: big.rssReady.file,
+		RSSAnonLoadedBytes: big.rssLoad.anon, RSSFileLoadedBytes: big.rssLoad.file,
 		MemoryTargetBytes: uint64(memoryPerMillion * max(1, float64(r.cfg.Sessions)/1e6)),
 		RestartS:          big.restart.Seconds(), RestartTargetS: scaleRestartLimit.Seconds(),
 		SessionRPS: big.load.rps(), SessionErrors: big.load.errors, SessionGCShare: big.load.gcShare(),
@@ -200,6 +216,10 @@ func (r *runner) restart(ctx context.Context, st *scaleStore) (_ *scaleRun, err 
 		return nil, err
 	}
 	run.rssLoad = residentBytes()
+	run.heapGoal = heapGoal()
+	if err := r.d.heapProfile(name + "-loaded"); err != nil {
+		return nil, err
+	}
 	r.d.close()
 	return run, nil
 }
@@ -231,23 +251,39 @@ func freeMemory() uint64 {
 	return ms.HeapAlloc
 }
 
-// residentBytes returns the process's resident set size (VmRSS), or 0
-// where /proc is not available.
-func residentBytes() uint64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
+// heapGoal returns the garbage collector's current heap goal.
+func heapGoal() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
 		return 0
 	}
+	return s[0].Value.Uint64()
+}
+
+// resident is the process's resident memory: its total (VmRSS), and
+// its anonymous (RssAnon) and file-backed (RssFile) parts.
+type resident struct{ total, anon, file uint64 }
+
+// residentBytes returns the process's resident memory, read from
+// /proc/self/status, or zeros where /proc is not available.
+func residentBytes() resident {
+	var r resident
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return r
+	}
 	defer f.Close()
+	fields := map[string]*uint64{"VmRSS:": &r.total, "RssAnon:": &r.anon, "RssFile:": &r.file}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		name, rest, _ := strings.Cut(sc.Text(), "\t")
+		if p, ok := fields[name]; ok {
 			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				return 0
+			if err == nil {
+				*p = kb << 10
 			}
-			return kb << 10
 		}
 	}
-	return 0
+	return r
 }
