@@ -1,6 +1,10 @@
 package bolt
 
-import bbolt "go.etcd.io/bbolt"
+import (
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+)
 
 // releaseAfter is how many items a listing returns beyond which it
 // releases the file's pages from the process's memory afterwards (see
@@ -8,12 +12,22 @@ import bbolt "go.etcd.io/bbolt"
 // file.
 const releaseAfter = 4096
 
+// releaseEvery is how often at most a flush releases the file's pages (a
+// variable for tests).
+// Writes read the pages on the path to each key they change, and the
+// kernel maps up to 64 KiB around each page read (fault-around): writes to
+// keys spread over a large file, such as the last-activity times of many
+// sessions, would otherwise map most of the file into the process's
+// resident memory within minutes.
+var releaseEvery = 10 * time.Second
+
 // release drops the pages of the bbolt file that reads have mapped into
 // the process's resident memory. Opening the file (which rebuilds the
 // free list by walking every page) and a start-up listing of a large
 // prefix touch most of the file once; its pages would otherwise stay
 // counted in the process's resident memory (RssFile) for as long as it
-// runs, though it reads few of them again. The pages stay in the page
+// runs, though it reads few of them again; writes map pages too (see
+// releaseEvery). The pages stay in the page
 // cache: a later read maps its page again without reading the disk. The
 // map is read-only, so this never loses data. It runs in a read
 // transaction, during which the file cannot be mapped again.

@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
 
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -101,4 +104,65 @@ func mappedRSS(t *testing.T, path string) int64 {
 		t.Fatal(err)
 	}
 	return total
+}
+
+// TestFlushReleasesFilePages checks that a flush releases the file's
+// pages that reads and writes mapped since the last release.
+func TestFlushReleasesFilePages(t *testing.T) {
+	every := releaseEvery
+	releaseEvery = 0
+	t.Cleanup(func() { releaseEvery = every })
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	s, err := Open(path, Options{FlushInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	value := []byte(strings.Repeat("v", 200))
+	err = s.write(t.Context(), func(w *writeTx) error {
+		for i := range 4 * releaseAfter {
+			if _, err := w.set(store.Item{Key: fmt.Sprintf("big/%06d", i), Value: value}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the writes are flushed", func() bool {
+		s.over.mu.RLock()
+		defer s.over.mu.RUnlock()
+		return len(s.over.last) == 0
+	})
+	// Read every page, as writes to keys spread over the file do.
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(itemsBucket).ForEach(func(k, v []byte) error { return nil })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rss := mappedRSS(t, path); rss < fi.Size()/2 {
+		t.Fatalf("reading every item mapped only %d bytes of the %d-byte file", rss, fi.Size())
+	}
+	if _, err := s.Put(t.Context(), store.Item{Key: "one", Value: value}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the flush releases the file's pages", func() bool { return mappedRSS(t, path) <= fi.Size()/4 })
+}
+
+// waitUntil waits (at most 10 s) until cond holds.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
