@@ -253,6 +253,7 @@ func (s *Store) release() {
 	}
 }
 
+// list is List without the release.
 func (s *Store) list(ctx context.Context, prefix string) ([]store.Item, int64, error) {
 	if err := s.enter(ctx); err != nil {
 		return nil, 0, err
