@@ -72,6 +72,7 @@ func newCmd() *cobra.Command {
 	f.IntVar(&cfg.Connections, "connections", 32, "concurrent connections")
 	f.StringSliceVar(&cfg.Scenarios, "scenarios", nil, "scenarios to run, comma separated (default all but scale)")
 	f.IntVar(&cfg.Sessions, "sessions", 1_000_000, "live sessions of the scale scenario")
+	f.IntVar(&cfg.Restarts, "restarts", 1, "restarts of the scale scenario's server on its sessions (the first measured fully, the others to ready)")
 	f.BoolVar(&asJSON, "json", false, "write the result as JSON on stdout")
 	f.StringVar(&cfg.ProfileDir, "cpuprofile", "", "directory to write a CPU profile of each scenario's measuring time to (<scenario>.pprof)")
 	return cmd

@@ -3,10 +3,13 @@ package apifabric_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/apifabric"
 	"github.com/gatehouse/gatehouse/internal/audit"
 	"github.com/gatehouse/gatehouse/internal/authz"
+	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/bolt"
 	"github.com/gatehouse/gatehouse/internal/testclock"
 )
@@ -364,5 +368,77 @@ func BenchmarkTokenByAkSk(b *testing.B) {
 		if _, err := s.TokenByAkSk(context.Background(), req, "127.0.0.1"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// auditGate is a store whose writes of audit records wait, once shut,
+// until release is closed, and which records the targets of the audit
+// records it stored.
+type auditGate struct {
+	store.Store
+	shut    *atomic.Bool
+	release chan struct{}
+	stored  *sync.Map
+}
+
+func (g auditGate) Put(ctx context.Context, it store.Item) (store.Item, error) {
+	if !strings.HasPrefix(it.Key, "audit/") || !g.shut.Load() {
+		return g.Store.Put(ctx, it)
+	}
+	<-g.release
+	out, err := g.Store.Put(ctx, it)
+	var recs []audit.Record
+	if json.Unmarshal(it.Value, &recs) == nil {
+		for _, r := range recs {
+			g.stored.Store(r.Outcome, true)
+		}
+	}
+	return out, err
+}
+
+// TestTokenByAkSkAuditing checks that a successful exchange is answered
+// without waiting for its audit record's store write, and that a refused
+// one is answered only once its record is stored.
+func TestTokenByAkSkAuditing(t *testing.T) {
+	bs, err := bolt.Open(filepath.Join(t.TempDir(), "gatehouse.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := auditGate{Store: bs, shut: new(atomic.Bool), release: make(chan struct{}), stored: new(sync.Map)}
+	var once sync.Once
+	open := func() { once.Do(func() { close(g.release) }) }
+	logger := slog.New(slog.DiscardHandler)
+	log := audit.New(g, logger, time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { open(); log.Close(); cancel(); bs.Close() })
+	s, err := apifabric.New(ctx, g, log, logger, apifabric.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := createApp(t, s)
+	g.shut.Store(true)
+
+	answered := make(chan error, 1)
+	go func() {
+		_, err := s.TokenByAkSk(ctx, apifabric.TokenRequest{AppKey: app.AppKey, AppSecret: app.AppSecret}, "127.0.0.1")
+		answered <- err
+	}()
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a successful exchange waited for its audit record's store write")
+	}
+
+	go func() {
+		_, err := s.TokenByAkSk(ctx, apifabric.TokenRequest{AppKey: app.AppKey, AppSecret: app.AppSecret + "x"}, "127.0.0.1")
+		answered <- err
+	}()
+	open()
+	wantCode(t, <-answered, apierror.InvalidAppCredentials)
+	if _, ok := g.stored.Load(audit.Failure); !ok {
+		t.Fatal("a refused exchange was answered before its audit record was stored")
 	}
 }

@@ -103,10 +103,10 @@ func (l *Log) Record(r Record) {
 }
 
 // RecordAsync audits one event like Record but returns without waiting
-// for the store, for events on a hot path that are not acknowledged
-// security actions (the in-band renewal of a session token). When
-// maxQueued records are already waiting the record is kept in the log
-// only.
+// for the store, for routine token issuance on a hot path (the in-band
+// renewal of a session token, a successful AK/SK exchange): its log line
+// is written before it returns. When maxQueued records are already
+// waiting the record is kept in the log only.
 func (l *Log) RecordAsync(r Record) { l.add(r, true) }
 
 // add writes r's log line and queues r for the store, returning the batch

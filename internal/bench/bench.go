@@ -58,6 +58,10 @@ type Config struct {
 	Scenarios []string
 	// Sessions is the number of live sessions of the scale scenario [1000000].
 	Sessions int
+	// Restarts is how many times the scale scenario restarts the server on
+	// its Sessions sessions [1]: the first restart is measured fully, the
+	// others for their time to ready and memory once ready.
+	Restarts int
 	// Progress receives a progress line while a scenario runs; Log the
 	// warnings of in-process servers. Nil discards them.
 	Progress io.Writer
@@ -73,6 +77,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Connections <= 0 {
 		c.Connections = 32
+	}
+	if c.Restarts <= 0 {
+		c.Restarts = 1
 	}
 	if c.Sessions <= 0 {
 		c.Sessions = 1_000_000

@@ -30,11 +30,13 @@ func (s *Service) flushLoop(ctx context.Context) {
 
 // flush writes the last-activity time of every session that served a
 // request on this replica since its time was last written: one write per
-// active session per interval, however many requests it made.
+// active session per interval, however many requests it made. It visits
+// only the sessions queued by their requests since the last flush.
 func (s *Service) flush(ctx context.Context) {
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, flushWriters)
-	for _, sess := range s.sessions.all() {
+	for _, sess := range s.sessions.takeDirty() {
+		sess.queued.Store(0) // before reading last: a request from now on queues it again
 		last := sess.last.Load()
 		if last <= sess.flushed.Load() || last <= sess.record().LastActivity {
 			continue
@@ -72,6 +74,7 @@ func (s *Service) writeActivity(ctx context.Context, sess *session, last int64) 
 		if ctx.Err() == nil {
 			s.logger.Warn("session activity not stored", "channel", known.Channel, "err", err)
 		}
+		s.sessions.queue(sess) // tried again at the next flush
 		return
 	}
 	if last > sess.flushed.Load() {

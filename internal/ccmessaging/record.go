@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // sessionFormat starts a session record in its binary form: the record's
@@ -39,18 +40,18 @@ func encodeSession(rec *sessionRecord) []byte {
 	return b
 }
 
-// loadSession returns the binary form of a stored record, converting a
-// JSON one, and the record it holds.
-func loadSession(val []byte) (string, sessionRecord, bool) {
-	enc := string(val)
+// loadSession returns the binary form of a stored record (val itself, or
+// converted from JSON) and the record it holds, sharing its memory.
+func loadSession(val []byte) ([]byte, sessionRecord, bool) {
+	enc := val
 	if len(val) > 0 && val[0] == '{' {
 		var rec sessionRecord
 		if json.Unmarshal(val, &rec) != nil || rec.ID == "" {
-			return "", sessionRecord{}, false
+			return nil, sessionRecord{}, false
 		}
-		enc = string(encodeSession(&rec))
+		enc = encodeSession(&rec)
 	}
-	rec, ok := decodeSession(enc)
+	rec, ok := decodeSession(unsafe.String(unsafe.SliceData(enc), len(enc)))
 	return enc, rec, ok
 }
 

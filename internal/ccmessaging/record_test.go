@@ -30,7 +30,7 @@ func TestSessionRecordEncoding(t *testing.T) {
 			if !ok || got != rec {
 				t.Fatalf("loaded %+v, %v; want %+v", got, ok, rec)
 			}
-			if again, ok := decodeSession(enc); !ok || again != rec {
+			if again, ok := decodeSession(string(enc)); !ok || again != rec {
 				t.Fatalf("binary form decoded as %+v, %v", again, ok)
 			}
 		})
@@ -132,8 +132,8 @@ func TestHashesReuseEarlierVersion(t *testing.T) {
 			table := newSessionTable(m)
 			table.Apply(put(&tc.earlier))
 			table.Apply(put(&tc.next))
-			if got, want := table.get(tc.next.Channel, tc.next.User).tokens, hashes(m, &tc.next, nil); *got != *want {
-				t.Fatalf("reused hashes %x, want %x", *got, *want)
+			if got, want := table.tokens[table.get(tc.next.Channel, tc.next.User)], hashes(m, &tc.next, nil); got != want {
+				t.Fatalf("reused hashes %x, want %x", got, want)
 			}
 		})
 	}
@@ -202,5 +202,59 @@ func TestTableKey(t *testing.T) {
 	}
 	if tableKey("1", "12") == tableKey("11", "2") {
 		t.Fatal("two sessions share a table key")
+	}
+}
+
+// TestSessionHoldsItsRecord checks that a session keeps a copy of the
+// binary form it was made of, after its last activity, and decodes it.
+func TestSessionHoldsItsRecord(t *testing.T) {
+	rec := fullRecord()
+	val := encodeSession(&rec)
+	s, got, ok := load(val)
+	if !ok || got != rec {
+		t.Fatalf("loaded %+v, %v; want %+v", got, ok, rec)
+	}
+	clear(val) // the session holds a copy
+	s.touch(rec.LastActivity + 1)
+	s.flushed.Store(rec.LastActivity)
+	if got := s.record(); got != rec {
+		t.Fatalf("record %+v after use, want %+v", got, rec)
+	}
+	if got, want := s.encoded(), string(encodeSession(&rec)); got != want {
+		t.Fatalf("binary form %q, want %q", got, want)
+	}
+	if s.last.Load() != rec.LastActivity+1 || s.flushed.Load() != rec.LastActivity {
+		t.Fatalf("activity %d, flushed %d", s.last.Load(), s.flushed.Load())
+	}
+}
+
+// TestTouchQueuesOnce checks that the sessions that served requests are
+// queued for the next flush once each, and queued again by a request
+// served after they were taken.
+func TestTouchQueuesOnce(t *testing.T) {
+	m := minter{key: []byte("0123456789abcdef0123456789abcdef")}
+	table := newSessionTable(m)
+	var items []store.Item
+	for _, user := range []string{"a", "b", "c"} {
+		rec := fullRecord()
+		rec.User = user
+		items = append(items, put(&rec).Item)
+	}
+	table.Reset(items)
+	a, b := table.get("1001", "a"), table.get("1001", "b")
+	table.touch(a, 1)
+	table.touch(b, 2)
+	table.touch(a, 3)
+	if got := table.takeDirty(); len(got) != 2 || got[0] != a || got[1] != b {
+		t.Fatalf("queued %v, want a and b once", got)
+	}
+	if got := table.takeDirty(); len(got) != 0 {
+		t.Fatalf("queued %d sessions again without a request", len(got))
+	}
+	a.queued.Store(0) // as flush does once it took a
+	table.touch(b, 4) // b was not released: still counted as queued
+	table.touch(a, 5)
+	if got := table.takeDirty(); len(got) != 1 || got[0] != a || a.last.Load() != 5 {
+		t.Fatalf("queued %v, want a alone, with its last request", got)
 	}
 }

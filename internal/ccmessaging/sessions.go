@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/gatehouse/gatehouse/internal/store"
 )
@@ -45,24 +46,38 @@ type sessionRecord struct {
 	Grant    int64 `json:"grant,omitempty"`
 }
 
-// session is a loaded session: its record, the hashes of its live tokens
-// (the current one and, while it exists, the previous one) and its
-// last activity. A session's record is never modified; a change of the
-// record replaces the session. The record is kept in its binary form,
-// decoded when used, and the session holds no other pointer than the
-// hashes: few pointers for the garbage collector to follow, whatever the
-// number of sessions.
+// session is a loaded session: its last activity, followed in the same
+// allocation by its record in binary form, decoded when used. A session's
+// record is never modified; a change of the record replaces the session.
+// The allocation holds no pointer, so the garbage collector marks it
+// without scanning it, whatever the number of sessions; the hashes of its
+// tokens, once computed, are kept by the session table.
 type session struct {
-	enc string // the record's binary form
-	// tokens are the hashes of the session's live tokens, computed when
-	// the session is first looked up by a token and set once, under the
-	// table's lock, before the session is indexed by them; nil until then.
-	tokens *tokenHashes
 	// last is the latest request time (unix ms) served here and flushed
 	// the latest one written to the store. A replacing version starts
 	// from these values; a request that still holds the version replaced
 	// may record its time there, a moment too late to be carried over.
 	last, flushed atomic.Int64
+	n             uint32        // length of the binary form that follows
+	queued        atomic.Uint32 // 1 while in the table's list of sessions to flush
+}
+
+// sessionHeader is the size of a session before its binary form.
+const sessionHeader = int(unsafe.Sizeof(session{}))
+
+// newSession returns a session of the binary form enc, copied.
+func newSession(enc []byte) *session {
+	b := make([]byte, sessionHeader+len(enc)) // no pointers: not scanned
+	copy(b[sessionHeader:], enc)
+	s := (*session)(unsafe.Pointer(unsafe.SliceData(b)))
+	s.n = uint32(len(enc))
+	return s
+}
+
+// encoded returns the session's record in binary form, sharing the
+// session's memory.
+func (s *session) encoded() string {
+	return unsafe.String((*byte)(unsafe.Add(unsafe.Pointer(s), sessionHeader)), s.n)
 }
 
 // tokenHashes are the hashes of a session's current token and, while it
@@ -72,7 +87,7 @@ type tokenHashes struct{ cur, prev [sha256.Size]byte }
 // record returns the session's record; its strings share the session's
 // memory.
 func (s *session) record() sessionRecord {
-	rec, _ := decodeSession(s.enc) // checked when the session was loaded
+	rec, _ := decodeSession(s.encoded()) // checked when the session was loaded
 	return rec
 }
 
@@ -108,7 +123,7 @@ func (k *knownToken) is(id string, gen, iat, exp int64) bool {
 // tokens of the same channel and user and minting the others: a renewal's
 // previous token is the earlier version's current one, and its new token
 // may have been handed over by the renewal that minted it.
-func hashes(m minter, rec *sessionRecord, known []knownToken) *tokenHashes {
+func hashes(m minter, rec *sessionRecord, known []knownToken) tokenHashes {
 	hash := func(gen, iat, exp int64) [sha256.Size]byte {
 		for i := range known {
 			if known[i].is(rec.ID, gen, iat, exp) {
@@ -117,7 +132,7 @@ func hashes(m minter, rec *sessionRecord, known []knownToken) *tokenHashes {
 		}
 		return tokenHash(m.mint(rec, gen, iat, exp))
 	}
-	h := &tokenHashes{cur: hash(rec.Gen, rec.Issued, rec.Exp)}
+	h := tokenHashes{cur: hash(rec.Gen, rec.Issued, rec.Exp)}
 	if rec.PrevUntil > 0 {
 		h.prev = hash(rec.Gen-1, rec.PrevIssued, rec.PrevExp)
 	}
@@ -129,12 +144,23 @@ func hashes(m minter, rec *sessionRecord, known []knownToken) *tokenHashes {
 // token that can still be valid. Verifying a known token is one hash and
 // one lookup. The hash index is filled as tokens are used: a session
 // loaded at start-up costs no token signature until its first request.
-// Only the follower changes byKey; byHash also grows on lookups.
+// Only the follower changes byKey; byHash and tokens also grow on
+// lookups.
 type sessionTable struct {
 	minter minter
 	mu     sync.RWMutex
 	byKey  map[string]*session // by tableKey, sharing the sessions' memory
 	byHash map[[sha256.Size]byte]*session
+	// tokens holds the token hashes of every session in byHash, set once,
+	// before the session is indexed by them.
+	tokens map[*session]tokenHashes
+
+	// dirtyMu guards dirty: the sessions that served a request since they
+	// were last taken by takeDirty, each once (its queued flag is set), so
+	// that writing last-activity times costs in proportion to the active
+	// sessions, not to all of them.
+	dirtyMu sync.Mutex
+	dirty   []*session
 
 	// handedMu guards handed: by table key, the new token of each renewal
 	// in progress on this replica, whose hash the renewal computed before
@@ -146,7 +172,7 @@ type sessionTable struct {
 
 func newSessionTable(m minter) *sessionTable {
 	return &sessionTable{minter: m, byKey: map[string]*session{}, byHash: map[[sha256.Size]byte]*session{},
-		handed: map[string]knownToken{}}
+		tokens: map[*session]tokenHashes{}, handed: map[string]knownToken{}}
 }
 
 // keyOf returns the table key of a store key. Channel IDs are digits, so
@@ -157,13 +183,14 @@ func keyOf(key string) string {
 }
 
 // load decodes a stored record into a session and returns it with its
-// record.
+// record, which shares the session's memory.
 func load(val []byte) (*session, sessionRecord, bool) {
-	enc, rec, ok := loadSession(val)
+	enc, _, ok := loadSession(val)
 	if !ok {
 		return nil, sessionRecord{}, false
 	}
-	return &session{enc: enc}, rec, true
+	s := newSession(enc)
+	return s, s.record(), true
 }
 
 // resume keeps the activity of old, of record oldRec, that s, of record
@@ -183,7 +210,7 @@ func (t *sessionTable) Reset(items []store.Item) {
 		if !ok {
 			continue
 		}
-		k := tableKeyIn(s.enc)
+		k := tableKeyIn(s.encoded())
 		if old := t.byKey[k]; old != nil { // only the follower writes byKey
 			oldRec := old.record()
 			s.resume(&rec, old, &oldRec)
@@ -191,7 +218,7 @@ func (t *sessionTable) Reset(items []store.Item) {
 		byKey[k] = s
 	}
 	t.mu.Lock()
-	t.byKey, t.byHash = byKey, map[[sha256.Size]byte]*session{}
+	t.byKey, t.byHash, t.tokens = byKey, map[[sha256.Size]byte]*session{}, map[*session]tokenHashes{}
 	t.mu.Unlock()
 }
 
@@ -206,8 +233,9 @@ func (t *sessionTable) Apply(ev store.Event) {
 	}
 	var next *session
 	var rec sessionRecord
+	var tokens tokenHashes
 	if ev.Type == store.EventPut {
-		next, rec = t.next(k, ev.Item.Value, old, &oldRec)
+		next, rec, tokens = t.next(k, ev.Item.Value, old, &oldRec)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -216,18 +244,18 @@ func (t *sessionTable) Apply(ev store.Event) {
 		delete(t.byKey, k)
 	}
 	if next != nil {
-		t.byKey[tableKeyIn(next.enc)] = next
-		t.index(next, &rec)
+		t.byKey[tableKeyIn(next.encoded())] = next
+		t.index(next, &rec, tokens)
 	}
 }
 
 // next loads val, the version of the session under k that replaces old,
 // of record oldRec (old is nil if there is none), and computes its token
 // hashes. It returns nil if val is unreadable.
-func (t *sessionTable) next(k string, val []byte, old *session, oldRec *sessionRecord) (*session, sessionRecord) {
+func (t *sessionTable) next(k string, val []byte, old *session, oldRec *sessionRecord) (*session, sessionRecord, tokenHashes) {
 	s, rec, ok := load(val)
 	if !ok {
-		return nil, sessionRecord{}
+		return nil, sessionRecord{}, tokenHashes{}
 	}
 	var buf [3]knownToken
 	known := t.appendHanded(buf[:0], k)
@@ -235,8 +263,7 @@ func (t *sessionTable) next(k string, val []byte, old *session, oldRec *sessionR
 		s.resume(&rec, old, oldRec)
 		known = t.appendIndexed(known, old, oldRec)
 	}
-	s.tokens = hashes(t.minter, &rec, known)
-	return s, rec
+	return s, rec, hashes(t.minter, &rec, known)
 }
 
 // handOver tells the table the new token of a renewal of the session
@@ -269,9 +296,9 @@ func (t *sessionTable) appendHanded(known []knownToken, k string) []knownToken {
 // s is indexed.
 func (t *sessionTable) appendIndexed(known []knownToken, s *session, rec *sessionRecord) []knownToken {
 	t.mu.RLock()
-	tokens := s.tokens
+	tokens, ok := t.tokens[s]
 	t.mu.RUnlock()
-	if tokens == nil {
+	if !ok {
 		return known
 	}
 	known = append(known, knownToken{id: rec.ID, gen: rec.Gen, iat: rec.Issued, exp: rec.Exp, hash: tokens.cur})
@@ -281,23 +308,27 @@ func (t *sessionTable) appendIndexed(known []knownToken, s *session, rec *sessio
 	return known
 }
 
-// index adds s's token hashes to the hash index; t.mu is held.
-func (t *sessionTable) index(s *session, rec *sessionRecord) {
-	t.byHash[s.tokens.cur] = s
+// index adds s's token hashes, of record rec, to the hash index; t.mu is
+// held.
+func (t *sessionTable) index(s *session, rec *sessionRecord, tokens tokenHashes) {
+	t.tokens[s] = tokens
+	t.byHash[tokens.cur] = s
 	if rec.PrevUntil > 0 {
-		t.byHash[s.tokens.prev] = s
+		t.byHash[tokens.prev] = s
 	}
 }
 
 // unindex removes the token hashes of s, of record rec, from the hash
 // index; t.mu is held.
 func (t *sessionTable) unindex(s *session, rec *sessionRecord) {
-	if s.tokens == nil {
+	tokens, ok := t.tokens[s]
+	if !ok {
 		return
 	}
-	delete(t.byHash, s.tokens.cur)
+	delete(t.tokens, s)
+	delete(t.byHash, tokens.cur)
 	if rec.PrevUntil > 0 {
-		delete(t.byHash, s.tokens.prev)
+		delete(t.byHash, tokens.prev)
 	}
 }
 
@@ -315,12 +346,13 @@ func (t *sessionTable) get(channel, user string) *session {
 func (t *sessionTable) lookup(h [sha256.Size]byte) (*session, sessionRecord, int64, bool) {
 	t.mu.RLock()
 	s, ok := t.byHash[h]
+	cur := ok && t.tokens[s].cur == h
 	t.mu.RUnlock()
 	if !ok {
 		return nil, sessionRecord{}, 0, false
 	}
 	rec := s.record()
-	if h == s.tokens.cur {
+	if cur {
 		return s, rec, rec.Gen, true
 	}
 	return s, rec, rec.Gen - 1, true
@@ -337,7 +369,8 @@ func (t *sessionTable) resolve(c *claims, h [sha256.Size]byte) (*session, sessio
 	k := tableKey(c.Channel, c.User)
 	t.mu.RLock()
 	s := t.byKey[k]
-	known := s == nil || s.tokens != nil
+	_, indexed := t.tokens[s]
+	known := s == nil || indexed
 	t.mu.RUnlock()
 	if known {
 		return nil, sessionRecord{}, 0, false
@@ -348,12 +381,39 @@ func (t *sessionTable) resolve(c *claims, h [sha256.Size]byte) (*session, sessio
 	}
 	tokens := hashes(t.minter, &rec, nil) // outside the lock: signatures are slow
 	t.mu.Lock()
-	if s.tokens == nil && t.byKey[k] == s {
-		s.tokens = tokens
-		t.index(s, &rec)
+	if _, indexed := t.tokens[s]; !indexed && t.byKey[k] == s {
+		t.index(s, &rec, tokens)
 	}
 	t.mu.Unlock()
 	return t.lookup(h)
+}
+
+// touch records a request served by s at ms, and queues s for the next
+// flush.
+func (t *sessionTable) touch(s *session, ms int64) {
+	s.touch(ms)
+	t.queue(s)
+}
+
+// queue queues s for the next flush unless it is queued already.
+func (t *sessionTable) queue(s *session) {
+	if s.queued.Load() == 0 && s.queued.CompareAndSwap(0, 1) {
+		t.dirtyMu.Lock()
+		t.dirty = append(t.dirty, s)
+		t.dirtyMu.Unlock()
+	}
+}
+
+// takeDirty returns the sessions queued since the last call and empties
+// the queue. Each session leaves the queue as it is returned: the caller
+// must read its last activity after that (see flush), so that a request
+// served meanwhile queues it again.
+func (t *sessionTable) takeDirty() []*session {
+	t.dirtyMu.Lock()
+	out := t.dirty
+	t.dirty = nil
+	t.dirtyMu.Unlock()
+	return out
 }
 
 // all returns every session, in no particular order.

@@ -133,7 +133,7 @@ func (s *Service) verify(ctx context.Context, cr Credentials) (*Identity, string
 	default:
 		return nil, "", errDeadToken
 	}
-	sess.touch(now.UnixMilli())
+	s.sessions.touch(sess, now.UnixMilli())
 	return s.identity(&rec, ch, now), renewed, nil
 }
 

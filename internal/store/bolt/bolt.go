@@ -145,6 +145,7 @@ func Open(path string, opts Options) (*Store, error) {
 		swept: make(chan struct{}),
 	}
 	s.commits = newCommitter(db, log, s.over, opts, s.hub.publish)
+	release(db) // opening walked every page to rebuild the free list
 	go s.sweepLoop(opts.SweepInterval)
 	return s, nil
 }
@@ -233,8 +234,27 @@ func liveItem(ev store.Event, now time.Time) (store.Item, bool) {
 }
 
 // List returns the live items under prefix, sorted by key, and the store
-// revision of the listing.
+// revision of the listing. A listing of more than releaseAfter items
+// releases the file's pages from the process's memory afterwards.
 func (s *Store) List(ctx context.Context, prefix string) ([]store.Item, int64, error) {
+	items, rev, err := s.list(ctx, prefix)
+	if len(items) > releaseAfter {
+		s.release()
+	}
+	return items, rev, err
+}
+
+// release releases the file's pages from the process's memory unless the
+// store is closed.
+func (s *Store) release() {
+	if s.enter(context.Background()) == nil {
+		release(s.db)
+		s.mu.RUnlock()
+	}
+}
+
+// list is List without the release.
+func (s *Store) list(ctx context.Context, prefix string) ([]store.Item, int64, error) {
 	if err := s.enter(ctx); err != nil {
 		return nil, 0, err
 	}
@@ -242,7 +262,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]store.Item, int64, e
 	s.over.mu.RLock()
 	defer s.over.mu.RUnlock()
 	var (
-		items []store.Item
+		items listing
 		rev   int64
 	)
 	now := s.now()
@@ -254,22 +274,21 @@ func (s *Store) List(ctx context.Context, prefix string) ([]store.Item, int64, e
 		}
 		c := tx.Bucket(itemsBucket).Cursor()
 		for k, v := c.Seek([]byte(prefix)); k != nil && strings.HasPrefix(string(k), prefix); k, v = c.Next() {
-			key := string(k)
-			for len(changed) > 0 && changed[0].Item.Key < key {
-				items = appendLive(items, changed[0], now)
+			for len(changed) > 0 && changed[0].Item.Key < string(k) {
+				addLive(&items, changed[0], now)
 				changed = changed[1:]
 			}
-			if len(changed) > 0 && changed[0].Item.Key == key { // changed since the last flush
-				items = appendLive(items, changed[0], now)
+			if len(changed) > 0 && changed[0].Item.Key == string(k) { // changed since the last flush
+				addLive(&items, changed[0], now)
 				changed = changed[1:]
 				continue
 			}
-			rec, err := decodeRecord(key, v)
-			if err != nil {
-				return err
+			rec, ok := parseRecord(v)
+			if !ok {
+				return errCorrupt(string(k))
 			}
 			if !rec.expired(now) {
-				items = append(items, rec.item(key))
+				items.add(items.item(k, rec))
 			}
 		}
 		return nil
@@ -278,17 +297,16 @@ func (s *Store) List(ctx context.Context, prefix string) ([]store.Item, int64, e
 		return nil, 0, err
 	}
 	for _, ev := range changed {
-		items = appendLive(items, ev, now)
+		addLive(&items, ev, now)
 	}
-	return items, max(rev, s.over.revision), nil
+	return items.result(), max(rev, s.over.revision), nil
 }
 
-// appendLive appends the item of a change to items if it is a live one.
-func appendLive(items []store.Item, ev store.Event, now time.Time) []store.Item {
+// addLive adds the item of a change to items if it is a live one.
+func addLive(items *listing, ev store.Event, now time.Time) {
 	if it, ok := liveItem(ev, now); ok {
-		items = append(items, it)
+		items.add(it)
 	}
-	return items
 }
 
 // Watch delivers every change under prefix from fromRevision on. A

@@ -42,7 +42,8 @@ type committer struct {
 	lastEnd   time.Time
 	tx        *bbolt.Tx
 	txStart   time.Time
-	txDirty   bool // tx holds changes
+	txDirty   bool      // tx holds changes
+	released  time.Time // when a flush last released the file's pages
 
 	mu      sync.Mutex
 	queue   []*pending
@@ -286,6 +287,10 @@ func (c *committer) flush() {
 	}
 	c.over.clear()
 	c.log.Reset()
+	if t := time.Now(); t.Sub(c.released) >= releaseEvery {
+		release(c.db)
+		c.released = t
+	}
 }
 
 // replay applies to tx the changes in the log that the bbolt file lacks,

@@ -31,15 +31,27 @@ func encodeRecord(item store.Item) []byte {
 }
 
 func decodeRecord(key string, b []byte) (record, error) {
+	r, ok := parseRecord(b)
+	if !ok {
+		return record{}, errCorrupt(key)
+	}
+	return r, nil
+}
+
+// parseRecord is decodeRecord without the error.
+func parseRecord(b []byte) (record, bool) {
 	if len(b) < recordHeader {
-		return record{}, fmt.Errorf("bolt: corrupt record under %q", key)
+		return record{}, false
 	}
 	return record{
 		revision: int64(binary.BigEndian.Uint64(b[0:8])),
 		expires:  int64(binary.BigEndian.Uint64(b[8:16])),
 		value:    b[recordHeader:],
-	}, nil
+	}, true
 }
+
+// errCorrupt is the error of an unreadable record under key.
+func errCorrupt(key string) error { return fmt.Errorf("bolt: corrupt record under %q", key) }
 
 // expired reports whether the record has an expiry at or before now.
 func (r record) expired(now time.Time) bool {
@@ -48,7 +60,12 @@ func (r record) expired(now time.Time) bool {
 
 // item returns the record as an Item, copying the value out of bbolt memory.
 func (r record) item(key string) store.Item {
-	it := store.Item{Key: key, Value: append([]byte{}, r.value...), Revision: r.revision}
+	return r.itemWith(key, append([]byte{}, r.value...))
+}
+
+// itemWith returns the record as an Item of value, a copy of its value.
+func (r record) itemWith(key string, value []byte) store.Item {
+	it := store.Item{Key: key, Value: value, Revision: r.revision}
 	if r.expires != 0 {
 		it.Expires = time.Unix(0, r.expires)
 	}
