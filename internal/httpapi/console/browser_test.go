@@ -267,7 +267,7 @@ func TestBrowser(t *testing.T) {
 	// A key rotation.
 	b.open("/console/keys")
 	b.flash(`form[action="/console/keys/rotate"] button`, "Key rotated.")
-	if got := b.text("main table"); !strings.Contains(got, "retired") || !strings.Contains(got, "active") {
+	if got := b.text("main table"); !strings.Contains(got, "pending") || !strings.Contains(got, "active") {
 		t.Fatalf("key ring after rotation: %s", got)
 	}
 	b.screenshot("keys")

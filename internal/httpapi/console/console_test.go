@@ -648,3 +648,39 @@ func TestSessionCookieSecureOverTLS(t *testing.T) {
 		t.Fatalf("sign in over TLS: %d, cookie %+v", resp.StatusCode, c)
 	}
 }
+
+// TestKeyForms: the rotate form pre-publishes by default, switches at
+// once when asked, revokes the earlier keys only with the switch, and
+// refuses a revocation without it, changing nothing.
+func TestKeyForms(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	cookie := signIn(t, ts, "root", rootPW)
+	token := csrf(t, ts, cookie)
+	type key struct{ ID, Status string }
+	keys := func() []key {
+		var out struct{ Data []key }
+		apiJSON(t, ts, "/v4/keys", &out)
+		return out.Data
+	}
+	oldToken := ts.Root()
+
+	post(t, ts, cookie, token, "/console/keys/rotate", http.StatusSeeOther, nil)
+	if k := keys(); len(k) != 2 || k[0].Status != "pending" || k[1].Status != "active" {
+		t.Fatalf("after a rotation: %+v", k)
+	}
+	p := post(t, ts, cookie, token, "/console/keys/rotate", http.StatusBadRequest, url.Values{"revoke": {"on"}})
+	if !strings.Contains(p.body, `class="error"`) || len(keys()) != 2 {
+		t.Fatalf("revoke without the switch: %d keys, %s", len(keys()), p.body)
+	}
+	post(t, ts, cookie, token, "/console/keys/rotate", http.StatusSeeOther, url.Values{"immediate": {"on"}})
+	if k := keys(); k[0].Status != "active" || k[1].Status != "retired" {
+		t.Fatalf("after an immediate rotation: %+v", k)
+	}
+	post(t, ts, cookie, token, "/console/keys/rotate", http.StatusSeeOther, url.Values{"immediate": {"on"}, "revoke": {"on"}})
+	if k := keys(); len(k) != 1 || k[0].Status != "active" {
+		t.Fatalf("after a revoking rotation: %+v", k)
+	}
+	if r := ts.Call("GET", "/v4/accounts/root", oldToken, nil); r.Status != http.StatusUnauthorized {
+		t.Fatalf("a token of a revoked key: %d", r.Status)
+	}
+}

@@ -416,7 +416,8 @@ func sessionsPath(f url.Values) string {
 func (c *Console) loadKeys(r *http.Request, s *session) (any, error) { return c.Keys.Keys(), nil }
 
 func (c *Console) rotateKey(r *http.Request, s *session) (string, string, error) {
-	_, err := c.RotateKey(r.Context(), s.caller, keyring.RotateOptions{})
+	_, err := c.RotateKey(r.Context(), s.caller, keyring.RotateOptions{
+		Immediate: r.PostForm.Get("immediate") == "on", Revoke: r.PostForm.Get("revoke") == "on"})
 	return Prefix + "keys", "rotated", err
 }
 
