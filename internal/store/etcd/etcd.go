@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -158,12 +159,18 @@ func (s *Store) call(ctx context.Context, req func(ctx context.Context) error) e
 
 // callWithin runs one request with timeout and maps its error.
 func (s *Store) callWithin(ctx context.Context, timeout time.Duration, req func(ctx context.Context) error) error {
+	return s.mapError(ctx, s.request(ctx, timeout, req))
+}
+
+// request runs one request with timeout and returns its error as etcd
+// gave it, for a caller that looks at it before mapping it.
+func (s *Store) request(ctx context.Context, timeout time.Duration, req func(ctx context.Context) error) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return s.mapError(ctx, req(rctx))
+	return req(rctx)
 }
 
 // get returns the stored item under key, expired or not, or nil.
@@ -192,30 +199,66 @@ func (s *Store) Get(ctx context.Context, key string) (store.Item, error) {
 	return *it, nil
 }
 
+// listPage is how many keys List reads per request. A listing of a
+// million sessions in one response takes longer than the request timeout;
+// in pages each request stays short.
+var listPage int64 = 10000
+
 // List returns the live items under prefix, sorted by key, and the
-// cluster revision the listing was read at.
+// cluster revision the listing was read at. It reads in pages of
+// listPage keys: the first page with a linearizable read, the others at
+// that page's revision, so the listing is one consistent snapshot however
+// long it takes. If that revision is compacted away between pages, the
+// listing starts again.
 func (s *Store) List(ctx context.Context, prefix string) ([]store.Item, int64, error) {
-	var resp *clientv3.GetResponse
-	err := s.call(ctx, func(ctx context.Context) error {
-		var err error
-		resp, err = s.client.Get(ctx, s.key(prefix), clientv3.WithPrefix())
-		return err
-	})
-	if err != nil {
-		return nil, 0, err
+	const attempts = 3
+	for i := 1; ; i++ {
+		items, rev, err := s.list(ctx, prefix)
+		if !errors.Is(err, rpctypes.ErrCompacted) || i == attempts {
+			return items, rev, s.mapError(ctx, err)
+		}
 	}
+}
+
+// list is one attempt of List; its errors are etcd's, not yet mapped.
+func (s *Store) list(ctx context.Context, prefix string) ([]store.Item, int64, error) {
+	from, end := s.key(prefix), clientv3.GetPrefixRangeEnd(s.key(prefix))
 	now := time.Now()
-	var items []store.Item
-	for _, kv := range resp.Kvs {
-		it, err := s.decode(kv)
+	var (
+		items []store.Item
+		rev   int64
+	)
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(listPage)}
+		if rev != 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		var resp *clientv3.GetResponse
+		err := s.request(ctx, s.timeout, func(ctx context.Context) error {
+			var err error
+			resp, err = s.client.Get(ctx, from, opts...)
+			return err
+		})
 		if err != nil {
 			return nil, 0, err
 		}
-		if !it.Expired(now) {
-			items = append(items, *it)
+		if rev == 0 {
+			rev = resp.Header.Revision
 		}
+		for _, kv := range resp.Kvs {
+			it, err := s.decode(kv)
+			if err != nil {
+				return nil, 0, err
+			}
+			if !it.Expired(now) {
+				items = append(items, *it)
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return items, rev, nil
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
-	return items, resp.Header.Revision, nil
 }
 
 // Ping reads one key with a linearizable read, which needs a leader and a

@@ -654,3 +654,94 @@ func BenchmarkCAS(b *testing.B) {
 		}
 	})
 }
+
+// TestListIsOneSnapshot lists many pages while writers add items: the
+// listing holds every item acknowledged before it started, and nothing
+// written after the revision it reports, however many pages it took.
+func TestListIsOneSnapshot(t *testing.T) {
+	c := etcdtest.Start(t, t.TempDir(), 1)
+	s := openStore(t, c.Endpoints(), etcd.Config{})
+	ctx := t.Context()
+	const before = 300
+	for i := range before {
+		if _, err := s.Put(ctx, store.Item{Key: fmt.Sprintf("items/%04d", i), Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Put(ctx, store.Item{Key: "itemsX", Value: []byte("outside the prefix")}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var written atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				// Keys sorting before and after the first page's.
+				for _, k := range []string{fmt.Sprintf("items/%04d-w%d-%d", i%before, w, i), fmt.Sprintf("items/~%d-%d", w, i)} {
+					if _, err := s.Put(ctx, store.Item{Key: k, Value: []byte("new")}); err != nil {
+						t.Error(err)
+						return
+					}
+					written.Add(1)
+				}
+			}
+		})
+	}
+	// Let the writers get going, so the listing overlaps them.
+	for deadline := time.Now().Add(patience); written.Load() < 20; {
+		if time.Now().After(deadline) {
+			t.Fatal("the writers wrote nothing")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	items, rev, err := s.List(ctx, "items/")
+	writtenDuring := written.Load()
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for i, it := range items {
+		if it.Revision > rev {
+			t.Fatalf("%s has revision %d, after the listing's %d", it.Key, it.Revision, rev)
+		}
+		if i > 0 && items[i-1].Key >= it.Key {
+			t.Fatalf("not sorted: %s before %s", items[i-1].Key, it.Key)
+		}
+		seen[it.Key] = true
+	}
+	for i := range before {
+		if k := fmt.Sprintf("items/%04d", i); !seen[k] {
+			t.Fatalf("%s, written before the listing, is missing", k)
+		}
+	}
+	if seen["itemsX"] {
+		t.Fatal("the listing went past its prefix")
+	}
+	// Everything at or before rev is there: a fresh listing at the end
+	// agrees on the items up to rev.
+	all, _, err := s.List(ctx, "items/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	for _, it := range all {
+		if it.Revision <= rev {
+			want++
+			if !seen[it.Key] {
+				t.Fatalf("%s (revision %d) is missing from the listing at %d", it.Key, it.Revision, rev)
+			}
+		}
+	}
+	if want != len(items) {
+		t.Fatalf("listing at %d has %d items, want %d", rev, len(items), want)
+	}
+	t.Logf("%d items in pages of 3 while %d writes went on", len(items), writtenDuring)
+}
