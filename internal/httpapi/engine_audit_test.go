@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/server"
+	"github.com/gatehouse/gatehouse/internal/servertest"
 )
 
 // auditRecord is one entry of GET /v4/audit.
@@ -43,7 +44,7 @@ func findAudit(recs []auditRecord, action, actor, outcome string) (auditRecord, 
 
 func TestEngineAudit(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &servertest.LogBuffer{}
 	ts := start(t, func(c *server.Config) {
 		c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/server"
+	"github.com/gatehouse/gatehouse/internal/servertest"
 	"github.com/gatehouse/gatehouse/internal/store/etcd/etcdtest"
 )
 
@@ -25,7 +26,7 @@ func TestEngineTypedStringsNotKept(t *testing.T) {
 	for _, backend := range []string{"bolt", "etcd"} {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
-			logs := &syncBuffer{}
+			logs := &servertest.LogBuffer{}
 			var dirs []string
 			ts := start(t, func(c *server.Config) {
 				c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -83,7 +83,7 @@ func collectStrings(v any, key string, secrets, others *[]string) {
 // most a field, never the body's text; and no password or app secret of
 // a request is echoed in the answer or written to the log.
 func FuzzEndpointBodies(f *testing.F) {
-	logs := &syncBuffer{}
+	logs := &servertest.LogBuffer{}
 	srv := servertest.Start(f, func(c *server.Config) {
 		c.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	})

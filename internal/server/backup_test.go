@@ -27,24 +27,6 @@ import (
 
 const alicePW = "Alice-Passw0rd!"
 
-// logBuffer collects the log lines of every server of a test.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // fixture is what exists before the backup: tokens of the three families
 // and an app and channel to open sessions on.
 type fixture struct {
@@ -357,7 +339,7 @@ func verify(t *testing.T, srv *servertest.Server, fx *fixture, before []write) {
 }
 
 // noSecrets fails the test when a password, secret or token reached the logs.
-func noSecrets(t *testing.T, logs *logBuffer, fx *fixture) {
+func noSecrets(t *testing.T, logs *servertest.LogBuffer, fx *fixture) {
 	t.Helper()
 	out := logs.String()
 	if !strings.Contains(out, "store.backup") {
@@ -370,12 +352,12 @@ func noSecrets(t *testing.T, logs *logBuffer, fx *fixture) {
 	}
 }
 
-func logged(logs *logBuffer) func(*server.Config) {
+func logged(logs *servertest.LogBuffer) func(*server.Config) {
 	return func(c *server.Config) { c.Logger = slog.New(slog.NewJSONHandler(logs, nil)) }
 }
 
 // restore restores raw into the store mod configures.
-func restore(t *testing.T, raw []byte, logs *logBuffer, mod func(*server.Config)) backup.Result {
+func restore(t *testing.T, raw []byte, logs *servertest.LogBuffer, mod func(*server.Config)) backup.Result {
 	t.Helper()
 	cfg := server.DefaultConfig()
 	logged(logs)(&cfg)
@@ -393,7 +375,7 @@ func restore(t *testing.T, raw []byte, logs *logBuffer, mod func(*server.Config)
 // a fresh data directory and into an etcd prefix, and servers on either
 // verify the tokens issued before it.
 func TestBackupBoltUnderLoad(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &servertest.LogBuffer{}
 	src := servertest.Start(t, logged(logs))
 	fx := setup(t, src, 300)
 	raw, before := backupUnderLoad(t, src, fx)
@@ -415,7 +397,7 @@ func TestBackupBoltUnderLoad(t *testing.T) {
 // empty prefix and into a bolt data directory; a non-empty prefix and a
 // damaged backup are refused with nothing written.
 func TestBackupEtcdUnderLoad(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &servertest.LogBuffer{}
 	cluster := etcdtest.Start(t, t.TempDir(), 1)
 	prefix := func(p string) func(*server.Config) {
 		return func(c *server.Config) { c.Store, c.EtcdEndpoints, c.EtcdPrefix = "etcd", cluster.Endpoints(), p }

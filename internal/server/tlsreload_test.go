@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/server"
+	"github.com/gatehouse/gatehouse/internal/servertest"
 )
 
 // TestTLSCertificateReload replaces the certificate files of a running
@@ -63,7 +64,7 @@ func TestTLSCertificateReload(t *testing.T) {
 		t.Fatalf("serial %d, want 1", s)
 	}
 	get()
-	writeCert(t, certFile, keyFile, 2)
+	servertest.WriteCert(t, certFile, keyFile, 2)
 	deadline := time.Now().Add(10 * time.Second)
 	for serial() != 2 {
 		if time.Now().After(deadline) {
@@ -76,8 +77,8 @@ func TestTLSCertificateReload(t *testing.T) {
 	}
 
 	// A broken pair leaves the current certificate in use.
-	writeCert(t, certFile, t.TempDir()+"/other-key.pem", 3) // certificate without its key
-	time.Sleep(1100 * time.Millisecond)                     // past the check interval
+	servertest.WriteCert(t, certFile, t.TempDir()+"/other-key.pem", 3) // certificate without its key
+	time.Sleep(1100 * time.Millisecond)                                // past the check interval
 	if s := serial(); s != 2 {
 		t.Fatalf("serial %d after a mismatched pair, want 2", s)
 	}
