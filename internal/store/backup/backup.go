@@ -10,7 +10,7 @@
 // returns: bolt reads the committed file and the overlay of the changes
 // only in its write-ahead log under the overlay's lock, so it holds every
 // write acknowledged before the call and none half-applied; etcd answers
-// one linearizable range read at one revision. The items are held in
+// a listing at one revision (read in pages, the first linearizable). The items are held in
 // memory while the backup is written (the domains hold them in memory
 // anyway) so nothing of the store stays pinned while a slow client reads.
 //
