@@ -160,14 +160,14 @@ func New(ctx context.Context, st store.Store, signer Signer, hasher *password.Ha
 	if err := e.dropLegacyLocks(ctx); err != nil {
 		return nil, fmt.Errorf("drop legacy lockout keys: %w", err)
 	}
-	for _, t := range []interface {
-		Follow(context.Context, store.Store) error
-	}{e.accounts, e.roles, e.revoked} {
-		if err := t.Follow(ctx, st); err != nil {
-			return nil, err
-		}
+	e.feed = newFeed(ctx, opts.Keys, opts.Now)
+	if err := e.accounts.Follow(ctx, st, e.feed.source(srcAccounts)); err != nil {
+		return nil, err
 	}
-	if e.feed, err = newFeed(ctx, st, opts.Keys, opts.Now); err != nil {
+	if err := e.roles.Follow(ctx, st); err != nil {
+		return nil, err
+	}
+	if err := e.revoked.Follow(ctx, st, e.feed.source(srcRevoked)); err != nil {
 		return nil, err
 	}
 	if err := e.bootstrap(ctx); err != nil {
@@ -183,7 +183,7 @@ func newClaimsCache(size int) *tokencache.Cache[verified] {
 
 // Healthy reports whether every in-memory view is connected to the store.
 func (e *Engine) Healthy() bool {
-	return e.accounts.Healthy() && e.roles.Healthy() && e.revoked.Healthy() && e.feed.Healthy()
+	return e.accounts.Healthy() && e.roles.Healthy() && e.revoked.Healthy()
 }
 
 // Feed returns the revocation feed: what verifiers outside Gatehouse

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -129,8 +128,6 @@ type Feed struct {
 	pending  [feedSources][]feedEntry // changes a Reset found, logged at Listed
 	history  []feedEntry              // oldest first, at most feedHistory
 	subs     map[*Subscription]struct{}
-
-	followers [feedSources]*store.Follower
 }
 
 // Subscription is one subscriber of the feed.
@@ -153,33 +150,20 @@ func (s *Subscription) Close() {
 	s.f.dropLocked(s)
 }
 
-// newFeed loads the feed from st and follows it until ctx ends; keys,
-// when not nil, are announced too.
-func newFeed(ctx context.Context, st store.Store, keys KeyAnnouncer, now func() time.Time) (*Feed, error) {
+// newFeed returns an empty feed; the engine's tables of accounts and of
+// revoked token ids hand it their prefixes' listings and changes
+// (source). keys, when not nil, are announced until ctx ends.
+func newFeed(ctx context.Context, keys KeyAnnouncer, now func() time.Time) *Feed {
 	f := &Feed{now: now, revoked: map[string]int64{}, accounts: map[string]feedAccount{}, deleted: map[string]time.Time{}, subs: map[*Subscription]struct{}{}}
-	for src, prefix := range [feedSources]string{srcAccounts: accountPrefix, srcRevoked: revokedPrefix} {
-		fl, err := store.Follow(ctx, st, prefix, feedSource{f, src})
-		if err != nil {
-			return nil, fmt.Errorf("revocation feed: follow %s: %w", prefix, err)
-		}
-		f.followers[src] = fl
-	}
 	if keys != nil {
 		f.setKeys(keys.Keys())
 		go f.followKeys(ctx, keys)
 	}
-	return f, nil
+	return f
 }
 
-// Healthy reports whether the feed is receiving the store's changes.
-func (f *Feed) Healthy() bool {
-	for _, fl := range f.followers {
-		if !fl.Healthy() {
-			return false
-		}
-	}
-	return true
-}
+// source is the handler of the change feed of one of the feed's sources.
+func (f *Feed) source(src int) store.Handler { return feedSource{f, src} }
 
 // followKeys announces the key ring's changes until ctx ends.
 func (f *Feed) followKeys(ctx context.Context, keys KeyAnnouncer) {

@@ -59,7 +59,7 @@ func (s *Server) revocations(w http.ResponseWriter, r *http.Request) {
 		case <-tick.C:
 			// A replica cut off from the store says nothing, so that
 			// verifiers see the feed go stale.
-			if s.Engine.Feed().Healthy() && !write([]byte(": heartbeat\n\n")) {
+			if s.Engine.Healthy() && !write([]byte(": heartbeat\n\n")) {
 				return
 			}
 		case <-r.Context().Done():

@@ -37,6 +37,30 @@ type ListedHandler interface {
 	Listed(rev int64)
 }
 
+// handlers hands every listing and change to each of its handlers in
+// turn.
+type handlers []Handler
+
+func (hs handlers) Reset(items []Item) {
+	for _, h := range hs {
+		h.Reset(items)
+	}
+}
+
+func (hs handlers) Apply(ev Event) {
+	for _, h := range hs {
+		h.Apply(ev)
+	}
+}
+
+func (hs handlers) Listed(rev int64) {
+	for _, h := range hs {
+		if l, ok := h.(ListedHandler); ok {
+			l.Listed(rev)
+		}
+	}
+}
+
 // reset hands a listing at revision rev to h.
 func reset(h Handler, items []Item, rev int64) {
 	h.Reset(items)

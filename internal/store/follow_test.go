@@ -368,3 +368,32 @@ func TestFollowReportsListedRevision(t *testing.T) {
 		t.Fatalf("listed revisions %v, want the first at or after %d and the second at or after %d", v.listed, before, last)
 	}
 }
+
+// TestTableFollowAlso: a handler following a table's prefix with the
+// table sees its listings, their revisions and its changes, and has
+// applied a change once the table's Sync returns for it.
+func TestTableFollowAlso(t *testing.T) {
+	s := newStore(t, bolt.Options{})
+	before := put(t, s, "t/a", "1")
+	table := store.NewTable("t/", func(it store.Item) (*string, bool) { v := string(it.Value); return &v, true })
+	also := &listedView{view: newView(t)}
+	if err := table.Follow(t.Context(), s, also); err != nil {
+		t.Fatal(err)
+	}
+	rev := put(t, s, "t/b", "2")
+	if err := table.Sync(t.Context(), rev); err != nil {
+		t.Fatal(err)
+	}
+	items, resets := also.snapshot()
+	if want := map[string]string{"t/a": "1", "t/b": "2"}; !maps.Equal(items, want) || resets != 1 {
+		t.Fatalf("the other handler holds %v after %d listings, want %v after one", items, resets, want)
+	}
+	also.mu.Lock()
+	defer also.mu.Unlock()
+	if len(also.listed) != 1 || also.listed[0] < before {
+		t.Fatalf("listed revisions %v, want one at or after %d", also.listed, before)
+	}
+	if v, ok := table.Get("b"); !ok || *v != "2" {
+		t.Fatalf("the table holds b = %v, %v", v, ok)
+	}
+}

@@ -36,8 +36,15 @@ func DecodeJSON[T any](it Item) (*T, bool) {
 }
 
 // Follow loads the table from s and keeps it current until ctx ends.
-func (t *Table[T]) Follow(ctx context.Context, s Store) error {
-	f, err := Follow(ctx, s, t.prefix, t)
+// Each handler of also sees every listing and change the table sees,
+// right after the table, from the same change feed: a second view of
+// the prefix without a second watch.
+func (t *Table[T]) Follow(ctx context.Context, s Store, also ...Handler) error {
+	var h Handler = t
+	if len(also) > 0 {
+		h = handlers(append([]Handler{t}, also...))
+	}
+	f, err := Follow(ctx, s, t.prefix, h)
 	if err != nil {
 		return fmt.Errorf("load %s: %w", t.prefix, err)
 	}
