@@ -132,8 +132,9 @@ func TestHashesReuseEarlierVersion(t *testing.T) {
 			table := newSessionTable(m)
 			table.Apply(put(&tc.earlier))
 			table.Apply(put(&tc.next))
-			if got, want := table.tokens[table.get(tc.next.Channel, tc.next.User)], hashes(m, &tc.next, nil); got != want {
-				t.Fatalf("reused hashes %x, want %x", got, want)
+			_, n := table.set.get(tableKey(tc.next.Channel, tc.next.User))
+			if got, want := table.tokens[n], hashes(m, &tc.next, nil); got != want {
+				t.Fatalf("reused hashes %+v, want %+v", got, want)
 			}
 		})
 	}

@@ -65,7 +65,10 @@ type session struct {
 // sessionHeader is the size of a session before its binary form.
 const sessionHeader = int(unsafe.Sizeof(session{}))
 
-// newSession returns a session of the binary form enc, copied.
+// newSession returns a session of the binary form enc, copied. The
+// session's atomics need 8-byte alignment: Go allocates every object of
+// 16 bytes or more that holds no pointer from a size class that is a
+// multiple of 8, at a multiple of its size (TestSessionAlignment).
 func newSession(enc []byte) *session {
 	b := make([]byte, sessionHeader+len(enc)) // no pointers: not scanned
 	copy(b[sessionHeader:], enc)
@@ -82,7 +85,10 @@ func (s *session) encoded() string {
 
 // tokenHashes are the hashes of a session's current token and, while it
 // has one, of its previous token.
-type tokenHashes struct{ cur, prev [sha256.Size]byte }
+type tokenHashes struct {
+	cur, prev [sha256.Size]byte
+	hasPrev   bool
+}
 
 // record returns the session's record; its strings share the session's
 // memory.
@@ -132,8 +138,8 @@ func hashes(m minter, rec *sessionRecord, known []knownToken) tokenHashes {
 		}
 		return tokenHash(m.mint(rec, gen, iat, exp))
 	}
-	h := tokenHashes{cur: hash(rec.Gen, rec.Issued, rec.Exp)}
-	if rec.PrevUntil > 0 {
+	h := tokenHashes{cur: hash(rec.Gen, rec.Issued, rec.Exp), hasPrev: rec.PrevUntil > 0}
+	if h.hasPrev {
 		h.prev = hash(rec.Gen-1, rec.PrevIssued, rec.PrevExp)
 	}
 	return h
@@ -144,16 +150,23 @@ func hashes(m minter, rec *sessionRecord, known []knownToken) tokenHashes {
 // token that can still be valid. Verifying a known token is one hash and
 // one lookup. The hash index is filled as tokens are used: a session
 // loaded at start-up costs no token signature until its first request.
-// Only the follower changes byKey; byHash and tokens also grow on
+// The indexes hold session numbers, not pointers (see sessionSet), so
+// the garbage collector's work per cycle does not grow with them.
+// Only the follower changes the set; byHash and tokens also grow on
 // lookups.
 type sessionTable struct {
 	minter minter
 	mu     sync.RWMutex
-	byKey  map[string]*session // by tableKey, sharing the sessions' memory
-	byHash map[[sha256.Size]byte]*session
-	// tokens holds the token hashes of every session in byHash, set once,
-	// before the session is indexed by them.
-	tokens map[*session]tokenHashes
+	set    *sessionSet
+	// byHash holds, by the hash of each indexed token, the number of its
+	// session shifted left once, plus one if it is the session's previous
+	// token.
+	byHash map[[sha256.Size]byte]uint32
+	// tokens holds the token hashes of every session in byHash, by
+	// number, set once, before the session is indexed by them.
+	tokens map[uint32]tokenHashes
+	// keyHash hashes table keys; nil for a seeded maphash.
+	keyHash func(string) uint64
 
 	// dirtyMu guards dirty: the sessions that served a request since they
 	// were last taken by takeDirty, each once (its queued flag is set), so
@@ -171,8 +184,8 @@ type sessionTable struct {
 }
 
 func newSessionTable(m minter) *sessionTable {
-	return &sessionTable{minter: m, byKey: map[string]*session{}, byHash: map[[sha256.Size]byte]*session{},
-		tokens: map[*session]tokenHashes{}, handed: map[string]knownToken{}}
+	return &sessionTable{minter: m, set: newSessionSet(0, nil), byHash: map[[sha256.Size]byte]uint32{},
+		tokens: map[uint32]tokenHashes{}, handed: map[string]knownToken{}}
 }
 
 // keyOf returns the table key of a store key. Channel IDs are digits, so
@@ -204,21 +217,20 @@ func (s *session) resume(rec *sessionRecord, old *session, oldRec *sessionRecord
 
 // Reset implements store.Handler.
 func (t *sessionTable) Reset(items []store.Item) {
-	byKey := make(map[string]*session, len(items))
+	set := newSessionSet(len(items), t.keyHash)
 	for _, it := range items {
 		s, rec, ok := load(it.Value)
 		if !ok {
 			continue
 		}
-		k := tableKeyIn(s.encoded())
-		if old := t.byKey[k]; old != nil { // only the follower writes byKey
+		if old, _ := t.set.get(tableKeyIn(s.encoded())); old != nil { // only the follower writes the set
 			oldRec := old.record()
 			s.resume(&rec, old, &oldRec)
 		}
-		byKey[k] = s
+		set.put(s)
 	}
 	t.mu.Lock()
-	t.byKey, t.byHash, t.tokens = byKey, map[[sha256.Size]byte]*session{}, map[*session]tokenHashes{}
+	t.set, t.byHash, t.tokens = set, map[[sha256.Size]byte]uint32{}, map[uint32]tokenHashes{}
 	t.mu.Unlock()
 }
 
@@ -226,44 +238,46 @@ func (t *sessionTable) Reset(items []store.Item) {
 // once: its token is about to be used.
 func (t *sessionTable) Apply(ev store.Event) {
 	k := keyOf(ev.Item.Key)
-	old := t.byKey[k] // only the follower writes byKey
+	old, n := t.set.get(k) // only the follower writes the set
 	var oldRec sessionRecord
 	if old != nil {
 		oldRec = old.record()
 	}
 	var next *session
-	var rec sessionRecord
 	var tokens tokenHashes
 	if ev.Type == store.EventPut {
-		next, rec, tokens = t.next(k, ev.Item.Value, old, &oldRec)
+		next, tokens = t.next(k, ev.Item.Value, old, n, &oldRec)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if old != nil {
-		t.unindex(old, &oldRec)
-		delete(t.byKey, k)
+		t.unindex(n)
+		t.set.remove(k)
 	}
 	if next != nil {
-		t.byKey[tableKeyIn(next.encoded())] = next
-		t.index(next, &rec, tokens)
+		n, replaced := t.set.put(next)
+		if replaced != nil { // a record stored under another session's key
+			t.unindex(n)
+		}
+		t.index(n, tokens)
 	}
 }
 
 // next loads val, the version of the session under k that replaces old,
-// of record oldRec (old is nil if there is none), and computes its token
-// hashes. It returns nil if val is unreadable.
-func (t *sessionTable) next(k string, val []byte, old *session, oldRec *sessionRecord) (*session, sessionRecord, tokenHashes) {
+// of number n and record oldRec (old is nil if there is none), and
+// computes its token hashes. It returns nil if val is unreadable.
+func (t *sessionTable) next(k string, val []byte, old *session, n uint32, oldRec *sessionRecord) (*session, tokenHashes) {
 	s, rec, ok := load(val)
 	if !ok {
-		return nil, sessionRecord{}, tokenHashes{}
+		return nil, tokenHashes{}
 	}
 	var buf [3]knownToken
 	known := t.appendHanded(buf[:0], k)
 	if old != nil {
 		s.resume(&rec, old, oldRec)
-		known = t.appendIndexed(known, old, oldRec)
+		known = t.appendIndexed(known, n, oldRec)
 	}
-	return s, rec, hashes(t.minter, &rec, known)
+	return s, hashes(t.minter, &rec, known)
 }
 
 // handOver tells the table the new token of a renewal of the session
@@ -292,42 +306,42 @@ func (t *sessionTable) appendHanded(known []knownToken, k string) []knownToken {
 	return known
 }
 
-// appendIndexed appends to known the live tokens of s, of record rec, if
-// s is indexed.
-func (t *sessionTable) appendIndexed(known []knownToken, s *session, rec *sessionRecord) []knownToken {
+// appendIndexed appends to known the live tokens of the session of
+// number n, of record rec, if it is indexed.
+func (t *sessionTable) appendIndexed(known []knownToken, n uint32, rec *sessionRecord) []knownToken {
 	t.mu.RLock()
-	tokens, ok := t.tokens[s]
+	tokens, ok := t.tokens[n]
 	t.mu.RUnlock()
 	if !ok {
 		return known
 	}
 	known = append(known, knownToken{id: rec.ID, gen: rec.Gen, iat: rec.Issued, exp: rec.Exp, hash: tokens.cur})
-	if rec.PrevUntil > 0 {
+	if tokens.hasPrev {
 		known = append(known, knownToken{id: rec.ID, gen: rec.Gen - 1, iat: rec.PrevIssued, exp: rec.PrevExp, hash: tokens.prev})
 	}
 	return known
 }
 
-// index adds s's token hashes, of record rec, to the hash index; t.mu is
-// held.
-func (t *sessionTable) index(s *session, rec *sessionRecord, tokens tokenHashes) {
-	t.tokens[s] = tokens
-	t.byHash[tokens.cur] = s
-	if rec.PrevUntil > 0 {
-		t.byHash[tokens.prev] = s
+// index adds the token hashes of the session of number n to the hash
+// index; t.mu is held.
+func (t *sessionTable) index(n uint32, tokens tokenHashes) {
+	t.tokens[n] = tokens
+	t.byHash[tokens.cur] = n << 1
+	if tokens.hasPrev {
+		t.byHash[tokens.prev] = n<<1 | 1
 	}
 }
 
-// unindex removes the token hashes of s, of record rec, from the hash
-// index; t.mu is held.
-func (t *sessionTable) unindex(s *session, rec *sessionRecord) {
-	tokens, ok := t.tokens[s]
+// unindex removes the token hashes of the session of number n from the
+// hash index; t.mu is held.
+func (t *sessionTable) unindex(n uint32) {
+	tokens, ok := t.tokens[n]
 	if !ok {
 		return
 	}
-	delete(t.tokens, s)
+	delete(t.tokens, n)
 	delete(t.byHash, tokens.cur)
-	if rec.PrevUntil > 0 {
+	if tokens.hasPrev {
 		delete(t.byHash, tokens.prev)
 	}
 }
@@ -338,24 +352,25 @@ func (t *sessionTable) get(channel, user string) *session {
 	k := appendTableKey(buf[:0], channel, user)
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	return t.byKey[string(k)] // no copy of k: the conversion only looks up
+	s, _ := t.set.get(unsafe.String(unsafe.SliceData(k), len(k))) // no copy: only looked up
+	return s
 }
 
 // lookup finds the session a token hash belongs to, its record and the
-// generation of that token.
+// generation of that token: one map lookup.
 func (t *sessionTable) lookup(h [sha256.Size]byte) (*session, sessionRecord, int64, bool) {
 	t.mu.RLock()
-	s, ok := t.byHash[h]
-	cur := ok && t.tokens[s].cur == h
+	ref, ok := t.byHash[h]
+	var s *session
+	if ok {
+		s = t.set.at(ref >> 1)
+	}
 	t.mu.RUnlock()
 	if !ok {
 		return nil, sessionRecord{}, 0, false
 	}
 	rec := s.record()
-	if cur {
-		return s, rec, rec.Gen, true
-	}
-	return s, rec, rec.Gen - 1, true
+	return s, rec, rec.Gen - int64(ref&1), true
 }
 
 // resolve finds the session of a validly signed token c of hash h: in the
@@ -368,8 +383,8 @@ func (t *sessionTable) resolve(c *claims, h [sha256.Size]byte) (*session, sessio
 	}
 	k := tableKey(c.Channel, c.User)
 	t.mu.RLock()
-	s := t.byKey[k]
-	_, indexed := t.tokens[s]
+	s, n := t.set.get(k)
+	_, indexed := t.tokens[n]
 	known := s == nil || indexed
 	t.mu.RUnlock()
 	if known {
@@ -381,8 +396,8 @@ func (t *sessionTable) resolve(c *claims, h [sha256.Size]byte) (*session, sessio
 	}
 	tokens := hashes(t.minter, &rec, nil) // outside the lock: signatures are slow
 	t.mu.Lock()
-	if _, indexed := t.tokens[s]; !indexed && t.byKey[k] == s {
-		t.index(s, &rec, tokens)
+	if _, indexed := t.tokens[n]; !indexed && t.set.at(n) == s {
+		t.index(n, tokens)
 	}
 	t.mu.Unlock()
 	return t.lookup(h)
@@ -419,10 +434,6 @@ func (t *sessionTable) takeDirty() []*session {
 // all returns every session, in no particular order.
 func (t *sessionTable) all() []*session {
 	t.mu.RLock()
-	out := make([]*session, 0, len(t.byKey))
-	for _, s := range t.byKey {
-		out = append(out, s)
-	}
-	t.mu.RUnlock()
-	return out
+	defer t.mu.RUnlock()
+	return t.set.all(make([]*session, 0, t.set.len()))
 }
