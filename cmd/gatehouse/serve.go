@@ -85,7 +85,7 @@ func newServeCmd() *cobra.Command {
 	f.DurationVar(&cfg.CCMessagingSessionMax, "ccmessaging-session-max", cfg.CCMessagingSessionMax, "maximum lifetime of a ccmessaging session (at least 1s)")
 	f.StringArrayVar(&upstreams, "upstream", nil, "gateway route PREFIX=URL: check requests under PREFIX, then forward them to URL (repeatable)")
 	f.DurationVar(&cfg.UpstreamTimeout, "upstream-timeout", cfg.UpstreamTimeout, "how long an upstream may take to send its response headers")
-	f.Uint64Var(&gcHeadroomMiB, "gc-headroom", gcpolicy.DefaultHeadroom>>20, "heap growth in MiB the garbage collector allows beyond Go's default goal (0: Go's default; ignored when GOGC is set)")
+	f.Uint64Var(&gcHeadroomMiB, "gc-headroom", gcpolicy.DefaultHeadroom>>20, "room in MiB the garbage collector leaves at least above the live heap, where Go's default goal leaves less (0: Go's default; ignored when GOGC is set)")
 	f.StringVar(&cfg.AdminListen, "admin-listen", "", "address of a plain-HTTP admin listener for /metrics, /healthz, /readyz (and /debug/pprof with --pprof); /metrics then leaves --listen")
 	f.StringVar(&cfg.TLSClientCA, "tls-client-ca", "", "CA bundle for mutual TLS on the admin listener: it then serves HTTPS with --tls-cert to clients with a certificate from this CA")
 	f.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof on the admin listener (needs --admin-listen)")

@@ -1,11 +1,12 @@
 // Package gcpolicy owns the pacing of the process's garbage collector: a
-// headroom policy that lets the heap grow a fixed number of bytes beyond
-// Go's default goal. Password hashing allocates a large, short-lived block
-// per hash; with Go's default proportional goal (twice the live heap) a
-// small server collects many times a second under login load, while a
-// fixed headroom lets those blocks die between collections. A server
-// holding many sessions collects less often too, for the same bounded
-// amount of extra memory.
+// headroom policy that never lets the heap goal fall less than a fixed
+// number of bytes above the live heap. Password hashing allocates a
+// large, short-lived block per hash; with Go's default proportional goal
+// (twice the live heap) a small server collects many times a second under
+// login load, while a fixed headroom lets those blocks die between
+// collections. Once the live heap is larger than the headroom, Go's
+// default goal already leaves that much room and the policy changes
+// nothing.
 package gcpolicy
 
 import (
@@ -44,9 +45,9 @@ const (
 )
 
 // Start applies the headroom policy until stop is called: the garbage
-// collector's heap goal is kept headroom bytes above Go's default goal
-// (GOGC=100, twice the live heap, with a live heap counted as at least
-// 4 MiB). It sets the GC percentage at once from the live heap of the last
+// collector's heap goal is kept at least headroom bytes above the live
+// heap, and never below Go's default goal (GOGC=100, twice the live heap,
+// with a live heap counted as at least 4 MiB). It sets the GC percentage at once from the live heap of the last
 // collection, then again at the end of every collection, and stop
 // restores the percentage found at Start; calling stop again does
 // nothing.
@@ -121,14 +122,14 @@ func (p *policy) stop() {
 }
 
 // gcPercent returns the GC percentage whose goal lies at least headroom
-// bytes (counting at most maxHeadroom) above the default goal for a live
-// heap of live bytes. The runtime's goal is live + (live + stacks +
-// globals) * percent / 100, so rounding the percentage up guarantees the
-// headroom.
+// bytes (counting at most maxHeadroom) above a live heap of live bytes,
+// and never below the default percentage. The runtime's goal is live +
+// (live + stacks + globals) * percent / 100, so rounding the percentage
+// up guarantees the headroom.
 func gcPercent(live, headroom uint64) int {
 	live = max(live, minLive)
 	p := (min(headroom, maxHeadroom)*100 + live - 1) / live
-	return int(defaultPercent + p)
+	return int(max(defaultPercent, p))
 }
 
 // liveHeap returns the heap marked live by the last collection.
