@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/gatehouse/gatehouse/internal/server"
 	"github.com/gatehouse/gatehouse/internal/store/backup"
@@ -119,7 +118,7 @@ func runBackup(cmd *cobra.Command, cn *conn, out string) (err error) {
 		}
 		file = nil
 	}
-	if isTerminal(cmd.ErrOrStderr()) {
+	if _, ok := terminal(cmd.ErrOrStderr()); ok {
 		fmt.Fprintf(cmd.ErrOrStderr(), "backup of %d items at revision %d (%s, %s store): %s in %s\n",
 			header.Items, rev, where, header.Backend, byteSize(n.Load()), time.Since(start).Round(time.Millisecond))
 	}
@@ -138,7 +137,7 @@ func (w countWriter) Write(b []byte) (int, error) {
 // terminal, and nothing otherwise; the returned function ends it.
 func progress(cmd *cobra.Command, n *atomic.Int64) func() {
 	w := cmd.ErrOrStderr()
-	if !isTerminal(w) {
+	if _, ok := terminal(w); !ok {
 		return func() {}
 	}
 	done, ended := make(chan struct{}), make(chan struct{})
@@ -157,12 +156,6 @@ func progress(cmd *cobra.Command, n *atomic.Int64) func() {
 		}
 	}()
 	return func() { close(done); <-ended }
-}
-
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // byteSize renders a byte count for people.
