@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -204,7 +203,7 @@ func newRestoreCmd() *cobra.Command {
 			}
 			into := "data directory " + cfg.DataDir
 			if cfg.Store == "etcd" {
-				into = "etcd prefix " + cmp.Or(cfg.EtcdPrefix, etcd.DefaultPrefix)
+				into = "etcd prefix " + etcd.PrefixOrDefault(cfg.EtcdPrefix)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "restored %d items into %s from a %s backup at revision %d taken %s",
 				res.Restored, into, h.Backend, h.Revision, h.Created.Format(time.RFC3339))

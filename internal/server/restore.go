@@ -1,7 +1,6 @@
 package server
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -41,7 +40,7 @@ func Restore(ctx context.Context, cfg Config, r io.Reader, replace bool) (_ back
 	switch {
 	case errors.Is(err, backup.ErrNotEmpty) && onEtcd:
 		err = fmt.Errorf("etcd prefix %s: %w; restore into an empty prefix (stop the replicas using it and empty it with etcdctl del --prefix, or choose another --etcd-prefix)",
-			cmp.Or(cfg.EtcdPrefix, etcd.DefaultPrefix), err)
+			etcd.PrefixOrDefault(cfg.EtcdPrefix), err)
 	case errors.Is(err, backup.ErrNotEmpty):
 		err = fmt.Errorf("%s: %w; restore into an empty data directory, or add --force to replace its contents", boltFile(cfg), err)
 	case err != nil:
