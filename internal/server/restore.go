@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/store/backup"
@@ -27,11 +26,7 @@ func Restore(ctx context.Context, cfg Config, r io.Reader, replace bool) (_ back
 	if err != nil {
 		return backup.Header{}, backup.Result{}, fmt.Errorf("%w; nothing was written", err)
 	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	st, err := openOffline(ctx, cfg, logger, "restore")
+	st, _, err := openOffline(ctx, cfg, "restore")
 	if err != nil {
 		return h, backup.Result{}, err
 	}
