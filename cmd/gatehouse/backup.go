@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/gatehouse/gatehouse/internal/server"
 	"github.com/gatehouse/gatehouse/internal/store/backup"
@@ -119,7 +117,7 @@ func runBackup(cmd *cobra.Command, cn *conn, out string) (err error) {
 		}
 		file = nil
 	}
-	if isTerminal(cmd.ErrOrStderr()) {
+	if _, ok := terminal(cmd.ErrOrStderr()); ok {
 		fmt.Fprintf(cmd.ErrOrStderr(), "backup of %d items at revision %d (%s, %s store): %s in %s\n",
 			header.Items, rev, where, header.Backend, byteSize(n.Load()), time.Since(start).Round(time.Millisecond))
 	}
@@ -138,7 +136,7 @@ func (w countWriter) Write(b []byte) (int, error) {
 // terminal, and nothing otherwise; the returned function ends it.
 func progress(cmd *cobra.Command, n *atomic.Int64) func() {
 	w := cmd.ErrOrStderr()
-	if !isTerminal(w) {
+	if _, ok := terminal(w); !ok {
 		return func() {}
 	}
 	done, ended := make(chan struct{}), make(chan struct{})
@@ -157,12 +155,6 @@ func progress(cmd *cobra.Command, n *atomic.Int64) func() {
 		}
 	}()
 	return func() { close(done); <-ended }
-}
-
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // byteSize renders a byte count for people.
@@ -211,7 +203,7 @@ func newRestoreCmd() *cobra.Command {
 			}
 			into := "data directory " + cfg.DataDir
 			if cfg.Store == "etcd" {
-				into = "etcd prefix " + cmp.Or(cfg.EtcdPrefix, etcd.DefaultPrefix)
+				into = "etcd prefix " + etcd.PrefixOrDefault(cfg.EtcdPrefix)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "restored %d items into %s from a %s backup at revision %d taken %s",
 				res.Restored, into, h.Backend, h.Revision, h.Created.Format(time.RFC3339))

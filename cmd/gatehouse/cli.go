@@ -312,8 +312,8 @@ func apiError(err error, server string) error {
 // askPassword prompts on errOut and reads a password from in without echo
 // when in is a terminal; ok is false when it is not.
 var askPassword = func(in io.Reader, errOut io.Writer, prompt string) (pw string, ok bool, err error) {
-	f, isFile := in.(*os.File)
-	if !isFile || !term.IsTerminal(int(f.Fd())) {
+	f, ok := terminal(in)
+	if !ok {
 		return "", false, nil
 	}
 	fmt.Fprint(errOut, prompt)
@@ -323,6 +323,13 @@ var askPassword = func(in io.Reader, errOut io.Writer, prompt string) (pw string
 		return "", false, err
 	}
 	return string(b), true, nil
+}
+
+// terminal returns v as a file when it is an *os.File open on a terminal;
+// ok is false otherwise.
+func terminal(v any) (f *os.File, ok bool) {
+	f, ok = v.(*os.File)
+	return f, ok && term.IsTerminal(int(f.Fd()))
 }
 
 // passwordSource is how a command takes a password: --password-stdin,

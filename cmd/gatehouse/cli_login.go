@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/gatehouse/gatehouse/pkg/client"
 )
@@ -77,8 +75,8 @@ func (c *cli) loginCmd() *cobra.Command {
 
 // askName reads the account name from a terminal.
 func askName(cmd *cobra.Command) (string, error) {
-	f, ok := cmd.InOrStdin().(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	f, ok := terminal(cmd.InOrStdin())
+	if !ok {
 		return "", errors.New("--name is required when stdin is not a terminal")
 	}
 	fmt.Fprint(cmd.ErrOrStderr(), "Name: ")

@@ -26,7 +26,7 @@ func newImportCmd() *cobra.Command {
 func newImportSCCmd() *cobra.Command {
 	cfg := server.DefaultConfig()
 	var src scimport.EtcdSource
-	var fromCA, fromCert, fromKey, dump, keyFile string
+	var fromCA, fromCert, fromKey, dump, keyFile, configFile string
 	var opts scimport.Options
 	cmd := &cobra.Command{
 		Use:   "sc",
@@ -34,11 +34,12 @@ func newImportSCCmd() *cobra.Command {
 		Long: "Import Service Center's accounts (password hashes as they are), roles (permissions verbatim),\n" +
 			"active account locks and, with --sc-private-key, its signing key, from its etcd or a dump of it,\n" +
 			"into the store that `gatehouse serve` opens with the same --data, --store and --etcd-* settings\n" +
-			"(flags or GATEHOUSE_<FLAG> environment). Records that exist and differ are reported and left\n" +
-			"alone unless --overwrite. Running it again changes nothing. See docs/migrating-from-service-center.md.",
+			"(flags, then GATEHOUSE_<FLAG> environment, then serve's YAML file named by --config). Records that\n" +
+			"exist and differ are reported and left alone unless --overwrite. Running it again changes nothing.\n" +
+			"See docs/migrating-from-service-center.md.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applyEnvAndFile(cmd.Flags(), ""); err != nil {
+			if err := applyEnvAndFile(cmd.Flags(), configFile); err != nil {
 				return err
 			}
 			if (dump == "") == (len(src.Endpoints) == 0) {
@@ -83,6 +84,7 @@ func newImportSCCmd() *cobra.Command {
 	f.StringVar(&keyFile, "sc-private-key", "", "PEM file (PKCS#1 or PKCS#8) of Service Center's RSA signing key, imported as the active key")
 	f.BoolVar(&opts.Overwrite, "overwrite", false, "replace existing accounts, roles and locks that differ from Service Center's")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print what would change and write nothing")
+	f.StringVar(&configFile, "config", "", "serve's YAML file of settings: its store settings are read")
 	f.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory of the embedded store (the server must be stopped)")
 	f.StringVar(&cfg.Store, "store", cfg.Store, "store backend: bolt or etcd")
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "Gatehouse's etcd endpoints (host:port, comma separated)")

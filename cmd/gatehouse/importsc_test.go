@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -92,5 +94,41 @@ func TestImportSCThenServe(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("self-perms with an SC token: %d\n%s", resp.StatusCode, log)
 		}
+	}
+}
+
+// gatehouse import sc reads the store settings from serve's config file
+// (--config), ignoring serve's other settings and sections, and refuses a
+// key serve does not know.
+func TestImportSCConfigFile(t *testing.T) {
+	fx := scfixture.Dir(t)
+	dump := filepath.Join(fx, "etcd.json")
+	dir, data := t.TempDir(), t.TempDir()
+	cfgFile := filepath.Join(dir, "gatehouse.yaml")
+	conf := "listen: 127.0.0.1:0\ntoken-ttl: 2h\nstore: bolt\ndata: " + data + "\n" +
+		"routes:\n  - prefix: /v4/\n    upstream: http://127.0.0.1:1\n"
+	if err := os.WriteFile(cfgFile, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	importSC := func(args ...string) (string, string, int) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		code := execute(context.Background(), append([]string{"import", "sc", "--from-dump", dump}, args...), strings.NewReader(""), &out, &errb)
+		return out.String(), errb.String(), code
+	}
+	if out, errs, code := importSC("--config", cfgFile); code != 0 || !strings.Contains(out, "accounts: 5 created") {
+		t.Fatalf("import with --config: exit %d\n%s%s", code, out, errs)
+	}
+	// The import went into the file's data directory.
+	if out, errs, code := importSC("--data", data); code != 0 || !strings.Contains(out, "nothing to change") {
+		t.Fatalf("import into the file's data directory: exit %d\n%s%s", code, out, errs)
+	}
+
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("data: "+data+"\nfrom-dump: "+dump+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := importSC("--config", bad); code == 0 || !strings.Contains(errs, `unknown setting "from-dump"`) {
+		t.Fatalf("a key serve does not know was accepted: exit %d\n%s", code, errs)
 	}
 }

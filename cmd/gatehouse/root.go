@@ -30,7 +30,9 @@ func newRootCmd() *cobra.Command {
 // from GATEHOUSE_<FLAG> (upper case, dashes to underscores), then from the
 // YAML file named by --config (keys are flag names), or else by
 // GATEHOUSE_CONFIG. Flags win over the environment, the environment over
-// the file.
+// the file. The file is serve's: a key that is not a serve setting is
+// refused, and another command takes from it the settings it shares with
+// serve (those of the store) and ignores the others.
 func applyEnvAndFile(flags *pflag.FlagSet, configFile string) error {
 	if f := flags.Lookup("config"); f != nil && !f.Changed {
 		if v, ok := os.LookupEnv(envName(f)); ok {
@@ -53,7 +55,7 @@ func applyEnvAndFile(flags *pflag.FlagSet, configFile string) error {
 			if fileSections[k] {
 				continue
 			}
-			if flags.Lookup(k) == nil || k == "config" {
+			if k == "config" || !isServeSetting(k) {
 				return fmt.Errorf("config %s: unknown setting %q", configFile, k)
 			}
 		}
@@ -83,6 +85,10 @@ func applyEnvAndFile(flags *pflag.FlagSet, configFile string) error {
 	})
 	return err
 }
+
+// isServeSetting reports whether name is a setting of serve, a key its
+// config file may hold.
+func isServeSetting(name string) bool { return newServeCmd().Flags().Lookup(name) != nil }
 
 // envName is the environment variable of a flag: GATEHOUSE_<FLAG>.
 func envName(f *pflag.Flag) string {

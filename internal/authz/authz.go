@@ -101,6 +101,10 @@ func IsResourceType(t string) bool { return slices.Contains(resourceTypes, t) }
 // and root is granted always (backup).
 func RootOnly(t string) bool { return slices.Contains(rootOnlyTypes, t) }
 
+// RootOnlyTypes returns the resource types no built-in role holds and
+// root is granted always (backup).
+func RootOnlyTypes() []string { return slices.Clone(rootOnlyTypes) }
+
 // SCResourceTypes returns Service Center's resource types, in the order
 // of Service Center's admin role.
 func SCResourceTypes() []string { return slices.Clone(scResourceTypes) }

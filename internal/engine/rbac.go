@@ -35,4 +35,14 @@ func builtinPerms(name string) []authz.Permission {
 	return perms
 }
 
+// rootOnlyPerm is the permission root holds besides its roles': every
+// verb on the resources no built-in role holds.
+func rootOnlyPerm() authz.Permission {
+	var res []authz.Resource
+	for _, t := range authz.RootOnlyTypes() {
+		res = append(res, authz.Resource{Type: t})
+	}
+	return authz.Permission{Resources: res, Verbs: []string{authz.VerbAll}}
+}
+
 func isBuiltinRole(name string) bool { return name == AdminRole || name == DeveloperRole }

@@ -372,13 +372,18 @@ func (e *Engine) Authorize(p *Principal, resource, verb string, labels map[strin
 	return apierror.NoPermission.Detailf("role has no permissions[%s:%s]", resource, verb)
 }
 
-// SelfPerms returns the permissions of every role of p.
+// SelfPerms returns the permissions of every role of p and, for root,
+// one more: the resources root alone holds (authz.RootOnlyTypes), as
+// Authorize grants them.
 func (e *Engine) SelfPerms(p *Principal) []authz.Permission {
 	perms := []authz.Permission{}
 	for _, name := range p.Roles {
 		if r, ok := e.roles.Get(name); ok {
 			perms = append(perms, r.Perms...)
 		}
+	}
+	if p.Account == RootAccount {
+		perms = append(perms, rootOnlyPerm())
 	}
 	return perms
 }

@@ -23,16 +23,12 @@ import (
 // the reset is refused with a message saying so. An etcd store is shared,
 // so replicas may run; they follow the change.
 func ResetRoot(ctx context.Context, cfg Config, newPassword, actor string) (err error) {
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	if cfg.Store == "" || cfg.Store == "bolt" {
 		if _, err := os.Stat(boltFile(cfg)); err != nil {
 			return fmt.Errorf("no Gatehouse store in %s: %w", cfg.DataDir, err)
 		}
 	}
-	st, err := openOffline(ctx, cfg, logger, "reset-root")
+	st, logger, err := openOffline(ctx, cfg, "reset-root")
 	if err != nil {
 		return err
 	}
@@ -51,13 +47,18 @@ func ResetRoot(ctx context.Context, cfg Config, newPassword, actor string) (err 
 	return nil
 }
 
-// openOffline opens the store of cfg for the offline tool named tool. A
-// bolt file held by a running server is refused after half a second with
-// a message saying to stop it.
-func openOffline(ctx context.Context, cfg Config, logger *slog.Logger, tool string) (store.Store, error) {
+// openOffline opens the store of cfg for the offline tool named tool and
+// returns it with the logger it logs to: cfg.Logger, or one that discards
+// everything when that is nil. A bolt file held by a running server is
+// refused after half a second with a message saying to stop it.
+func openOffline(ctx context.Context, cfg Config, tool string) (store.Store, *slog.Logger, error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	st, err := OpenStore(ctx, cfg, logger, bolt.Options{LockTimeout: 500 * time.Millisecond})
 	if errors.Is(err, bberrors.ErrTimeout) {
-		return nil, fmt.Errorf("%s is in use by a running Gatehouse: stop it first (with --store bolt, %s works on a stopped server only)", boltFile(cfg), tool)
+		return nil, nil, fmt.Errorf("%s is in use by a running Gatehouse: stop it first (with --store bolt, %s works on a stopped server only)", boltFile(cfg), tool)
 	}
-	return st, err
+	return st, logger, err
 }

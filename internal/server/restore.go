@@ -1,12 +1,10 @@
 package server
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/store/backup"
@@ -28,11 +26,7 @@ func Restore(ctx context.Context, cfg Config, r io.Reader, replace bool) (_ back
 	if err != nil {
 		return backup.Header{}, backup.Result{}, fmt.Errorf("%w; nothing was written", err)
 	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	st, err := openOffline(ctx, cfg, logger, "restore")
+	st, _, err := openOffline(ctx, cfg, "restore")
 	if err != nil {
 		return h, backup.Result{}, err
 	}
@@ -41,7 +35,7 @@ func Restore(ctx context.Context, cfg Config, r io.Reader, replace bool) (_ back
 	switch {
 	case errors.Is(err, backup.ErrNotEmpty) && onEtcd:
 		err = fmt.Errorf("etcd prefix %s: %w; restore into an empty prefix (stop the replicas using it and empty it with etcdctl del --prefix, or choose another --etcd-prefix)",
-			cmp.Or(cfg.EtcdPrefix, etcd.DefaultPrefix), err)
+			etcd.PrefixOrDefault(cfg.EtcdPrefix), err)
 	case errors.Is(err, backup.ErrNotEmpty):
 		err = fmt.Errorf("%s: %w; restore into an empty data directory, or add --force to replace its contents", boltFile(cfg), err)
 	case err != nil:

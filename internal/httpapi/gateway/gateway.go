@@ -206,19 +206,12 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
 }
 
-// check verifies the request by the route's rules. A body is read for
-// labels only once the token is known to be valid, so that anonymous
-// clients cannot make the gateway buffer bodies.
+// check verifies the request by the route's rules.
 func (u *upstream) check(r *http.Request) (identity, error) {
 	if err := checkPath(r.URL); err != nil {
 		return identity{}, err
 	}
-	return u.g.decide(r, u.Route, r.Method, r.URL, func() ([]byte, error) {
-		if _, err := u.g.cfg.Engine.Verify(r.Header.Get("Authorization")); err != nil {
-			return nil, err
-		}
-		return peekBody(r)
-	})
+	return u.g.decide(r, u.Route, r.Method, r.URL, func() ([]byte, error) { return peekBody(r) })
 }
 
 // decide checks the credentials among r's headers for the request of
@@ -226,17 +219,30 @@ func (u *upstream) check(r *http.Request) (identity, error) {
 // rewrite) by the rules of route rt — its token kind, its resource and
 // verb, or Service Center's mapping with its public paths. body, when not
 // nil, reads the body for the labels the mapping takes from it (gateway
-// mode; /auth/verify never sees a body). It is the one decision of both
-// gateway mode and /auth/verify.
+// mode; /auth/verify never sees a body); it is called only once the
+// engine token is known to be valid, so that anonymous clients cannot
+// make the gateway buffer bodies. The engine token is verified once per
+// decision. It is the one decision of both gateway mode and /auth/verify.
 func (g *Gateway) decide(r *http.Request, rt Route, method string, u *url.URL, body func() ([]byte, error)) (identity, error) {
 	if rt.kind() == KindCCMessaging {
 		return g.checkSession(r)
+	}
+	verify := sync.OnceValues(func() (*engine.Principal, error) {
+		return g.cfg.Engine.Verify(r.Header.Get("Authorization"))
+	})
+	if read := body; read != nil {
+		body = func() ([]byte, error) {
+			if _, err := verify(); err != nil {
+				return nil, err
+			}
+			return read()
+		}
 	}
 	t, err := rt.target(method, u, body)
 	if err != nil {
 		return identity{}, err
 	}
-	h, err := g.checkEngine(r, t)
+	h, err := g.checkEngine(r, t, verify)
 	return identity{header: h}, err
 }
 
@@ -353,13 +359,14 @@ const (
 	HeaderRoles   = "X-Gatehouse-Roles"
 )
 
-// checkEngine verifies the engine token of r against t and returns the
-// identity headers of its account (none for a public target).
-func (g *Gateway) checkEngine(r *http.Request, t target) (http.Header, error) {
+// checkEngine checks the engine token of r, as verify verifies it,
+// against t and returns the identity headers of its account (none for a
+// public target).
+func (g *Gateway) checkEngine(r *http.Request, t target, verify func() (*engine.Principal, error)) (http.Header, error) {
 	if t.access == accessPublic {
 		return nil, nil
 	}
-	p, err := g.cfg.Engine.Verify(r.Header.Get("Authorization"))
+	p, err := verify()
 	if err != nil {
 		return nil, err
 	}

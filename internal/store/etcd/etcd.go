@@ -32,6 +32,15 @@ const (
 	DefaultRequestTimeout = 5 * time.Second
 )
 
+// PrefixOrDefault returns the key prefix Open uses for Config.Prefix
+// prefix: prefix itself, or DefaultPrefix when it is empty.
+func PrefixOrDefault(prefix string) string {
+	if prefix == "" {
+		return DefaultPrefix
+	}
+	return prefix
+}
+
 // keepAliveTime is how often an idle connection to a member is probed, so
 // that a dead member is noticed and its requests go to the others.
 const keepAliveTime = 10 * time.Second
@@ -75,9 +84,7 @@ func (c Config) withDefaults() (Config, error) {
 	if len(c.Endpoints) == 0 {
 		return c, errors.New("etcd: no endpoints")
 	}
-	if c.Prefix == "" {
-		c.Prefix = DefaultPrefix
-	}
+	c.Prefix = PrefixOrDefault(c.Prefix)
 	if !strings.HasSuffix(c.Prefix, "/") {
 		return c, fmt.Errorf("etcd: prefix %q does not end with /", c.Prefix)
 	}
