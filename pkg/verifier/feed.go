@@ -168,8 +168,8 @@ func (v *Verifier) startFeed(ctx context.Context) error {
 	client := *v.opts.HTTPClient
 	client.Timeout = 0 // a stream does not end; IdleTimeout watches it
 	bg, cancel := context.WithCancel(context.Background())
-	v.stopFeed, v.feedDone = cancel, make(chan struct{})
-	go v.follow(bg, &client)
+	v.stopFeed = cancel
+	v.running.Go(func() { v.follow(bg, &client) })
 	select {
 	case <-v.revs.ready:
 		return nil
@@ -179,18 +179,19 @@ func (v *Verifier) startFeed(ctx context.Context) error {
 	}
 }
 
-// Close stops the subscription to the revocation feed, if any.
+// Close stops the subscription to the revocation feed, if any, and
+// returns once every goroutine the verifier started has ended (the
+// subscription and the fetches of the key set its keys events started).
 func (v *Verifier) Close() {
 	if v.stopFeed != nil {
 		v.stopFeed()
-		<-v.feedDone
+		v.running.Wait()
 	}
 }
 
 // follow keeps connected to the feed until ctx ends, reconnecting with
 // backoff and resuming after the last event id received.
 func (v *Verifier) follow(ctx context.Context, client *http.Client) {
-	defer close(v.feedDone)
 	f := v.opts.Feed
 	var last string
 	delay := f.MinBackoff
@@ -216,14 +217,15 @@ func (v *Verifier) follow(ctx context.Context, client *http.Client) {
 const maxFeedLine = 64 << 20
 
 // stream reads one connection of the feed, applying its events and
-// recording the last id in *last. It reports whether any event came.
-func (v *Verifier) stream(ctx context.Context, client *http.Client, last *string) (bool, error) {
+// recording the last id in *last, until the connection or life ends. It
+// reports whether any event came.
+func (v *Verifier) stream(life context.Context, client *http.Client, last *string) (bool, error) {
 	f := v.opts.Feed
-	tok, err := f.Token(ctx)
+	tok, err := f.Token(life)
 	if err != nil {
 		return false, fmt.Errorf("verifier: feed token: %w", err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(life)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.URL, nil)
 	if err != nil {
@@ -258,7 +260,7 @@ func (v *Verifier) stream(ctx context.Context, client *http.Client, last *string
 		switch field, value, _ := bytes.Cut(line, []byte(":")); {
 		case len(line) == 0:
 			if name != "" || data != nil {
-				if err := v.apply(ctx, name, data); err != nil {
+				if err := v.apply(life, name, data); err != nil {
 					return got, err
 				}
 				got = true
@@ -307,8 +309,9 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 	return bytes.TrimRight(line, "\r\n"), nil
 }
 
-// apply applies one event of the feed.
-func (v *Verifier) apply(ctx context.Context, name string, data []byte) error {
+// apply applies one event of the feed. A fetch of the key set it starts
+// lasts until life ends at the latest, not the connection.
+func (v *Verifier) apply(life context.Context, name string, data []byte) error {
 	rv := v.revs
 	switch name {
 	case "snapshot":
@@ -357,13 +360,14 @@ func (v *Verifier) apply(ctx context.Context, name string, data []byte) error {
 		if err := json.Unmarshal(data, &ks); err != nil {
 			return fmt.Errorf("verifier: revocation feed event: %w", err)
 		}
+		ids := make(map[string]bool, len(ks.Keys))
 		for _, k := range ks.Keys {
-			if v.current().byID[k.ID] == nil {
-				// A key announced before it signs: fetch it now, not when
-				// the first token it signed arrives.
-				go func() { _ = v.refresh(ctx, v.fetchedAtOf()) }()
-				break
-			}
+			ids[k.ID] = true
+		}
+		if missing, seen := v.list(ids); missing {
+			// A key announced before it signs: fetch it now, not when
+			// the first token it signed arrives.
+			v.running.Go(func() { _ = v.refresh(life, seen) })
 		}
 	}
 	return nil
