@@ -92,13 +92,28 @@ type revocations struct {
 	once     sync.Once
 }
 
+func newRevocations() *revocations {
+	return &revocations{tokens: map[string]int64{}, accounts: map[string]accountRevocation{}, ready: make(chan struct{})}
+}
+
 // accountRevocation is an account's credential version (see check).
 type accountRevocation struct {
 	Account       string `json:"account"`
 	ID            string `json:"id"`
 	RevokedBefore int64  `json:"revokedBeforeMs"`
 	Deleted       bool   `json:"deleted"`
+	seen          int64  // unix ms when the feed said it; not on the wire
 }
+
+// maxLifetime is the longest lifetime of the tokens Gatehouse issues
+// (and Service Center's).
+const maxLifetime = 24 * time.Hour
+
+// relevance is how long after an account's change what the feed said of
+// it can still refuse a token, as Gatehouse's feed keeps it: the tokens
+// the change revoked were issued before it, and live maxLifetime at most;
+// a minute more covers the skew between Gatehouse's clock and this one.
+const relevance = maxLifetime + time.Minute
 
 // revokedToken is the data of a revoke event.
 type revokedToken struct {
@@ -135,13 +150,13 @@ func (rv *revocations) check(c *claims) error {
 }
 
 // issuedAtMs is when a token without cred was issued at the earliest, in
-// unix ms: the first millisecond of its iat second, else its exp less the
-// longest lifetime Gatehouse issues (24 h).
+// unix ms: the first millisecond of its iat second, else its exp less
+// maxLifetime.
 func issuedAtMs(c *claims) int64 {
 	if c.IssuedAt != nil {
 		return c.IssuedAt.UnixMilli()
 	}
-	return c.ExpiresAt.Add(-24 * time.Hour).UnixMilli()
+	return c.ExpiresAt.Add(-maxLifetime).UnixMilli()
 }
 
 // checkFeed applies the feed to verified claims.
@@ -164,7 +179,7 @@ func (v *Verifier) checkFeed(c *claims) error {
 
 // startFeed subscribes and waits for the first snapshot, until ctx ends.
 func (v *Verifier) startFeed(ctx context.Context) error {
-	v.revs = &revocations{tokens: map[string]int64{}, accounts: map[string]accountRevocation{}, ready: make(chan struct{})}
+	v.revs = newRevocations()
 	client := *v.opts.HTTPClient
 	client.Timeout = 0 // a stream does not end; IdleTimeout watches it
 	bg, cancel := context.WithCancel(context.Background())
@@ -313,6 +328,7 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 // lasts until life ends at the latest, not the connection.
 func (v *Verifier) apply(life context.Context, name string, data []byte) error {
 	rv := v.revs
+	now := v.opts.Now()
 	switch name {
 	case "snapshot":
 		var snap struct {
@@ -328,6 +344,7 @@ func (v *Verifier) apply(life context.Context, name string, data []byte) error {
 		}
 		accounts := make(map[string]accountRevocation, len(snap.Accounts))
 		for _, a := range snap.Accounts {
+			a.seen = now.UnixMilli()
 			accounts[a.Account] = a
 		}
 		rv.mu.Lock()
@@ -341,15 +358,17 @@ func (v *Verifier) apply(life context.Context, name string, data []byte) error {
 		}
 		rv.mu.Lock()
 		rv.tokens[t.JTI] = t.Exp
-		rv.pruneLocked(v.opts.Now().Add(-v.opts.Leeway))
+		rv.pruneLocked(now, v.opts.Leeway)
 		rv.mu.Unlock()
 	case "account":
 		var a accountRevocation
 		if err := json.Unmarshal(data, &a); err != nil {
 			return fmt.Errorf("verifier: revocation feed event: %w", err)
 		}
+		a.seen = now.UnixMilli()
 		rv.mu.Lock()
 		rv.accounts[a.Account] = a
+		rv.pruneLocked(now, v.opts.Leeway)
 		rv.mu.Unlock()
 	case "keys":
 		var ks struct {
@@ -373,16 +392,27 @@ func (v *Verifier) apply(life context.Context, name string, data []byte) error {
 	return nil
 }
 
-// pruneLocked drops, at most once a minute, revoked token ids whose
-// tokens expired before now. rv.mu held.
-func (rv *revocations) pruneLocked(now time.Time) {
+// pruneLocked drops, at most once a minute, what can no longer refuse a
+// token this verifier would accept at now with leeway on exp: revoked
+// token ids whose tokens expired, and accounts whose watermark and last
+// word from the feed are both older than relevance. So memory follows
+// the revocations still relevant between two snapshots, however long a
+// connection lasts. rv.mu held.
+func (rv *revocations) pruneLocked(now time.Time, leeway time.Duration) {
 	if now.Sub(rv.pruned) < time.Minute {
 		return
 	}
 	rv.pruned = now
+	expired := now.Add(-leeway).Unix()
 	for jti, exp := range rv.tokens {
-		if exp < now.Unix() {
+		if exp < expired {
 			delete(rv.tokens, jti)
+		}
+	}
+	since := now.Add(-relevance - leeway).UnixMilli()
+	for name, a := range rv.accounts {
+		if max(a.RevokedBefore, a.seen) < since {
+			delete(rv.accounts, name)
 		}
 	}
 }

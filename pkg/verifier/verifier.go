@@ -220,10 +220,13 @@ type claims struct {
 	jwt.RegisteredClaims
 	// Cred is the credential version the token's login saw (absent from
 	// Service Center's tokens); the revocation feed judges it.
-	Cred *struct {
-		ID      string `json:"id"`
-		Version int64  `json:"ver"`
-	} `json:"cred,omitempty"`
+	Cred *credential `json:"cred,omitempty"`
+}
+
+// credential is the cred claim: the account record and its watermark.
+type credential struct {
+	ID      string `json:"id"`
+	Version int64  `json:"ver"`
 }
 
 // Verify checks token's form (package jwtform: one encoding, no crit
