@@ -28,8 +28,10 @@ var (
 // /v4/revocations, Server-Sent Events), so that it refuses revoked tokens
 // within about a second of their revocation on any replica. The feed
 // keeps the revocations in memory; a verification looks them up there and
-// makes no call. URL and Token are required; zero values of the others
-// take the defaults.
+// makes no call. Once the feed has listed the keys that verify (its keys
+// event), a fetched key it does not list, expired or revoked by an
+// emergency rotation, no longer verifies. URL and Token are required;
+// zero values of the others take the defaults.
 type Feed struct {
 	// URL is the feed, e.g.
 	// https://gatehouse.example:30100/v4/revocations.

@@ -388,7 +388,8 @@ func TestFeedDropsRevokedKeys(t *testing.T) {
 }
 
 // verifierGoroutines returns the stacks of the goroutines running a
-// method of a Verifier.
+// method of a Verifier. The tests using it do not run in parallel with
+// others of the package, whose verifiers are all closed by then.
 func verifierGoroutines() []string {
 	buf := make([]byte, 1<<16)
 	for {
