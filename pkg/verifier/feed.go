@@ -28,8 +28,10 @@ var (
 // /v4/revocations, Server-Sent Events), so that it refuses revoked tokens
 // within about a second of their revocation on any replica. The feed
 // keeps the revocations in memory; a verification looks them up there and
-// makes no call. URL and Token are required; zero values of the others
-// take the defaults.
+// makes no call. Once the feed has listed the keys that verify (its keys
+// event), a fetched key it does not list, expired or revoked by an
+// emergency rotation, no longer verifies. URL and Token are required;
+// zero values of the others take the defaults.
 type Feed struct {
 	// URL is the feed, e.g.
 	// https://gatehouse.example:30100/v4/revocations.
@@ -92,13 +94,28 @@ type revocations struct {
 	once     sync.Once
 }
 
+func newRevocations() *revocations {
+	return &revocations{tokens: map[string]int64{}, accounts: map[string]accountRevocation{}, ready: make(chan struct{})}
+}
+
 // accountRevocation is an account's credential version (see check).
 type accountRevocation struct {
 	Account       string `json:"account"`
 	ID            string `json:"id"`
 	RevokedBefore int64  `json:"revokedBeforeMs"`
 	Deleted       bool   `json:"deleted"`
+	seen          int64  // unix ms when the feed said it; not on the wire
 }
+
+// maxLifetime is the longest lifetime of the tokens Gatehouse issues
+// (and Service Center's).
+const maxLifetime = 24 * time.Hour
+
+// relevance is how long after an account's change what the feed said of
+// it can still refuse a token, as Gatehouse's feed keeps it: the tokens
+// the change revoked were issued before it, and live maxLifetime at most;
+// a minute more covers the skew between Gatehouse's clock and this one.
+const relevance = maxLifetime + time.Minute
 
 // revokedToken is the data of a revoke event.
 type revokedToken struct {
@@ -135,13 +152,13 @@ func (rv *revocations) check(c *claims) error {
 }
 
 // issuedAtMs is when a token without cred was issued at the earliest, in
-// unix ms: the first millisecond of its iat second, else its exp less the
-// longest lifetime Gatehouse issues (24 h).
+// unix ms: the first millisecond of its iat second, else its exp less
+// maxLifetime.
 func issuedAtMs(c *claims) int64 {
 	if c.IssuedAt != nil {
 		return c.IssuedAt.UnixMilli()
 	}
-	return c.ExpiresAt.Add(-24 * time.Hour).UnixMilli()
+	return c.ExpiresAt.Add(-maxLifetime).UnixMilli()
 }
 
 // checkFeed applies the feed to verified claims.
@@ -164,12 +181,12 @@ func (v *Verifier) checkFeed(c *claims) error {
 
 // startFeed subscribes and waits for the first snapshot, until ctx ends.
 func (v *Verifier) startFeed(ctx context.Context) error {
-	v.revs = &revocations{tokens: map[string]int64{}, accounts: map[string]accountRevocation{}, ready: make(chan struct{})}
+	v.revs = newRevocations()
 	client := *v.opts.HTTPClient
 	client.Timeout = 0 // a stream does not end; IdleTimeout watches it
 	bg, cancel := context.WithCancel(context.Background())
-	v.stopFeed, v.feedDone = cancel, make(chan struct{})
-	go v.follow(bg, &client)
+	v.stopFeed = cancel
+	v.running.Go(func() { v.follow(bg, &client) })
 	select {
 	case <-v.revs.ready:
 		return nil
@@ -179,18 +196,19 @@ func (v *Verifier) startFeed(ctx context.Context) error {
 	}
 }
 
-// Close stops the subscription to the revocation feed, if any.
+// Close stops the subscription to the revocation feed, if any, and
+// returns once every goroutine the verifier started has ended (the
+// subscription and the fetches of the key set its keys events started).
 func (v *Verifier) Close() {
 	if v.stopFeed != nil {
 		v.stopFeed()
-		<-v.feedDone
+		v.running.Wait()
 	}
 }
 
 // follow keeps connected to the feed until ctx ends, reconnecting with
 // backoff and resuming after the last event id received.
 func (v *Verifier) follow(ctx context.Context, client *http.Client) {
-	defer close(v.feedDone)
 	f := v.opts.Feed
 	var last string
 	delay := f.MinBackoff
@@ -216,14 +234,15 @@ func (v *Verifier) follow(ctx context.Context, client *http.Client) {
 const maxFeedLine = 64 << 20
 
 // stream reads one connection of the feed, applying its events and
-// recording the last id in *last. It reports whether any event came.
-func (v *Verifier) stream(ctx context.Context, client *http.Client, last *string) (bool, error) {
+// recording the last id in *last, until the connection or life ends. It
+// reports whether any event came.
+func (v *Verifier) stream(life context.Context, client *http.Client, last *string) (bool, error) {
 	f := v.opts.Feed
-	tok, err := f.Token(ctx)
+	tok, err := f.Token(life)
 	if err != nil {
 		return false, fmt.Errorf("verifier: feed token: %w", err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(life)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.URL, nil)
 	if err != nil {
@@ -258,7 +277,7 @@ func (v *Verifier) stream(ctx context.Context, client *http.Client, last *string
 		switch field, value, _ := bytes.Cut(line, []byte(":")); {
 		case len(line) == 0:
 			if name != "" || data != nil {
-				if err := v.apply(ctx, name, data); err != nil {
+				if err := v.apply(life, name, data); err != nil {
 					return got, err
 				}
 				got = true
@@ -307,9 +326,11 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 	return bytes.TrimRight(line, "\r\n"), nil
 }
 
-// apply applies one event of the feed.
-func (v *Verifier) apply(ctx context.Context, name string, data []byte) error {
+// apply applies one event of the feed. A fetch of the key set it starts
+// lasts until life ends at the latest, not the connection.
+func (v *Verifier) apply(life context.Context, name string, data []byte) error {
 	rv := v.revs
+	now := v.opts.Now()
 	switch name {
 	case "snapshot":
 		var snap struct {
@@ -325,6 +346,7 @@ func (v *Verifier) apply(ctx context.Context, name string, data []byte) error {
 		}
 		accounts := make(map[string]accountRevocation, len(snap.Accounts))
 		for _, a := range snap.Accounts {
+			a.seen = now.UnixMilli()
 			accounts[a.Account] = a
 		}
 		rv.mu.Lock()
@@ -338,15 +360,17 @@ func (v *Verifier) apply(ctx context.Context, name string, data []byte) error {
 		}
 		rv.mu.Lock()
 		rv.tokens[t.JTI] = t.Exp
-		rv.pruneLocked(v.opts.Now().Add(-v.opts.Leeway))
+		rv.pruneLocked(now, v.opts.Leeway)
 		rv.mu.Unlock()
 	case "account":
 		var a accountRevocation
 		if err := json.Unmarshal(data, &a); err != nil {
 			return fmt.Errorf("verifier: revocation feed event: %w", err)
 		}
+		a.seen = now.UnixMilli()
 		rv.mu.Lock()
 		rv.accounts[a.Account] = a
+		rv.pruneLocked(now, v.opts.Leeway)
 		rv.mu.Unlock()
 	case "keys":
 		var ks struct {
@@ -357,28 +381,40 @@ func (v *Verifier) apply(ctx context.Context, name string, data []byte) error {
 		if err := json.Unmarshal(data, &ks); err != nil {
 			return fmt.Errorf("verifier: revocation feed event: %w", err)
 		}
+		ids := make(map[string]bool, len(ks.Keys))
 		for _, k := range ks.Keys {
-			if v.current().byID[k.ID] == nil {
-				// A key announced before it signs: fetch it now, not when
-				// the first token it signed arrives.
-				go func() { _ = v.refresh(ctx, v.fetchedAtOf()) }()
-				break
-			}
+			ids[k.ID] = true
+		}
+		if missing, seen := v.list(ids); missing {
+			// A key announced before it signs: fetch it now, not when
+			// the first token it signed arrives.
+			v.running.Go(func() { _ = v.refresh(life, seen) })
 		}
 	}
 	return nil
 }
 
-// pruneLocked drops, at most once a minute, revoked token ids whose
-// tokens expired before now. rv.mu held.
-func (rv *revocations) pruneLocked(now time.Time) {
+// pruneLocked drops, at most once a minute, what can no longer refuse a
+// token this verifier would accept at now with leeway on exp: revoked
+// token ids whose tokens expired, and accounts whose watermark and last
+// word from the feed are both older than relevance. So memory follows
+// the revocations still relevant between two snapshots, however long a
+// connection lasts. rv.mu held.
+func (rv *revocations) pruneLocked(now time.Time, leeway time.Duration) {
 	if now.Sub(rv.pruned) < time.Minute {
 		return
 	}
 	rv.pruned = now
+	expired := now.Add(-leeway).Unix()
 	for jti, exp := range rv.tokens {
-		if exp < now.Unix() {
+		if exp < expired {
 			delete(rv.tokens, jti)
+		}
+	}
+	since := now.Add(-relevance - leeway).UnixMilli()
+	for name, a := range rv.accounts {
+		if max(a.RevokedBefore, a.seen) < since {
+			delete(rv.accounts, name)
 		}
 	}
 }

@@ -1,7 +1,12 @@
 package verifier
 
 import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,7 +17,7 @@ import (
 // verification: the lookups of the token id and the account, here among
 // 100 000 revoked ids and 10 000 accounts.
 func BenchmarkRevocationCheck(b *testing.B) {
-	rv := &revocations{tokens: map[string]int64{}, accounts: map[string]accountRevocation{}}
+	rv := newRevocations()
 	exp := time.Now().Add(time.Hour).Unix()
 	for i := range 100000 {
 		rv.tokens[fmt.Sprintf("jti-%d", i)] = exp
@@ -22,10 +27,7 @@ func BenchmarkRevocationCheck(b *testing.B) {
 		rv.accounts[name] = accountRevocation{Account: name, ID: "id-" + name, RevokedBefore: 1000}
 	}
 	c := &claims{Account: "account-42", RegisteredClaims: jwt.RegisteredClaims{ID: "not-revoked"}}
-	c.Cred = &struct {
-		ID      string `json:"id"`
-		Version int64  `json:"ver"`
-	}{"id-account-42", 1000}
+	c.Cred = &credential{"id-account-42", 1000}
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if err := rv.check(c); err != nil {
@@ -33,4 +35,200 @@ func BenchmarkRevocationCheck(b *testing.B) {
 			}
 		}
 	})
+}
+
+// testKeys returns n distinct public keys named a, b, c…, generated
+// once: the tests compare keys by pointer.
+var testKeys = func() func(n int) []publicKey {
+	var keys []publicKey
+	return func(n int) []publicKey {
+		for len(keys) < n {
+			priv, err := rsa.GenerateKey(rand.Reader, 1024)
+			if err != nil {
+				panic(err)
+			}
+			keys = append(keys, publicKey{id: string(rune('a' + len(keys))), pub: &priv.PublicKey})
+		}
+		return keys[:n]
+	}
+}()
+
+// TestKeysListing: a keys event drops at once the keys it does not list,
+// including from a key set fetched before it and installed after it,
+// reports a listed key missing from the fetched set, and lets a key it
+// lists again verify without a fetch.
+func TestKeysListing(t *testing.T) {
+	k := testKeys(3)
+	a, b, c := k[0], k[1], k[2]
+	v := &Verifier{}
+	t0 := time.Unix(1700000000, 0)
+	v.install(newKeySet([]publicKey{a, b}), t0)
+	if first := v.current().first; first != a.pub {
+		t.Fatal("before any keys event, the first fetched key is the active one")
+	}
+
+	missing, seen := v.list(map[string]bool{"b": true, "c": true})
+	if !missing || !seen.Equal(t0) {
+		t.Fatalf("list(b, c) over a fetched (a, b): missing %v, fetched at %v", missing, seen)
+	}
+	ks := v.current()
+	if ks.byID["a"] != nil || ks.byID["b"] != b.pub || ks.first != b.pub {
+		t.Fatalf("after list(b, c): keys %v, want b alone and first", ks.byID)
+	}
+	// A fetch that started before the event, from a replica that still
+	// published a.
+	v.install(newKeySet([]publicKey{c, a, b}), t0.Add(time.Second))
+	ks = v.current()
+	if ks.byID["a"] != nil || ks.byID["b"] != b.pub || ks.byID["c"] != c.pub || ks.first != c.pub {
+		t.Fatalf("after installing (c, a, b): keys %v, want c and b, c first", ks.byID)
+	}
+	if missing, _ := v.list(map[string]bool{"a": true, "c": true}); missing {
+		t.Fatal("list(a, c) with a and c fetched reports a missing key")
+	}
+	if ks = v.current(); ks.byID["a"] != a.pub || ks.byID["b"] != nil || ks.first != c.pub {
+		t.Fatalf("after list(a, c): keys %v, want c and a", ks.byID)
+	}
+}
+
+// feedAt is a verifier fed by hand, with the clock *now and leeway.
+func feedAt(now *time.Time, leeway time.Duration) *Verifier {
+	return &Verifier{opts: Options{Now: func() time.Time { return *now }, Leeway: leeway, Feed: &Feed{}}, revs: newRevocations()}
+}
+
+// feed applies events of the feed, in their wire form, to v.
+func feed(t *testing.T, v *Verifier, events ...[2]string) {
+	t.Helper()
+	for _, e := range events {
+		if err := v.apply(context.Background(), e[0], []byte(e[1])); err != nil {
+			t.Fatalf("%s %s: %v", e[0], e[1], err)
+		}
+	}
+}
+
+// TestRevocationCheck: what the feed's snapshot and events refuse.
+// W, the watermark of most accounts, is the first millisecond of the
+// second T.
+func TestRevocationCheck(t *testing.T) {
+	const T = 1700000000
+	const W = T * 1000
+	now := time.Unix(T, 0)
+	v := feedAt(&now, 0)
+	feed(t, v,
+		[2]string{"snapshot", fmt.Sprintf(`{"revoked":[{"jti":"gone","exp":%d}],"accounts":[`+
+			`{"account":"ann","id":"ann-1","revokedBeforeMs":%d},`+
+			`{"account":"bob","id":"bob-1","revokedBeforeMs":%d},`+
+			`{"account":"cat","id":"cat-1","revokedBeforeMs":%d},`+
+			`{"account":"dan","id":"dan-1","revokedBeforeMs":%d},`+
+			`{"account":"eve","id":"eve-1","revokedBeforeMs":%d},`+
+			`{"account":"sam","deleted":true}]}`, T+3600, W-5000, W, W-1, W, W-9000)},
+		[2]string{"revoke", fmt.Sprintf(`{"jti":"late","exp":%d}`, T+3600)},
+		// ann's password changes: the watermark moves.
+		[2]string{"account", fmt.Sprintf(`{"account":"ann","id":"ann-1","revokedBeforeMs":%d}`, W)},
+		[2]string{"account", `{"account":"dan","deleted":true}`},
+		// eve is deleted and created again.
+		[2]string{"account", `{"account":"eve","deleted":true}`},
+		[2]string{"account", fmt.Sprintf(`{"account":"eve","id":"eve-2","revokedBeforeMs":%d}`, W+1)},
+	)
+	type tok struct {
+		account, jti string
+		iat          int64 // unix s; 0: none
+		exp          int64 // unix s; 0: an hour after T
+		cred         *credential
+	}
+	cred := func(id string, ver int64) *credential { return &credential{id, ver} }
+	cases := []struct {
+		what string
+		tok  tok
+		want error
+	}{
+		{"revoked id, from the snapshot", tok{account: "zed", jti: "gone"}, ErrRevoked},
+		{"revoked id, from an event", tok{account: "ann", jti: "late", cred: cred("ann-1", W)}, ErrRevoked},
+		{"unknown account", tok{account: "zed", jti: "other", iat: T - 60}, nil},
+		{"unknown account, no jti", tok{account: "zed"}, nil},
+		{"cred before the password change", tok{account: "ann", cred: cred("ann-1", W-5000)}, ErrRevoked},
+		{"cred a millisecond below the watermark", tok{account: "ann", cred: cred("ann-1", W-1)}, ErrRevoked},
+		{"cred at the watermark: a login after the change", tok{account: "ann", cred: cred("ann-1", W)}, nil},
+		{"cred ahead of the watermark: the feed not told yet", tok{account: "ann", cred: cred("ann-1", W+7)}, nil},
+		{"cred of another record of the account", tok{account: "bob", cred: cred("bob-0", W)}, ErrRevoked},
+		{"deleted account, by an event", tok{account: "dan", cred: cred("dan-1", W)}, ErrRevoked},
+		{"deleted account, in the snapshot", tok{account: "sam", cred: cred("sam-1", W)}, ErrRevoked},
+		{"deleted account, no cred", tok{account: "sam", iat: T + 60}, ErrRevoked},
+		{"re-created account, token of the old record", tok{account: "eve", cred: cred("eve-1", W+5)}, ErrRevoked},
+		{"re-created account, token of the new record", tok{account: "eve", cred: cred("eve-2", W+1)}, nil},
+		{"no cred, iat second before the watermark", tok{account: "bob", iat: T - 1}, ErrRevoked},
+		{"no cred, iat second starting in the watermark's millisecond", tok{account: "bob", iat: T}, ErrRevoked},
+		{"no cred, iat second starting a millisecond after the watermark", tok{account: "cat", iat: T}, nil},
+		{"no cred, issued after the watermark", tok{account: "bob", iat: T + 1}, nil},
+		{"no cred nor iat, exp less 24 h in the watermark's millisecond", tok{account: "bob", exp: T + 24*3600}, ErrRevoked},
+		{"no cred nor iat, exp less 24 h after the watermark", tok{account: "bob", exp: T + 24*3600 + 1}, nil},
+	}
+	for _, tc := range cases {
+		c := &claims{Account: tc.tok.account, Cred: tc.tok.cred, RegisteredClaims: jwt.RegisteredClaims{ID: tc.tok.jti}}
+		if tc.tok.iat != 0 {
+			c.IssuedAt = jwt.NewNumericDate(time.Unix(tc.tok.iat, 0))
+		}
+		exp := cmp.Or(tc.tok.exp, T+3600)
+		c.ExpiresAt = jwt.NewNumericDate(time.Unix(exp, 0))
+		if err := v.revs.check(c); err != tc.want {
+			t.Errorf("%s: %v, want %v", tc.what, err, tc.want)
+		}
+	}
+}
+
+// TestAccountStampsPruned: an account's word from the feed is kept until
+// neither its watermark nor its arrival is within the longest token
+// lifetime, a minute and the leeway: then no token it refuses can still
+// verify, and it is dropped.
+func TestAccountStampsPruned(t *testing.T) {
+	t0 := time.Unix(1700000000, 0)
+	now := t0
+	const leeway = 2 * time.Second
+	v := feedAt(&now, leeway)
+	feed(t, v, [2]string{"snapshot", fmt.Sprintf(`{"revoked":[],"accounts":[{"account":"old","id":"old-1","revokedBeforeMs":%d}]}`,
+		t0.Add(-23*time.Hour).UnixMilli())})
+	now = t0.Add(time.Hour)
+	feed(t, v,
+		[2]string{"account", fmt.Sprintf(`{"account":"new","id":"new-1","revokedBeforeMs":%d}`, now.UnixMilli())},
+		[2]string{"account", `{"account":"gone","deleted":true}`},
+		[2]string{"revoke", fmt.Sprintf(`{"jti":"a","exp":%d}`, now.Add(time.Hour).Unix())})
+	// A token of "old" from before its watermark, which may verify until
+	// the window ends.
+	oldTok := &claims{Account: "old", Cred: &credential{"old-1", 0}}
+	held := func() []string {
+		v.revs.mu.RLock()
+		defer v.revs.mu.RUnlock()
+		var names []string
+		for name := range v.revs.accounts {
+			names = append(names, name)
+		}
+		for jti := range v.revs.tokens {
+			names = append(names, "jti "+jti)
+		}
+		slices.Sort(names)
+		return names
+	}
+	if got := held(); !slices.Equal(got, []string{"gone", "jti a", "new", "old"}) {
+		t.Fatalf("at t0+1h: holds %q", got)
+	}
+	steps := []struct {
+		at   time.Time
+		want []string
+	}{
+		{t0.Add(relevance + leeway), []string{"gone", "new", "old"}},
+		{t0.Add(relevance + leeway + time.Minute), []string{"gone", "new"}},
+		{t0.Add(time.Hour + relevance + leeway), []string{"gone", "new"}},
+		{t0.Add(time.Hour + relevance + leeway + time.Minute), nil},
+	}
+	for i, s := range steps {
+		now = s.at
+		// Any event prunes, at most once a minute; this one is pruned
+		// itself (its token expired).
+		feed(t, v, [2]string{"revoke", fmt.Sprintf(`{"jti":"x%d","exp":%d}`, i, t0.Unix())})
+		if got := held(); !slices.Equal(got, s.want) {
+			t.Fatalf("at t0+%v: holds %q, want %q", s.at.Sub(t0), got, s.want)
+		}
+		if slices.Contains(s.want, "old") && v.revs.check(oldTok) != ErrRevoked {
+			t.Fatalf("at t0+%v: a token of old from before its watermark is not refused", s.at.Sub(t0))
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -89,17 +90,19 @@ func feedAccount(tb testing.TB, s *servertest.Server, root string) string {
 }
 
 // feedVerifier is a verifier of base's keys following the feed at
-// feedBase with token, closed when the test ends.
-func feedVerifier(tb testing.TB, base, feedBase, token string, mod func(*verifier.Feed)) *verifier.Verifier {
+// feedBase with token, with mod applied to its options (Feed included),
+// closed when the test ends.
+func feedVerifier(tb testing.TB, base, feedBase, token string, mod func(*verifier.Options)) *verifier.Verifier {
 	tb.Helper()
-	f := &verifier.Feed{URL: feedBase + "/v4/revocations", MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
-		Token: func(context.Context) (string, error) { return token, nil }}
+	opts := verifier.Options{JWKSURL: base + "/.well-known/jwks.json", Feed: &verifier.Feed{
+		URL: feedBase + "/v4/revocations", MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+		Token: func(context.Context) (string, error) { return token, nil }}}
 	if mod != nil {
-		mod(f)
+		mod(&opts)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
-	v, err := verifier.New(ctx, verifier.Options{JWKSURL: base + "/.well-known/jwks.json", Feed: f})
+	v, err := verifier.New(ctx, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -293,9 +296,10 @@ func TestFeedStaleness(t *testing.T) {
 	feedTok := feedAccount(t, b, root)
 	p := newProxy(t, a.Base)
 	const staleness = 200 * time.Millisecond
-	closed := feedVerifier(t, a.Base, p.base(), feedTok, func(f *verifier.Feed) { f.Staleness = staleness })
+	closed := feedVerifier(t, a.Base, p.base(), feedTok, func(o *verifier.Options) { o.Feed.Staleness = staleness })
 	var staleCalls atomic.Int32
-	open := feedVerifier(t, a.Base, p.base(), feedTok, func(f *verifier.Feed) {
+	open := feedVerifier(t, a.Base, p.base(), feedTok, func(o *verifier.Options) {
+		f := o.Feed
 		f.Staleness, f.AcceptStale = staleness, true
 		f.OnStale = func(down time.Duration) {
 			if down > staleness {
@@ -346,5 +350,120 @@ func TestFeedPermissionDenied(t *testing.T) {
 	}
 	if msg, _ := last.Load().(string); !strings.Contains(msg, "status 403") {
 		t.Fatalf("OnError saw %q, want status 403", msg)
+	}
+}
+
+// jwksCounter is a transport that counts the requests for the key set.
+type jwksCounter struct{ n atomic.Int32 }
+
+func (c *jwksCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/jwks.json") {
+		c.n.Add(1)
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestFeedDropsRevokedKeys: after a revoking immediate rotation, a
+// verifier following the feed refuses the tokens of the earlier keys as
+// soon as the feed's keys event no longer lists them, neither waiting
+// for MaxKeyAge nor fetching the key set again.
+func TestFeedDropsRevokedKeys(t *testing.T) {
+	s := servertest.Start(t, nil)
+	root := s.Root()
+	feedTok := feedAccount(t, s, root)
+	fetches := &jwksCounter{}
+	v := feedVerifier(t, s.Base, s.Base, feedTok, func(o *verifier.Options) {
+		o.HTTPClient = &http.Client{Transport: fetches}
+		o.MaxKeyAge, o.MinRefreshInterval = 24*time.Hour, 24*time.Hour
+	})
+	createAccount(t, s, root, "kim", "Kim-Passw0rd!", "developer")
+	tok := loginOn(t, s, "kim", "Kim-Passw0rd!")
+	accepts(t, v, tok, "before the rotation")
+
+	send(t, s, "POST", "/v4/keys/rotate", root, map[string]bool{"immediate": true, "revoke": true})
+	refusedWithin(t, v, tok, verifier.ErrUnknownKey, revocationBound, "a token of a revoked key")
+	if n := fetches.n.Load(); n != 1 {
+		t.Fatalf("%d fetches of the key set, want the one of New", n)
+	}
+}
+
+// verifierGoroutines returns the stacks of the goroutines running a
+// method of a Verifier. The tests using it do not run in parallel with
+// others of the package, whose verifiers are all closed by then.
+func verifierGoroutines() []string {
+	buf := make([]byte, 1<<16)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var out []string
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, "gatehouse/pkg/verifier.(*Verifier).") {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// holdingFetch is a transport that lets the first request for the key
+// set through and holds every later one: it reports it on entered, and
+// after the request's context ends keeps it a while longer (until
+// released), so that a Close not waiting for the fetch returns first.
+type holdingFetch struct {
+	jwks     atomic.Int32
+	entered  chan struct{}
+	released chan struct{}
+}
+
+func (h *holdingFetch) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !strings.HasSuffix(r.URL.Path, "/jwks.json") || h.jwks.Add(1) == 1 {
+		return http.DefaultTransport.RoundTrip(r)
+	}
+	select {
+	case h.entered <- struct{}{}:
+	default:
+	}
+	<-r.Context().Done()
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-h.released:
+	case <-t.C:
+	}
+	return nil, r.Context().Err()
+}
+
+// TestFeedCloseWaitsForFetches: Close returns only once every goroutine
+// the verifier started has ended, a fetch of the key set a keys event
+// started included.
+func TestFeedCloseWaitsForFetches(t *testing.T) {
+	s := servertest.Start(t, nil)
+	root := s.Root()
+	feedTok := feedAccount(t, s, root)
+	h := &holdingFetch{entered: make(chan struct{}, 1), released: make(chan struct{})}
+	defer close(h.released)
+	v := feedVerifier(t, s.Base, s.Base, feedTok, func(o *verifier.Options) {
+		o.HTTPClient = &http.Client{Transport: h}
+		o.MinRefreshInterval = time.Nanosecond
+	})
+	// A pre-published key: the keys event names a key v does not hold,
+	// and v fetches the key set, which h holds.
+	send(t, s, "POST", "/v4/keys/rotate", root, nil)
+	select {
+	case <-h.entered:
+	case <-time.After(patience):
+		t.Fatal("no fetch of the key set after the keys event")
+	}
+	running := verifierGoroutines()
+	if !strings.Contains(strings.Join(running, "\n"), "(*Verifier).refresh") {
+		t.Fatalf("no goroutine fetching the key set among:\n%s", strings.Join(running, "\n\n"))
+	}
+	v.Close()
+	if left := verifierGoroutines(); len(left) > 0 {
+		t.Fatalf("Close returned with %d goroutines of the verifier running:\n%s", len(left), strings.Join(left, "\n\n"))
 	}
 }

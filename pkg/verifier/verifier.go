@@ -124,22 +124,61 @@ type Verifier struct {
 	opts Options
 
 	mu        sync.RWMutex
-	keys      keySet
-	fetchedAt time.Time // of the current set
+	fetched   keySet          // the set as last fetched
+	fetchedAt time.Time       // of fetched
+	listed    map[string]bool // key ids the feed's last keys event lists; nil before one
+	keys      keySet          // the keys that verify: fetched, less keys not listed
 
 	fetchMu   sync.Mutex // one fetch at a time
 	lastFetch time.Time  // last attempt, successful or not
 
-	// With Options.Feed: what the feed said, and how to stop following it.
+	// With Options.Feed: what the feed said, how to stop following it
+	// and the goroutines Close waits for.
 	revs     *revocations
 	stopFeed context.CancelFunc
-	feedDone chan struct{}
+	running  sync.WaitGroup
 }
 
 // keySet is an immutable set of public keys.
 type keySet struct {
+	keys  []publicKey // in the order of the key set document
 	byID  map[string]*rsa.PublicKey
 	first *rsa.PublicKey // the active key: Gatehouse lists it first
+}
+
+// publicKey is one key of a keySet; id is its kid, if any.
+type publicKey struct {
+	id  string
+	pub *rsa.PublicKey
+}
+
+// newKeySet indexes keys.
+func newKeySet(keys []publicKey) keySet {
+	ks := keySet{keys: keys, byID: make(map[string]*rsa.PublicKey, len(keys))}
+	for _, k := range keys {
+		if ks.first == nil {
+			ks.first = k.pub
+		}
+		if k.id != "" {
+			ks.byID[k.id] = k.pub
+		}
+	}
+	return ks
+}
+
+// only returns the keys of ks whose ids are listed; all of ks when
+// listed is nil.
+func (ks keySet) only(listed map[string]bool) keySet {
+	if listed == nil {
+		return ks
+	}
+	var keep []publicKey
+	for _, k := range ks.keys {
+		if listed[k.id] {
+			keep = append(keep, k)
+		}
+	}
+	return newKeySet(keep)
 }
 
 // New fetches the key set once and, with Options.Feed, subscribes to the
@@ -181,10 +220,13 @@ type claims struct {
 	jwt.RegisteredClaims
 	// Cred is the credential version the token's login saw (absent from
 	// Service Center's tokens); the revocation feed judges it.
-	Cred *struct {
-		ID      string `json:"id"`
-		Version int64  `json:"ver"`
-	} `json:"cred,omitempty"`
+	Cred *credential `json:"cred,omitempty"`
+}
+
+// credential is the cred claim: the account record and its watermark.
+type credential struct {
+	ID      string `json:"id"`
+	Version int64  `json:"ver"`
 }
 
 // Verify checks token's form (package jwtform: one encoding, no crit
@@ -320,10 +362,36 @@ func (v *Verifier) refreshLocked(ctx context.Context, seen time.Time) error {
 	if err != nil {
 		return err
 	}
-	v.mu.Lock()
-	v.keys, v.fetchedAt = ks, now
-	v.mu.Unlock()
+	v.install(ks, now)
 	return nil
+}
+
+// install makes ks, fetched at now, the current set, less the keys the
+// feed no longer lists: a fetch that started before a keys event and
+// ended after it does not bring back a key the event dropped.
+func (v *Verifier) install(ks keySet, now time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.fetched, v.fetchedAt = ks, now
+	v.keys = ks.only(v.listed)
+}
+
+// list applies a keys event of the feed listing ids: from now on only
+// listed keys verify, so a key the event no longer lists (an expiry, or
+// a rotation that revoked it) stops verifying at once. It reports
+// whether a listed key is missing from the fetched set, and when that
+// set was fetched.
+func (v *Verifier) list(ids map[string]bool) (missing bool, fetchedAt time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.listed = ids
+	v.keys = v.fetched.only(ids)
+	for id := range ids {
+		if v.fetched.byID[id] == nil {
+			missing = true
+		}
+	}
+	return missing, v.fetchedAt
 }
 
 // maxJWKS bounds the size of a key set document.
@@ -352,21 +420,16 @@ func (v *Verifier) fetch(ctx context.Context) (keySet, error) {
 	if err := json.Unmarshal(body, &set); err != nil {
 		return keySet{}, fmt.Errorf("verifier: parse key set: %w", err)
 	}
-	ks := keySet{byID: map[string]*rsa.PublicKey{}}
+	var keys []publicKey
 	for _, k := range set.Keys {
 		pub, ok := k.Key.(*rsa.PublicKey)
 		if !ok || (k.Use != "" && k.Use != "sig") || (k.Algorithm != "" && k.Algorithm != Algorithm) {
 			continue
 		}
-		if ks.first == nil {
-			ks.first = pub
-		}
-		if k.KeyID != "" {
-			ks.byID[k.KeyID] = pub
-		}
+		keys = append(keys, publicKey{id: k.KeyID, pub: pub})
 	}
-	if ks.first == nil {
+	if len(keys) == 0 {
 		return keySet{}, errors.New("verifier: the key set holds no RS512 signing key")
 	}
-	return ks, nil
+	return newKeySet(keys), nil
 }
