@@ -95,13 +95,6 @@ type Snapshot struct {
 	Accounts []AccountRevocation `json:"accounts"`
 }
 
-// feedAccount is what the feed keeps of an account.
-type feedAccount struct {
-	id        string
-	revoked   int64 // watermark, unix ms
-	createdMs int64
-}
-
 // feedEntry is one change kept for resumes.
 type feedEntry struct {
 	src  int
@@ -111,15 +104,20 @@ type feedEntry struct {
 }
 
 // Feed is the revocation feed of one replica: the revocations still
-// relevant, fed by the store's change feed, and the recent changes, so a
-// subscriber that reconnects resumes where it was. It never waits for a
-// subscriber: one too far behind is dropped and must reconnect.
+// relevant, read from the engine's tables of accounts and of revoked
+// token ids, and the recent changes, so a subscriber that reconnects
+// resumes where it was. It never waits for a subscriber: one too far
+// behind is dropped and must reconnect.
 type Feed struct {
-	now func() time.Time
+	now          func() time.Time
+	accountTable *store.Table[accountRecord]
+	revokedTable *store.Table[revokedRecord]
 
-	mu       sync.Mutex
-	revoked  map[string]int64 // jti → exp
-	accounts map[string]feedAccount
+	mu sync.Mutex
+	// accounts are the account table's records as of rev[srcAccounts]:
+	// the table's own values, kept to tell which changes move a
+	// credential version and which accounts are gone.
+	accounts map[string]*accountRecord
 	deleted  map[string]time.Time // accounts this replica saw deleted, and when
 	keys     []byte               // data of the current keys event; nil without a key ring
 	rev      cursor               // revision applied, per source
@@ -150,11 +148,13 @@ func (s *Subscription) Close() {
 	s.f.dropLocked(s)
 }
 
-// newFeed returns an empty feed; the engine's tables of accounts and of
-// revoked token ids hand it their prefixes' listings and changes
-// (source). keys, when not nil, are announced until ctx ends.
-func newFeed(ctx context.Context, keys KeyAnnouncer, now func() time.Time) *Feed {
-	f := &Feed{now: now, revoked: map[string]int64{}, accounts: map[string]feedAccount{}, deleted: map[string]time.Time{}, subs: map[*Subscription]struct{}{}}
+// newFeed returns an empty feed on the engine's tables of accounts and of
+// revoked token ids; each table hands it its listings and changes right
+// after applying them itself (source). keys, when not nil, are announced
+// until ctx ends.
+func newFeed(ctx context.Context, keys KeyAnnouncer, now func() time.Time, accounts *store.Table[accountRecord], revoked *store.Table[revokedRecord]) *Feed {
+	f := &Feed{now: now, accountTable: accounts, revokedTable: revoked, accounts: map[string]*accountRecord{},
+		deleted: map[string]time.Time{}, subs: map[*Subscription]struct{}{}}
 	if keys != nil {
 		f.setKeys(keys.Keys())
 		go f.followKeys(ctx, keys)
@@ -163,6 +163,9 @@ func newFeed(ctx context.Context, keys KeyAnnouncer, now func() time.Time) *Feed
 }
 
 // source is the handler of the change feed of one of the feed's sources.
+// It reads what changed from the source's table, so the table must have
+// applied each listing and change before it is handed to the source, as
+// Table.Follow does.
 func (f *Feed) source(src int) store.Handler { return feedSource{f, src} }
 
 // followKeys announces the key ring's changes until ctx ends.
@@ -249,20 +252,23 @@ const relevance = MaxRequestedTTL + MaxLeeway
 // snapshotLocked describes every revocation still relevant: revoked
 // token ids not yet expired, the credential versions of accounts created
 // or changed within the longest token lifetime, and the accounts this
-// replica saw deleted within it (the store no longer has them). f.mu
-// held.
+// replica saw deleted within it (the store no longer has them). The
+// revoked ids are read from their table, which applies a change just
+// before the feed does, so a snapshot may already hold the id of a revoke
+// event that follows it; a subscriber applies that twice to the same
+// effect. f.mu held.
 func (f *Feed) snapshotLocked() Snapshot {
 	now := f.now()
 	snap := Snapshot{Revoked: []RevokedToken{}, Accounts: []AccountRevocation{}}
-	for jti, exp := range f.revoked {
-		if exp > now.Unix() {
-			snap.Revoked = append(snap.Revoked, RevokedToken{JTI: jti, Exp: exp})
+	f.revokedTable.Range(func(jti string, rec *revokedRecord) {
+		if rec.Exp > now.Unix() {
+			snap.Revoked = append(snap.Revoked, RevokedToken{JTI: jti, Exp: rec.Exp})
 		}
-	}
+	})
 	since := now.Add(-relevance).UnixMilli()
-	for name, a := range f.accounts {
-		if max(a.revoked, a.createdMs) > since {
-			snap.Accounts = append(snap.Accounts, AccountRevocation{Account: name, ID: a.id, RevokedBefore: a.revoked})
+	for name, rec := range f.accounts {
+		if max(rec.RevokedBefore, rec.CreateTime*1000) > since {
+			snap.Accounts = append(snap.Accounts, AccountRevocation{Account: name, ID: rec.ID, RevokedBefore: rec.RevokedBefore})
 		}
 	}
 	for name, at := range f.deleted {
@@ -320,9 +326,10 @@ type feedSource struct {
 	src int
 }
 
-// Reset implements store.Handler: it replaces the state of the source
-// and keeps the differences to log at Listed. The first listing is the
-// start of the history and logs nothing.
+// Reset implements store.Handler: it brings the source's view up to
+// the listing its table just took and keeps the differences to log at
+// Listed. The first listing is the start of the history and logs
+// nothing.
 func (h feedSource) Reset(items []store.Item) {
 	f := h.f
 	f.mu.Lock()
@@ -330,35 +337,30 @@ func (h feedSource) Reset(items []store.Item) {
 	var diff []feedEntry
 	switch h.src {
 	case srcRevoked:
-		next := map[string]int64{}
+		if !f.started[srcRevoked] {
+			return
+		}
+		// The ids revoked while the change feed was lost are the items
+		// written after the revision the feed had reached.
 		for _, it := range items {
-			if rec, ok := store.DecodeJSON[revokedRecord](it); ok {
-				jti := it.Key[len(revokedPrefix):]
-				next[jti] = rec.Exp
-				if _, known := f.revoked[jti]; !known {
-					diff = append(diff, revokeEntry(jti, rec.Exp))
+			if it.Revision > f.rev[srcRevoked] {
+				if e, ok := f.revokedLocked(it.Key); ok {
+					diff = append(diff, e)
 				}
 			}
 		}
-		f.revoked = next
 	case srcAccounts:
-		next := map[string]feedAccount{}
 		for _, it := range items {
-			if rec, ok := store.DecodeJSON[accountRecord](it); ok {
-				a := accountOf(rec)
-				next[rec.Name] = a
-				if old, known := f.accounts[rec.Name]; !known || old.id != a.id || old.revoked != a.revoked {
-					diff = append(diff, accountEntry(rec.Name, a, false))
-				}
+			if e, ok := f.accountLocked(it.Key[len(accountPrefix):]); ok {
+				diff = append(diff, e)
 			}
 		}
 		for name := range f.accounts {
-			if _, ok := next[name]; !ok {
-				f.deleted[name] = f.now()
-				diff = append(diff, accountEntry(name, feedAccount{}, true))
+			if !f.accountTable.Has(name) {
+				e, _ := f.accountLocked(name)
+				diff = append(diff, e)
 			}
 		}
-		f.accounts = next
 	}
 	if f.started[h.src] {
 		f.pending[h.src] = diff
@@ -390,50 +392,52 @@ func (h feedSource) Apply(ev store.Event) {
 	defer f.mu.Unlock()
 	f.rev[h.src] = ev.Item.Revision
 	var e feedEntry
+	var ok bool
 	switch h.src {
 	case srcRevoked:
-		jti := ev.Item.Key[len(revokedPrefix):]
-		rec, ok := store.DecodeJSON[revokedRecord](ev.Item)
-		if ev.Type != store.EventPut || !ok {
-			delete(f.revoked, jti) // expired: verifiers drop it by its exp
-			return
-		}
-		f.revoked[jti] = rec.Exp
-		e = revokeEntry(jti, rec.Exp)
+		// A deletion is an expiry, which verifiers see by the exp: only
+		// an id the table holds is logged.
+		e, ok = f.revokedLocked(ev.Item.Key)
 	case srcAccounts:
-		name := ev.Item.Key[len(accountPrefix):]
-		rec, ok := store.DecodeJSON[accountRecord](ev.Item)
-		if ev.Type != store.EventPut || !ok {
-			if _, known := f.accounts[name]; !known {
-				return
-			}
-			delete(f.accounts, name)
-			f.deleted[name] = f.now()
-			e = accountEntry(name, feedAccount{}, true)
-			break
-		}
-		a := accountOf(rec)
-		old, known := f.accounts[name]
-		f.accounts[name] = a
-		if known && old.id == a.id && old.revoked == a.revoked {
-			return
-		}
-		e = accountEntry(name, a, false)
+		e, ok = f.accountLocked(ev.Item.Key[len(accountPrefix):])
 	}
-	e.rev = ev.Item.Revision
-	f.logLocked(e)
+	if ok {
+		e.rev = ev.Item.Revision
+		f.logLocked(e)
+	}
 }
 
-func accountOf(rec *accountRecord) feedAccount {
-	return feedAccount{id: rec.ID, revoked: rec.RevokedBefore, createdMs: rec.CreateTime * 1000}
+// revokedLocked returns the revoke event of the revoked-id table's record
+// stored under key, if the table holds one. f.mu held.
+func (f *Feed) revokedLocked(key string) (feedEntry, bool) {
+	jti := key[len(revokedPrefix):]
+	rec, ok := f.revokedTable.Get(jti)
+	if !ok {
+		return feedEntry{}, false
+	}
+	return feedEntry{src: srcRevoked, name: FeedRevoke, data: store.EncodeJSON(RevokedToken{JTI: jti, Exp: rec.Exp})}, true
 }
 
-func revokeEntry(jti string, exp int64) feedEntry {
-	return feedEntry{src: srcRevoked, name: FeedRevoke, data: store.EncodeJSON(RevokedToken{JTI: jti, Exp: exp})}
-}
-
-// accountEntry is the event of account name, now a or deleted.
-func accountEntry(name string, a feedAccount, deleted bool) feedEntry {
-	ar := AccountRevocation{Account: name, ID: a.id, RevokedBefore: a.revoked, Deleted: deleted}
-	return feedEntry{src: srcAccounts, name: FeedAccount, data: store.EncodeJSON(ar)}
+// accountLocked brings the feed's view of account name up to the account
+// table's and returns the account event when the credential version
+// moved or the account is gone. f.mu held.
+func (f *Feed) accountLocked(name string) (feedEntry, bool) {
+	rec, exists := f.accountTable.Get(name)
+	old, known := f.accounts[name]
+	var ar AccountRevocation
+	switch {
+	case !exists && !known:
+		return feedEntry{}, false
+	case !exists:
+		delete(f.accounts, name)
+		f.deleted[name] = f.now()
+		ar = AccountRevocation{Account: name, Deleted: true}
+	default:
+		f.accounts[name] = rec
+		if known && old.ID == rec.ID && old.RevokedBefore == rec.RevokedBefore {
+			return feedEntry{}, false
+		}
+		ar = AccountRevocation{Account: name, ID: rec.ID, RevokedBefore: rec.RevokedBefore}
+	}
+	return feedEntry{src: srcAccounts, name: FeedAccount, data: store.EncodeJSON(ar)}, true
 }
