@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"iter"
 	"slices"
 	"strconv"
 	"strings"
@@ -103,6 +104,41 @@ type feedEntry struct {
 	data []byte
 }
 
+// feedRing holds the last len(buf) changes in a fixed array written
+// round and round, so keeping a change neither moves the others nor
+// allocates.
+type feedRing struct {
+	buf  []feedEntry
+	next int // slot of the next change
+	n    int // changes held
+}
+
+func newFeedRing(size int) feedRing { return feedRing{buf: make([]feedEntry, size)} }
+
+// push keeps e and returns the oldest change, which e overwrote, when the
+// ring was full.
+func (r *feedRing) push(e feedEntry) (old feedEntry, evicted bool) {
+	old, evicted = r.buf[r.next], r.n == len(r.buf)
+	r.buf[r.next] = e
+	r.next = (r.next + 1) % len(r.buf)
+	if !evicted {
+		r.n++
+	}
+	return old, evicted
+}
+
+// all yields the changes held, oldest first.
+func (r *feedRing) all() iter.Seq[feedEntry] {
+	return func(yield func(feedEntry) bool) {
+		first := r.next - r.n + len(r.buf)
+		for i := range r.n {
+			if !yield(r.buf[(first+i)%len(r.buf)]) {
+				return
+			}
+		}
+	}
+}
+
 // Feed is the revocation feed of one replica: the revocations still
 // relevant, read from the engine's tables of accounts and of revoked
 // token ids, and the recent changes, so a subscriber that reconnects
@@ -124,7 +160,7 @@ type Feed struct {
 	floor    cursor               // the history holds every change after floor, per source
 	started  [feedSources]bool
 	pending  [feedSources][]feedEntry // changes a Reset found, logged at Listed
-	history  []feedEntry              // oldest first, at most feedHistory
+	history  feedRing
 	subs     map[*Subscription]struct{}
 }
 
@@ -154,7 +190,7 @@ func (s *Subscription) Close() {
 // until ctx ends.
 func newFeed(ctx context.Context, keys KeyAnnouncer, now func() time.Time, accounts *store.Table[accountRecord], revoked *store.Table[revokedRecord]) *Feed {
 	f := &Feed{now: now, accountTable: accounts, revokedTable: revoked, accounts: map[string]*accountRecord{},
-		deleted: map[string]time.Time{}, subs: map[*Subscription]struct{}{}}
+		deleted: map[string]time.Time{}, history: newFeedRing(feedHistory), subs: map[*Subscription]struct{}{}}
 	if keys != nil {
 		f.setKeys(keys.Keys())
 		go f.followKeys(ctx, keys)
@@ -209,7 +245,7 @@ func (f *Feed) Subscribe(last string) (*Subscription, []FeedEvent) {
 	var first []FeedEvent
 	if at, ok := parseCursor(last); ok && f.resumable(at) {
 		s.at = at
-		for _, e := range f.history {
+		for e := range f.history.all() {
 			if ev, ok := s.next(e); ok {
 				first = append(first, ev)
 			}
@@ -288,12 +324,9 @@ func (f *Feed) snapshotLocked() Snapshot {
 // logLocked keeps e in the history and sends it to every subscriber.
 // f.mu held.
 func (f *Feed) logLocked(e feedEntry) {
-	if len(f.history) == feedHistory {
-		old := f.history[0]
+	if old, evicted := f.history.push(e); evicted {
 		f.floor[old.src] = max(f.floor[old.src], old.rev)
-		f.history = slices.Delete(f.history, 0, 1)
 	}
-	f.history = append(f.history, e)
 	for s := range f.subs {
 		if ev, ok := s.next(e); ok {
 			f.sendLocked(s, ev)

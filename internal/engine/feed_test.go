@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,11 +22,13 @@ func (s followedSource) Reset(items []store.Item) { s.table.Reset(items); s.src.
 func (s followedSource) Listed(rev int64)         { s.src.Listed(rev) }
 func (s followedSource) Apply(ev store.Event)     { s.table.Apply(ev); s.src.Apply(ev) }
 
-// newTestFeed returns a feed on tables of its own and its sources.
-func newTestFeed(tb testing.TB) (f *Feed, accounts, revoked followedSource) {
+// newTestFeed returns a feed on tables of its own, keeping the last
+// history changes, and its sources.
+func newTestFeed(tb testing.TB, history int) (f *Feed, accounts, revoked followedSource) {
 	at := store.NewTable(accountPrefix, store.DecodeJSON[accountRecord])
 	rt := store.NewTable(revokedPrefix, store.DecodeJSON[revokedRecord])
 	f = newFeed(tb.Context(), nil, time.Now, at, rt)
+	f.history = newFeedRing(history)
 	return f, followedSource{at, feedSource{f, srcAccounts}}, followedSource{rt, feedSource{f, srcRevoked}}
 }
 
@@ -144,7 +147,7 @@ func TestFeedDropsSlowSubscriber(t *testing.T) {
 // events at the listing's revision, so a resume from before it misses
 // nothing.
 func TestFeedRelistLogsDifferences(t *testing.T) {
-	f, accounts, revoked := newTestFeed(t)
+	f, accounts, revoked := newTestFeed(t, feedHistory)
 	item := func(key string, v any, rev int64) store.Item {
 		return store.Item{Key: key, Value: store.EncodeJSON(v), Revision: rev}
 	}
@@ -180,7 +183,7 @@ func TestFeedRelistLogsDifferences(t *testing.T) {
 // listing without its values, after the table applied it whole, it
 // publishes the same events and snapshot.
 func TestFeedReadsTheTables(t *testing.T) {
-	f, accounts, revoked := newTestFeed(t)
+	f, accounts, revoked := newTestFeed(t, feedHistory)
 	for _, h := range []followedSource{accounts, revoked} {
 		h.Reset(nil)
 		h.Listed(1)
@@ -227,5 +230,52 @@ func TestFeedReadsTheTables(t *testing.T) {
 	wantSnap := fmt.Sprintf(`{"revoked":[{"jti":"j1","exp":%d},{"jti":"j2","exp":%d}],"accounts":[{"account":"ann","id":"a1","revokedBeforeMs":6}]}`, exp, exp)
 	if first[0].ID != "6.6" || string(first[0].Data) != wantSnap {
 		t.Fatalf("snapshot %s %s, want 6.6 %s", first[0].ID, first[0].Data, wantSnap)
+	}
+}
+
+// TestFeedResumeAtHistoryBoundary: with room for the last n changes, a
+// subscriber that resumes after one of them, or after the change just
+// before them, gets exactly the changes that followed; one that resumes
+// from any earlier change gets a snapshot. Checked after every change
+// while the history wraps round three times, with changes of both
+// sources.
+func TestFeedResumeAtHistoryBoundary(t *testing.T) {
+	const n = 4
+	f, accounts, revoked := newTestFeed(t, n)
+	for _, h := range []followedSource{accounts, revoked} {
+		h.Reset(nil)
+		h.Listed(10)
+	}
+	live, _ := f.Subscribe("")
+	defer live.Close()
+	ids := []string{"10.10"} // ids[i]: the event id after the i-th change
+	var events []FeedEvent   // events[i]: the event of change i+1
+	exp := time.Now().Add(time.Hour).Unix()
+	for i := 1; i <= 3*n+1; i++ {
+		rev := int64(10 + i)
+		if i%3 == 0 {
+			rec := accountRecord{ID: "a1", Name: "ann", RevokedBefore: rev}
+			accounts.Apply(store.Event{Type: store.EventPut, Item: store.Item{Key: accountPrefix + "ann", Value: store.EncodeJSON(rec), Revision: rev}})
+		} else {
+			rec := revokedRecord{Exp: exp}
+			revoked.Apply(store.Event{Type: store.EventPut, Item: store.Item{Key: fmt.Sprintf("%sj%d", revokedPrefix, i), Value: store.EncodeJSON(rec), Revision: rev}})
+		}
+		ev := nextEvent(t, live)
+		events, ids = append(events, ev), append(ids, ev.ID)
+		for j, last := range ids[:i+1] {
+			s, replay := f.Subscribe(last)
+			s.Close()
+			if j < i-n {
+				if len(replay) != 1 || replay[0].Name != FeedSnapshot || replay[0].ID != ev.ID {
+					t.Fatalf("after change %d, resume from change %d (%s): %+v, want a snapshot at %s", i, j, last, replay, ev.ID)
+				}
+				continue
+			}
+			if want := events[j:i]; !slices.EqualFunc(replay, want, func(a, b FeedEvent) bool {
+				return a.ID == b.ID && a.Name == b.Name && string(a.Data) == string(b.Data)
+			}) {
+				t.Fatalf("after change %d, resume from change %d (%s): %+v, want %+v", i, j, last, replay, want)
+			}
+		}
 	}
 }
