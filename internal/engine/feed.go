@@ -52,6 +52,22 @@ func (c cursor) String() string {
 	return strconv.FormatInt(c[srcAccounts], 10) + "." + strconv.FormatInt(c[srcRevoked], 10)
 }
 
+// eventID names cursors, remembering the last one it named: subscribers
+// that are up to date share a cursor, so one event sent to all of them
+// is named once.
+type eventID struct {
+	at cursor
+	id string
+}
+
+// of returns the text form of at.
+func (m *eventID) of(at cursor) string {
+	if m.id == "" || m.at != at {
+		m.at, m.id = at, at.String()
+	}
+	return m.id
+}
+
 // parseCursor reads a cursor's text form.
 func parseCursor(s string) (cursor, bool) {
 	var c cursor
@@ -228,8 +244,9 @@ func (f *Feed) setKeys(infos []keyring.KeyInfo) {
 		return
 	}
 	f.keys = data
+	var ids eventID
 	for s := range f.subs {
-		f.sendLocked(s, FeedEvent{ID: s.at.String(), Name: FeedKeys, Data: data})
+		f.sendLocked(s, FeedEvent{ID: ids.of(s.at), Name: FeedKeys, Data: data})
 	}
 }
 
@@ -245,8 +262,9 @@ func (f *Feed) Subscribe(last string) (*Subscription, []FeedEvent) {
 	var first []FeedEvent
 	if at, ok := parseCursor(last); ok && f.resumable(at) {
 		s.at = at
+		var ids eventID
 		for e := range f.history.all() {
-			if ev, ok := s.next(e); ok {
+			if ev, ok := s.next(e, &ids); ok {
 				first = append(first, ev)
 			}
 		}
@@ -272,13 +290,13 @@ func (f *Feed) resumable(at cursor) bool {
 }
 
 // next returns the event of e for s, unless s was told of it already,
-// and moves s past it.
-func (s *Subscription) next(e feedEntry) (FeedEvent, bool) {
+// and moves s past it; ids names the event.
+func (s *Subscription) next(e feedEntry, ids *eventID) (FeedEvent, bool) {
 	if e.rev <= s.at[e.src] {
 		return FeedEvent{}, false
 	}
 	s.at[e.src] = e.rev
-	return FeedEvent{ID: s.at.String(), Name: e.name, Data: e.data}, true
+	return FeedEvent{ID: ids.of(s.at), Name: e.name, Data: e.data}, true
 }
 
 // relevance is how long after a change of an account's credential
@@ -327,8 +345,9 @@ func (f *Feed) logLocked(e feedEntry) {
 	if old, evicted := f.history.push(e); evicted {
 		f.floor[old.src] = max(f.floor[old.src], old.rev)
 	}
+	var ids eventID
 	for s := range f.subs {
-		if ev, ok := s.next(e); ok {
+		if ev, ok := s.next(e, &ids); ok {
 			f.sendLocked(s, ev)
 		}
 	}

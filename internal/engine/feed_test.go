@@ -279,3 +279,27 @@ func TestFeedResumeAtHistoryBoundary(t *testing.T) {
 		}
 	}
 }
+
+// TestFeedEventIDsPerSubscriber: subscribers at different cursors (one
+// resumed with an id from a replica further on) get each event under the
+// id of their own cursor.
+func TestFeedEventIDsPerSubscriber(t *testing.T) {
+	f, accounts, revoked := newTestFeed(t, feedHistory)
+	for _, h := range []followedSource{accounts, revoked} {
+		h.Reset(nil)
+		h.Listed(10)
+	}
+	var subs []*Subscription
+	for _, last := range []string{"", "12.10", "", "20.10", ""} {
+		s, _ := f.Subscribe(last)
+		defer s.Close()
+		subs = append(subs, s)
+	}
+	rec := store.EncodeJSON(revokedRecord{Exp: time.Now().Add(time.Hour).Unix()})
+	revoked.Apply(store.Event{Type: store.EventPut, Item: store.Item{Key: revokedPrefix + "j", Value: rec, Revision: 11}})
+	for i, want := range []string{"10.11", "12.11", "10.11", "20.11", "10.11"} {
+		if ev := nextEvent(t, subs[i]); ev.ID != want {
+			t.Fatalf("subscriber %d: event id %s, want %s", i, ev.ID, want)
+		}
+	}
+}
