@@ -160,7 +160,7 @@ func New(ctx context.Context, st store.Store, signer Signer, hasher *password.Ha
 	if err := e.dropLegacyLocks(ctx); err != nil {
 		return nil, fmt.Errorf("drop legacy lockout keys: %w", err)
 	}
-	e.feed = newFeed(ctx, opts.Keys, opts.Now)
+	e.feed = newFeed(ctx, opts.Keys, opts.Now, e.accounts, e.revoked)
 	if err := e.accounts.Follow(ctx, st, e.feed.source(srcAccounts)); err != nil {
 		return nil, err
 	}

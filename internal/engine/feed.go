@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"iter"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,6 +52,22 @@ func (c cursor) String() string {
 	return strconv.FormatInt(c[srcAccounts], 10) + "." + strconv.FormatInt(c[srcRevoked], 10)
 }
 
+// eventID names cursors, remembering the last one it named: subscribers
+// that are up to date share a cursor, so one event sent to all of them
+// is named once.
+type eventID struct {
+	at cursor
+	id string
+}
+
+// of returns the text form of at.
+func (m *eventID) of(at cursor) string {
+	if m.id == "" || m.at != at {
+		m.at, m.id = at, at.String()
+	}
+	return m.id
+}
+
 // parseCursor reads a cursor's text form.
 func parseCursor(s string) (cursor, bool) {
 	var c cursor
@@ -95,13 +112,6 @@ type Snapshot struct {
 	Accounts []AccountRevocation `json:"accounts"`
 }
 
-// feedAccount is what the feed keeps of an account.
-type feedAccount struct {
-	id        string
-	revoked   int64 // watermark, unix ms
-	createdMs int64
-}
-
 // feedEntry is one change kept for resumes.
 type feedEntry struct {
 	src  int
@@ -110,23 +120,63 @@ type feedEntry struct {
 	data []byte
 }
 
-// Feed is the revocation feed of one replica: the revocations still
-// relevant, fed by the store's change feed, and the recent changes, so a
-// subscriber that reconnects resumes where it was. It never waits for a
-// subscriber: one too far behind is dropped and must reconnect.
-type Feed struct {
-	now func() time.Time
+// feedRing holds the last len(buf) changes in a fixed array written
+// round and round, so keeping a change neither moves the others nor
+// allocates.
+type feedRing struct {
+	buf  []feedEntry
+	next int // slot of the next change
+	n    int // changes held
+}
 
-	mu       sync.Mutex
-	revoked  map[string]int64 // jti → exp
-	accounts map[string]feedAccount
+func newFeedRing(size int) feedRing { return feedRing{buf: make([]feedEntry, size)} }
+
+// push keeps e and returns the oldest change, which e overwrote, when the
+// ring was full.
+func (r *feedRing) push(e feedEntry) (old feedEntry, evicted bool) {
+	old, evicted = r.buf[r.next], r.n == len(r.buf)
+	r.buf[r.next] = e
+	r.next = (r.next + 1) % len(r.buf)
+	if !evicted {
+		r.n++
+	}
+	return old, evicted
+}
+
+// all yields the changes held, oldest first.
+func (r *feedRing) all() iter.Seq[feedEntry] {
+	return func(yield func(feedEntry) bool) {
+		first := r.next - r.n + len(r.buf)
+		for i := range r.n {
+			if !yield(r.buf[(first+i)%len(r.buf)]) {
+				return
+			}
+		}
+	}
+}
+
+// Feed is the revocation feed of one replica: the revocations still
+// relevant, read from the engine's tables of accounts and of revoked
+// token ids, and the recent changes, so a subscriber that reconnects
+// resumes where it was. It never waits for a subscriber: one too far
+// behind is dropped and must reconnect.
+type Feed struct {
+	now          func() time.Time
+	accountTable *store.Table[accountRecord]
+	revokedTable *store.Table[revokedRecord]
+
+	mu sync.Mutex
+	// accounts are the account table's records as of rev[srcAccounts]:
+	// the table's own values, kept to tell which changes move a
+	// credential version and which accounts are gone.
+	accounts map[string]*accountRecord
 	deleted  map[string]time.Time // accounts this replica saw deleted, and when
 	keys     []byte               // data of the current keys event; nil without a key ring
 	rev      cursor               // revision applied, per source
 	floor    cursor               // the history holds every change after floor, per source
 	started  [feedSources]bool
 	pending  [feedSources][]feedEntry // changes a Reset found, logged at Listed
-	history  []feedEntry              // oldest first, at most feedHistory
+	history  feedRing
 	subs     map[*Subscription]struct{}
 }
 
@@ -150,11 +200,13 @@ func (s *Subscription) Close() {
 	s.f.dropLocked(s)
 }
 
-// newFeed returns an empty feed; the engine's tables of accounts and of
-// revoked token ids hand it their prefixes' listings and changes
-// (source). keys, when not nil, are announced until ctx ends.
-func newFeed(ctx context.Context, keys KeyAnnouncer, now func() time.Time) *Feed {
-	f := &Feed{now: now, revoked: map[string]int64{}, accounts: map[string]feedAccount{}, deleted: map[string]time.Time{}, subs: map[*Subscription]struct{}{}}
+// newFeed returns an empty feed on the engine's tables of accounts and of
+// revoked token ids; each table hands it its listings and changes right
+// after applying them itself (source). keys, when not nil, are announced
+// until ctx ends.
+func newFeed(ctx context.Context, keys KeyAnnouncer, now func() time.Time, accounts *store.Table[accountRecord], revoked *store.Table[revokedRecord]) *Feed {
+	f := &Feed{now: now, accountTable: accounts, revokedTable: revoked, accounts: map[string]*accountRecord{},
+		deleted: map[string]time.Time{}, history: newFeedRing(feedHistory), subs: map[*Subscription]struct{}{}}
 	if keys != nil {
 		f.setKeys(keys.Keys())
 		go f.followKeys(ctx, keys)
@@ -163,6 +215,9 @@ func newFeed(ctx context.Context, keys KeyAnnouncer, now func() time.Time) *Feed
 }
 
 // source is the handler of the change feed of one of the feed's sources.
+// It reads what changed from the source's table, so the table must have
+// applied each listing and change before it is handed to the source, as
+// Table.Follow does.
 func (f *Feed) source(src int) store.Handler { return feedSource{f, src} }
 
 // followKeys announces the key ring's changes until ctx ends.
@@ -189,8 +244,9 @@ func (f *Feed) setKeys(infos []keyring.KeyInfo) {
 		return
 	}
 	f.keys = data
+	var ids eventID
 	for s := range f.subs {
-		f.sendLocked(s, FeedEvent{ID: s.at.String(), Name: FeedKeys, Data: data})
+		f.sendLocked(s, FeedEvent{ID: ids.of(s.at), Name: FeedKeys, Data: data})
 	}
 }
 
@@ -206,8 +262,9 @@ func (f *Feed) Subscribe(last string) (*Subscription, []FeedEvent) {
 	var first []FeedEvent
 	if at, ok := parseCursor(last); ok && f.resumable(at) {
 		s.at = at
-		for _, e := range f.history {
-			if ev, ok := s.next(e); ok {
+		var ids eventID
+		for e := range f.history.all() {
+			if ev, ok := s.next(e, &ids); ok {
 				first = append(first, ev)
 			}
 		}
@@ -233,13 +290,13 @@ func (f *Feed) resumable(at cursor) bool {
 }
 
 // next returns the event of e for s, unless s was told of it already,
-// and moves s past it.
-func (s *Subscription) next(e feedEntry) (FeedEvent, bool) {
+// and moves s past it; ids names the event.
+func (s *Subscription) next(e feedEntry, ids *eventID) (FeedEvent, bool) {
 	if e.rev <= s.at[e.src] {
 		return FeedEvent{}, false
 	}
 	s.at[e.src] = e.rev
-	return FeedEvent{ID: s.at.String(), Name: e.name, Data: e.data}, true
+	return FeedEvent{ID: ids.of(s.at), Name: e.name, Data: e.data}, true
 }
 
 // relevance is how long after a change of an account's credential
@@ -249,20 +306,23 @@ const relevance = MaxRequestedTTL + MaxLeeway
 // snapshotLocked describes every revocation still relevant: revoked
 // token ids not yet expired, the credential versions of accounts created
 // or changed within the longest token lifetime, and the accounts this
-// replica saw deleted within it (the store no longer has them). f.mu
-// held.
+// replica saw deleted within it (the store no longer has them). The
+// revoked ids are read from their table, which applies a change just
+// before the feed does, so a snapshot may already hold the id of a revoke
+// event that follows it; a subscriber applies that twice to the same
+// effect. f.mu held.
 func (f *Feed) snapshotLocked() Snapshot {
 	now := f.now()
 	snap := Snapshot{Revoked: []RevokedToken{}, Accounts: []AccountRevocation{}}
-	for jti, exp := range f.revoked {
-		if exp > now.Unix() {
-			snap.Revoked = append(snap.Revoked, RevokedToken{JTI: jti, Exp: exp})
+	f.revokedTable.Range(func(jti string, rec *revokedRecord) {
+		if rec.Exp > now.Unix() {
+			snap.Revoked = append(snap.Revoked, RevokedToken{JTI: jti, Exp: rec.Exp})
 		}
-	}
+	})
 	since := now.Add(-relevance).UnixMilli()
-	for name, a := range f.accounts {
-		if max(a.revoked, a.createdMs) > since {
-			snap.Accounts = append(snap.Accounts, AccountRevocation{Account: name, ID: a.id, RevokedBefore: a.revoked})
+	for name, rec := range f.accounts {
+		if max(rec.RevokedBefore, rec.CreateTime*1000) > since {
+			snap.Accounts = append(snap.Accounts, AccountRevocation{Account: name, ID: rec.ID, RevokedBefore: rec.RevokedBefore})
 		}
 	}
 	for name, at := range f.deleted {
@@ -282,14 +342,12 @@ func (f *Feed) snapshotLocked() Snapshot {
 // logLocked keeps e in the history and sends it to every subscriber.
 // f.mu held.
 func (f *Feed) logLocked(e feedEntry) {
-	if len(f.history) == feedHistory {
-		old := f.history[0]
+	if old, evicted := f.history.push(e); evicted {
 		f.floor[old.src] = max(f.floor[old.src], old.rev)
-		f.history = slices.Delete(f.history, 0, 1)
 	}
-	f.history = append(f.history, e)
+	var ids eventID
 	for s := range f.subs {
-		if ev, ok := s.next(e); ok {
+		if ev, ok := s.next(e, &ids); ok {
 			f.sendLocked(s, ev)
 		}
 	}
@@ -320,9 +378,10 @@ type feedSource struct {
 	src int
 }
 
-// Reset implements store.Handler: it replaces the state of the source
-// and keeps the differences to log at Listed. The first listing is the
-// start of the history and logs nothing.
+// Reset implements store.Handler: it brings the source's view up to
+// the listing its table just took and keeps the differences to log at
+// Listed. The first listing is the start of the history and logs
+// nothing.
 func (h feedSource) Reset(items []store.Item) {
 	f := h.f
 	f.mu.Lock()
@@ -330,35 +389,30 @@ func (h feedSource) Reset(items []store.Item) {
 	var diff []feedEntry
 	switch h.src {
 	case srcRevoked:
-		next := map[string]int64{}
+		if !f.started[srcRevoked] {
+			return
+		}
+		// The ids revoked while the change feed was lost are the items
+		// written after the revision the feed had reached.
 		for _, it := range items {
-			if rec, ok := store.DecodeJSON[revokedRecord](it); ok {
-				jti := it.Key[len(revokedPrefix):]
-				next[jti] = rec.Exp
-				if _, known := f.revoked[jti]; !known {
-					diff = append(diff, revokeEntry(jti, rec.Exp))
+			if it.Revision > f.rev[srcRevoked] {
+				if e, ok := f.revokedLocked(it.Key); ok {
+					diff = append(diff, e)
 				}
 			}
 		}
-		f.revoked = next
 	case srcAccounts:
-		next := map[string]feedAccount{}
 		for _, it := range items {
-			if rec, ok := store.DecodeJSON[accountRecord](it); ok {
-				a := accountOf(rec)
-				next[rec.Name] = a
-				if old, known := f.accounts[rec.Name]; !known || old.id != a.id || old.revoked != a.revoked {
-					diff = append(diff, accountEntry(rec.Name, a, false))
-				}
+			if e, ok := f.accountLocked(it.Key[len(accountPrefix):]); ok {
+				diff = append(diff, e)
 			}
 		}
 		for name := range f.accounts {
-			if _, ok := next[name]; !ok {
-				f.deleted[name] = f.now()
-				diff = append(diff, accountEntry(name, feedAccount{}, true))
+			if !f.accountTable.Has(name) {
+				e, _ := f.accountLocked(name)
+				diff = append(diff, e)
 			}
 		}
-		f.accounts = next
 	}
 	if f.started[h.src] {
 		f.pending[h.src] = diff
@@ -390,50 +444,52 @@ func (h feedSource) Apply(ev store.Event) {
 	defer f.mu.Unlock()
 	f.rev[h.src] = ev.Item.Revision
 	var e feedEntry
+	var ok bool
 	switch h.src {
 	case srcRevoked:
-		jti := ev.Item.Key[len(revokedPrefix):]
-		rec, ok := store.DecodeJSON[revokedRecord](ev.Item)
-		if ev.Type != store.EventPut || !ok {
-			delete(f.revoked, jti) // expired: verifiers drop it by its exp
-			return
-		}
-		f.revoked[jti] = rec.Exp
-		e = revokeEntry(jti, rec.Exp)
+		// A deletion is an expiry, which verifiers see by the exp: only
+		// an id the table holds is logged.
+		e, ok = f.revokedLocked(ev.Item.Key)
 	case srcAccounts:
-		name := ev.Item.Key[len(accountPrefix):]
-		rec, ok := store.DecodeJSON[accountRecord](ev.Item)
-		if ev.Type != store.EventPut || !ok {
-			if _, known := f.accounts[name]; !known {
-				return
-			}
-			delete(f.accounts, name)
-			f.deleted[name] = f.now()
-			e = accountEntry(name, feedAccount{}, true)
-			break
-		}
-		a := accountOf(rec)
-		old, known := f.accounts[name]
-		f.accounts[name] = a
-		if known && old.id == a.id && old.revoked == a.revoked {
-			return
-		}
-		e = accountEntry(name, a, false)
+		e, ok = f.accountLocked(ev.Item.Key[len(accountPrefix):])
 	}
-	e.rev = ev.Item.Revision
-	f.logLocked(e)
+	if ok {
+		e.rev = ev.Item.Revision
+		f.logLocked(e)
+	}
 }
 
-func accountOf(rec *accountRecord) feedAccount {
-	return feedAccount{id: rec.ID, revoked: rec.RevokedBefore, createdMs: rec.CreateTime * 1000}
+// revokedLocked returns the revoke event of the revoked-id table's record
+// stored under key, if the table holds one. f.mu held.
+func (f *Feed) revokedLocked(key string) (feedEntry, bool) {
+	jti := key[len(revokedPrefix):]
+	rec, ok := f.revokedTable.Get(jti)
+	if !ok {
+		return feedEntry{}, false
+	}
+	return feedEntry{src: srcRevoked, name: FeedRevoke, data: store.EncodeJSON(RevokedToken{JTI: jti, Exp: rec.Exp})}, true
 }
 
-func revokeEntry(jti string, exp int64) feedEntry {
-	return feedEntry{src: srcRevoked, name: FeedRevoke, data: store.EncodeJSON(RevokedToken{JTI: jti, Exp: exp})}
-}
-
-// accountEntry is the event of account name, now a or deleted.
-func accountEntry(name string, a feedAccount, deleted bool) feedEntry {
-	ar := AccountRevocation{Account: name, ID: a.id, RevokedBefore: a.revoked, Deleted: deleted}
-	return feedEntry{src: srcAccounts, name: FeedAccount, data: store.EncodeJSON(ar)}
+// accountLocked brings the feed's view of account name up to the account
+// table's and returns the account event when the credential version
+// moved or the account is gone. f.mu held.
+func (f *Feed) accountLocked(name string) (feedEntry, bool) {
+	rec, exists := f.accountTable.Get(name)
+	old, known := f.accounts[name]
+	var ar AccountRevocation
+	switch {
+	case !exists && !known:
+		return feedEntry{}, false
+	case !exists:
+		delete(f.accounts, name)
+		f.deleted[name] = f.now()
+		ar = AccountRevocation{Account: name, Deleted: true}
+	default:
+		f.accounts[name] = rec
+		if known && old.ID == rec.ID && old.RevokedBefore == rec.RevokedBefore {
+			return feedEntry{}, false
+		}
+		ar = AccountRevocation{Account: name, ID: rec.ID, RevokedBefore: rec.RevokedBefore}
+	}
+	return feedEntry{src: srcAccounts, name: FeedAccount, data: store.EncodeJSON(ar)}, true
 }

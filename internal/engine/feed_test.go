@@ -3,12 +3,34 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/store"
 )
+
+// followedSource is a source of a feed with its table, handed listings
+// and changes as Table.Follow hands them: to the table, then the feed.
+type followedSource struct {
+	table store.Handler
+	src   feedSource
+}
+
+func (s followedSource) Reset(items []store.Item) { s.table.Reset(items); s.src.Reset(items) }
+func (s followedSource) Listed(rev int64)         { s.src.Listed(rev) }
+func (s followedSource) Apply(ev store.Event)     { s.table.Apply(ev); s.src.Apply(ev) }
+
+// newTestFeed returns a feed on tables of its own, keeping the last
+// history changes, and its sources.
+func newTestFeed(tb testing.TB, history int) (f *Feed, accounts, revoked followedSource) {
+	at := store.NewTable(accountPrefix, store.DecodeJSON[accountRecord])
+	rt := store.NewTable(revokedPrefix, store.DecodeJSON[revokedRecord])
+	f = newFeed(tb.Context(), nil, time.Now, at, rt)
+	f.history = newFeedRing(history)
+	return f, followedSource{at, feedSource{f, srcAccounts}}, followedSource{rt, feedSource{f, srcRevoked}}
+}
 
 // nextEvent returns the next event of s, failing the test after 10 s.
 func nextEvent(t *testing.T, s *Subscription) FeedEvent {
@@ -125,9 +147,7 @@ func TestFeedDropsSlowSubscriber(t *testing.T) {
 // events at the listing's revision, so a resume from before it misses
 // nothing.
 func TestFeedRelistLogsDifferences(t *testing.T) {
-	f := &Feed{now: time.Now, revoked: map[string]int64{}, accounts: map[string]feedAccount{},
-		deleted: map[string]time.Time{}, subs: map[*Subscription]struct{}{}}
-	revoked, accounts := feedSource{f, srcRevoked}, feedSource{f, srcAccounts}
+	f, accounts, revoked := newTestFeed(t, feedHistory)
 	item := func(key string, v any, rev int64) store.Item {
 		return store.Item{Key: key, Value: store.EncodeJSON(v), Revision: rev}
 	}
@@ -155,5 +175,131 @@ func TestFeedRelistLogsDifferences(t *testing.T) {
 	defer resumed.Close()
 	if len(replay) != 2 || string(replay[0].Data) != want[0] || string(replay[1].Data) != want[1] {
 		t.Fatalf("resume after %s: %+v", mid.ID, replay)
+	}
+}
+
+// TestFeedReadsTheTables: the feed takes what changed from the records
+// its tables decoded, not from the changes' bytes: handed each change or
+// listing without its values, after the table applied it whole, it
+// publishes the same events and snapshot.
+func TestFeedReadsTheTables(t *testing.T) {
+	f, accounts, revoked := newTestFeed(t, feedHistory)
+	for _, h := range []followedSource{accounts, revoked} {
+		h.Reset(nil)
+		h.Listed(1)
+	}
+	sub, _ := f.Subscribe("")
+	defer sub.Close()
+	item := func(key string, v any, rev int64) store.Item {
+		return store.Item{Key: key, Value: store.EncodeJSON(v), Revision: rev}
+	}
+	bare := func(it store.Item) store.Item { it.Value = nil; return it }
+	apply := func(h followedSource, it store.Item) {
+		h.table.Apply(store.Event{Type: store.EventPut, Item: it})
+		h.src.Apply(store.Event{Type: store.EventPut, Item: bare(it)})
+	}
+	relist := func(h followedSource, rev int64, items ...store.Item) {
+		h.table.Reset(items)
+		var bares []store.Item
+		for _, it := range items {
+			bares = append(bares, bare(it))
+		}
+		h.src.Reset(bares)
+		h.src.Listed(rev)
+	}
+	exp := time.Now().Add(time.Hour).Unix()
+	created := time.Now().Unix()
+	j1 := item(revokedPrefix+"j1", revokedRecord{Exp: exp}, 2)
+	apply(revoked, j1)
+	apply(accounts, item(accountPrefix+"ann", accountRecord{ID: "a1", Name: "ann", CreateTime: created, RevokedBefore: 5}, 3))
+	relist(revoked, 6, j1, item(revokedPrefix+"j2", revokedRecord{Exp: exp}, 5))
+	relist(accounts, 6, item(accountPrefix+"ann", accountRecord{ID: "a1", Name: "ann", CreateTime: created, RevokedBefore: 6}, 4))
+	want := []string{
+		fmt.Sprintf(`{"jti":"j1","exp":%d}`, exp),
+		`{"account":"ann","id":"a1","revokedBeforeMs":5}`,
+		fmt.Sprintf(`{"jti":"j2","exp":%d}`, exp),
+		`{"account":"ann","id":"a1","revokedBeforeMs":6}`,
+	}
+	for _, w := range want {
+		if ev := nextEvent(t, sub); string(ev.Data) != w {
+			t.Fatalf("event %s %s, want %s", ev.ID, ev.Data, w)
+		}
+	}
+	s, first := f.Subscribe("")
+	s.Close()
+	wantSnap := fmt.Sprintf(`{"revoked":[{"jti":"j1","exp":%d},{"jti":"j2","exp":%d}],"accounts":[{"account":"ann","id":"a1","revokedBeforeMs":6}]}`, exp, exp)
+	if first[0].ID != "6.6" || string(first[0].Data) != wantSnap {
+		t.Fatalf("snapshot %s %s, want 6.6 %s", first[0].ID, first[0].Data, wantSnap)
+	}
+}
+
+// TestFeedResumeAtHistoryBoundary: with room for the last n changes, a
+// subscriber that resumes after one of them, or after the change just
+// before them, gets exactly the changes that followed; one that resumes
+// from any earlier change gets a snapshot. Checked after every change
+// while the history wraps round three times, with changes of both
+// sources.
+func TestFeedResumeAtHistoryBoundary(t *testing.T) {
+	const n = 4
+	f, accounts, revoked := newTestFeed(t, n)
+	for _, h := range []followedSource{accounts, revoked} {
+		h.Reset(nil)
+		h.Listed(10)
+	}
+	live, _ := f.Subscribe("")
+	defer live.Close()
+	ids := []string{"10.10"} // ids[i]: the event id after the i-th change
+	var events []FeedEvent   // events[i]: the event of change i+1
+	exp := time.Now().Add(time.Hour).Unix()
+	for i := 1; i <= 3*n+1; i++ {
+		rev := int64(10 + i)
+		if i%3 == 0 {
+			rec := accountRecord{ID: "a1", Name: "ann", RevokedBefore: rev}
+			accounts.Apply(store.Event{Type: store.EventPut, Item: store.Item{Key: accountPrefix + "ann", Value: store.EncodeJSON(rec), Revision: rev}})
+		} else {
+			rec := revokedRecord{Exp: exp}
+			revoked.Apply(store.Event{Type: store.EventPut, Item: store.Item{Key: fmt.Sprintf("%sj%d", revokedPrefix, i), Value: store.EncodeJSON(rec), Revision: rev}})
+		}
+		ev := nextEvent(t, live)
+		events, ids = append(events, ev), append(ids, ev.ID)
+		for j, last := range ids[:i+1] {
+			s, replay := f.Subscribe(last)
+			s.Close()
+			if j < i-n {
+				if len(replay) != 1 || replay[0].Name != FeedSnapshot || replay[0].ID != ev.ID {
+					t.Fatalf("after change %d, resume from change %d (%s): %+v, want a snapshot at %s", i, j, last, replay, ev.ID)
+				}
+				continue
+			}
+			if want := events[j:i]; !slices.EqualFunc(replay, want, func(a, b FeedEvent) bool {
+				return a.ID == b.ID && a.Name == b.Name && string(a.Data) == string(b.Data)
+			}) {
+				t.Fatalf("after change %d, resume from change %d (%s): %+v, want %+v", i, j, last, replay, want)
+			}
+		}
+	}
+}
+
+// TestFeedEventIDsPerSubscriber: subscribers at different cursors (one
+// resumed with an id from a replica further on) get each event under the
+// id of their own cursor.
+func TestFeedEventIDsPerSubscriber(t *testing.T) {
+	f, accounts, revoked := newTestFeed(t, feedHistory)
+	for _, h := range []followedSource{accounts, revoked} {
+		h.Reset(nil)
+		h.Listed(10)
+	}
+	var subs []*Subscription
+	for _, last := range []string{"", "12.10", "", "20.10", ""} {
+		s, _ := f.Subscribe(last)
+		defer s.Close()
+		subs = append(subs, s)
+	}
+	rec := store.EncodeJSON(revokedRecord{Exp: time.Now().Add(time.Hour).Unix()})
+	revoked.Apply(store.Event{Type: store.EventPut, Item: store.Item{Key: revokedPrefix + "j", Value: rec, Revision: 11}})
+	for i, want := range []string{"10.11", "12.11", "10.11", "20.11", "10.11"} {
+		if ev := nextEvent(t, subs[i]); ev.ID != want {
+			t.Fatalf("subscriber %d: event id %s, want %s", i, ev.ID, want)
+		}
 	}
 }

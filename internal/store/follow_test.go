@@ -397,3 +397,45 @@ func TestTableFollowAlso(t *testing.T) {
 		t.Fatalf("the table holds b = %v, %v", v, ok)
 	}
 }
+
+// tableReader is a handler following a table's prefix with it that
+// records, at each listing and change, what the table holds.
+type tableReader struct {
+	table *store.Table[string]
+	mu    sync.Mutex
+	seen  []map[string]string
+}
+
+func (r *tableReader) read() {
+	m := map[string]string{}
+	r.table.Range(func(name string, v *string) { m[name] = *v })
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = append(r.seen, m)
+}
+
+func (r *tableReader) Reset([]store.Item) { r.read() }
+func (r *tableReader) Apply(store.Event)  { r.read() }
+
+// TestTableFollowAlsoReadsTable: a handler following with a table finds
+// each listing and change already applied to the table, and Range
+// yields the table's names and records.
+func TestTableFollowAlsoReadsTable(t *testing.T) {
+	s := newStore(t, bolt.Options{})
+	put(t, s, "t/a", "1")
+	table := store.NewTable("t/", func(it store.Item) (*string, bool) { v := string(it.Value); return &v, true })
+	r := &tableReader{table: table}
+	if err := table.Follow(t.Context(), s, r); err != nil {
+		t.Fatal(err)
+	}
+	rev := put(t, s, "t/b", "2")
+	if err := table.Sync(t.Context(), rev); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	want := []map[string]string{{"a": "1"}, {"a": "1", "b": "2"}}
+	if !slices.EqualFunc(r.seen, want, maps.Equal) {
+		t.Fatalf("the handler read %v from the table, want %v", r.seen, want)
+	}
+}

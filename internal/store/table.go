@@ -128,6 +128,17 @@ func (t *Table[T]) Values() []*T {
 	return out
 }
 
+// Range calls fn with the name (the key without the prefix) and record
+// of every record, in no particular order, under the table's read lock:
+// fn must not call into the table.
+func (t *Table[T]) Range(fn func(name string, rec *T)) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for name, rec := range t.m {
+		fn(name, rec)
+	}
+}
+
 // EncodeJSON encodes a record as JSON. Records are plain structs, so a
 // failure is a programming error and panics.
 func EncodeJSON(v any) []byte {
