@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -207,19 +208,52 @@ func (l *Log) write(batch []Record) {
 const bucketShift = 40
 
 // List returns the newest records, newest first, at most limit of them
-// (all when limit <= 0). It reads time buckets from the newest back and
-// stops once it has limit records at least as new as the bucket it has
-// just read: an item is keyed by its newest record, so every item not yet
-// read holds only older records. Its cost follows limit, not retention.
+// (all when limit <= 0): Query without a filter.
 func (l *Log) List(ctx context.Context, limit int) ([]Record, error) {
+	return l.Query(ctx, Filter{}, limit)
+}
+
+// Filter selects records; a zero field selects any.
+type Filter struct {
+	// From and To bound the time: From inclusive, To exclusive.
+	From, To time.Time
+	// Actor is the whole actor.
+	Actor string
+	// Action is a prefix of the action ("account." selects every
+	// account change).
+	Action string
+	// Outcome is Success or Failure.
+	Outcome string
+}
+
+// Match reports whether f selects r.
+func (f Filter) Match(r Record) bool {
+	return (f.From.IsZero() || !r.Time.Before(f.From)) && (f.To.IsZero() || r.Time.Before(f.To)) &&
+		(f.Actor == "" || r.Actor == f.Actor) && strings.HasPrefix(r.Action, f.Action) &&
+		(f.Outcome == "" || r.Outcome == f.Outcome)
+}
+
+// Query returns the newest records f selects, newest first, at most
+// limit of them (all when limit <= 0), searching every record kept. It
+// reads time buckets from the newest back and stops once it has limit
+// matches at least as new as the bucket it has just read: an item is
+// keyed by its newest record, so every item not yet read holds only
+// older records. It also stops at the bucket before f.From, which holds
+// only older records. It holds at most limit matches and one bucket's
+// items at a time; its cost follows the records it reads, which is all
+// of them within f's time range when fewer than limit match.
+func (l *Log) Query(ctx context.Context, f Filter, limit int) ([]Record, error) {
 	if limit <= 0 {
 		limit = math.MaxInt
 	}
 	now := time.Now()
 	newest := uint64(now.Add(time.Hour).UnixNano()) >> bucketShift // an hour of clock skew between replicas
 	oldest := uint64(now.Add(-l.retention-time.Hour).UnixNano()) >> bucketShift
+	if !f.From.IsZero() {
+		oldest = max(oldest, uint64(max(f.From.UnixNano(), 0))>>bucketShift)
+	}
 	out := []Record{}
-	var older []int64 // times of the records read but older than the last bucket read
+	var older []int64 // times of the matches read but older than the last bucket read
 	for b, settled := newest, 0; b >= oldest && settled < limit; b-- {
 		items, _, err := l.st.List(ctx, fmt.Sprintf("%s%06x", prefix, b))
 		if err != nil {
@@ -227,9 +261,12 @@ func (l *Log) List(ctx context.Context, limit int) ([]Record, error) {
 		}
 		for _, it := range items {
 			var batch []Record
-			if json.Unmarshal(it.Value, &batch) == nil {
-				out = append(out, batch...)
-				for _, r := range batch {
+			if json.Unmarshal(it.Value, &batch) != nil {
+				continue
+			}
+			for _, r := range batch {
+				if f.Match(r) {
+					out = append(out, r)
 					older = append(older, r.Time.UnixNano())
 				}
 			}
@@ -244,12 +281,22 @@ func (l *Log) List(ctx context.Context, limit int) ([]Record, error) {
 			}
 		}
 		older = kept
+		if len(out) > limit {
+			out = newestFirst(out, limit)
+		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.After(out[j].Time) })
-	if len(out) > limit {
-		out = out[:limit]
+	return newestFirst(out, limit), nil
+}
+
+// newestFirst sorts recs newest first and keeps the first limit: a
+// record with limit newer ones is in no answer.
+func newestFirst(recs []Record, limit int) []Record {
+	sort.SliceStable(recs, func(i, j int) bool { return recs[i].Time.After(recs[j].Time) })
+	if len(recs) > limit {
+		clear(recs[limit:])
+		recs = recs[:limit]
 	}
-	return out, nil
+	return recs
 }
 
 // Close stores every waiting record and stops the writer. Records made

@@ -233,3 +233,61 @@ func unstored(t *testing.T, reason string) float64 {
 	}
 	return 0
 }
+
+// TestQuery checks Query's filter (time range, actor, action prefix,
+// outcome) and limit over records spread across time buckets and mixed in
+// stored items, and that it searches every record kept: a match older
+// than thousands of newer records that do not match is found.
+func TestQuery(t *testing.T) {
+	l := audit.New(openStore(t), slog.New(slog.DiscardHandler), 48*time.Hour)
+	defer l.Close()
+	now := time.Now().Truncate(time.Millisecond)
+	rec := func(age time.Duration, actor, action, outcome string) audit.Record {
+		return audit.Record{Time: now.Add(-age), Actor: actor, Action: action, Target: age.String(), Outcome: outcome}
+	}
+	l.WriteBatch([]audit.Record{rec(0, "root", "login", audit.Success), rec(40*time.Hour, "bob", "account.delete", audit.Success)})
+	l.WriteBatch([]audit.Record{rec(time.Hour, "bob", "account.create", audit.Failure), rec(2*time.Hour, "root", "account.update", audit.Success)})
+	l.WriteBatch([]audit.Record{rec(30*time.Hour, "root", "role.create", audit.Failure)})
+	var noise []audit.Record // newer than every record above but one
+	for i := range 6000 {
+		noise = append(noise, rec(time.Duration(i+1)*time.Millisecond, "svc", "session.renew", audit.Success))
+	}
+	for len(noise) > 0 {
+		n := min(len(noise), 500)
+		l.WriteBatch(noise[:n])
+		noise = noise[n:]
+	}
+
+	for _, tc := range []struct {
+		name  string
+		f     audit.Filter
+		limit int
+		want  []string // targets, newest first
+	}{
+		{"actor", audit.Filter{Actor: "bob"}, 0, []string{"1h0m0s", "40h0m0s"}},
+		{"action prefix", audit.Filter{Action: "account."}, 0, []string{"1h0m0s", "2h0m0s", "40h0m0s"}},
+		{"outcome", audit.Filter{Outcome: audit.Failure}, 0, []string{"1h0m0s", "30h0m0s"}},
+		{"limit", audit.Filter{Action: "account."}, 2, []string{"1h0m0s", "2h0m0s"}},
+		{"from inclusive", audit.Filter{From: now.Add(-30 * time.Hour), Actor: "root"}, 0, []string{"0s", "2h0m0s", "30h0m0s"}},
+		{"to exclusive", audit.Filter{To: now.Add(-2 * time.Hour), Actor: "root"}, 0, []string{"30h0m0s"}},
+		{"range", audit.Filter{From: now.Add(-31 * time.Hour), To: now.Add(-time.Hour)}, 0, []string{"2h0m0s", "30h0m0s"}},
+		{"none", audit.Filter{Actor: "nobody"}, 10, []string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			recs, err := l.Query(t.Context(), tc.f, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := []string{}
+			for _, r := range recs {
+				got = append(got, r.Target)
+			}
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if recs, err := l.Query(t.Context(), audit.Filter{}, 3); err != nil || len(recs) != 3 || recs[0].Actor != "root" || recs[1].Actor != "svc" {
+		t.Fatalf("no filter, limit 3: %v %+v", err, recs)
+	}
+}

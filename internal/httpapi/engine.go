@@ -36,19 +36,37 @@ func (s *Server) callerOf(r *http.Request, p *engine.Principal) authz.Caller {
 // needs a token but no permission.
 func (s *Server) authed(resource string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.Engine.Verify(r.Header.Get("Authorization"))
-		if err == nil && resource != "" {
-			err = s.Engine.Authorize(p, resource, authz.VerbForMethod(r.Method), nil)
-		}
-		if p != nil {
-			wire.Authenticated(r, wire.FamilyEngine, p.Account)
-		}
+		p, err := s.authenticate(r, s.Engine.Verify, r.Header.Get("Authorization"), resource, authz.VerbForMethod(r.Method))
 		if err != nil {
 			s.errs.Write(w, r, err)
 			return
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	}
+}
+
+// authenticate verifies the engine credential cred of r with verify (the
+// Authorization header with Engine.Verify for the API, the session
+// cookie's token with Engine.VerifyToken for the console), authorizes
+// verb on resource ("": a valid token only) and records the account for
+// the access log. It returns the principal whenever the credential
+// verifies, with the refusal of authorization if any.
+func (s *Server) authenticate(r *http.Request, verify func(string) (*engine.Principal, error), cred, resource, verb string) (*engine.Principal, error) {
+	p, err := verify(cred)
+	if err != nil {
+		return nil, err
+	}
+	wire.Authenticated(r, wire.FamilyEngine, p.Account)
+	if resource != "" {
+		err = s.Engine.Authorize(p, resource, verb, nil)
+	}
+	return p, err
+}
+
+// consoleAuthenticate authenticates the token of a console session
+// cookie as the API does a request's bearer token.
+func (s *Server) consoleAuthenticate(r *http.Request, tok, resource, verb string) (*engine.Principal, error) {
+	return s.authenticate(r, s.Engine.VerifyToken, tok, resource, verb)
 }
 
 // limited wraps h with the per-client-IP rate limit.

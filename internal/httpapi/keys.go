@@ -73,17 +73,14 @@ type discoveryDocument struct {
 
 // discovery answers GET /.well-known/openid-configuration. The issuer is
 // Options.Issuer, which engine tokens then carry as iss, or else the
-// origin the request was sent to.
+// origin the request was sent to (its scheme as a trusted proxy says:
+// wire.Proxies.Scheme).
 func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 	iss, claims := s.issuer, []string{"account", "roles", "exp", "iat", "jti"}
 	if iss != "" {
 		claims = append(claims, "iss")
 	} else {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		iss = scheme + "://" + r.Host
+		iss = s.proxies.Scheme(r) + "://" + r.Host
 	}
 	w.Header().Set("Cache-Control", s.jwksCacheControl())
 	wire.WriteJSON(w, http.StatusOK, discoveryDocument{
@@ -103,12 +100,14 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 func (s *Server) rotateKey(ctx context.Context, c authz.Caller, o keyring.RotateOptions) (keyring.KeyInfo, error) {
 	k, err := s.Keys.RotateWith(ctx, o)
 	if errors.Is(err, keyring.ErrRevokeNeedsImmediate) {
-		return k, apierror.InvalidParams.WithDetail("revoke needs immediate")
+		err = apierror.InvalidParams.WithDetail("revoke needs immediate")
+	}
+	if err = apierror.FromStore(err); err != nil {
+		s.Audit.Change(c.Account, c.IP, "key.rotate", k.ID, err)
+		return k, err
 	}
 	rec := audit.Record{Actor: c.Account, IP: c.IP, Action: "key.rotate", Target: k.ID, Outcome: audit.Success}
 	switch {
-	case err != nil:
-		rec.Outcome = audit.Failure
 	case o.Revoke:
 		rec.Detail = "immediate; earlier keys revoked"
 	case o.Immediate:
@@ -117,7 +116,7 @@ func (s *Server) rotateKey(ctx context.Context, c authz.Caller, o keyring.Rotate
 		rec.Detail = "signs from " + k.Activates.Format(time.RFC3339)
 	}
 	s.Audit.Record(rec)
-	return k, apierror.FromStore(err)
+	return k, nil
 }
 
 // listAudit answers GET /v4/audit?limit=N (newest first; default 100, at

@@ -154,11 +154,12 @@ func (s *Server) routes() {
 }
 
 // console builds the admin console over the same domain services, the
-// same identity (callerOf), rate limit and key rotation as the API.
+// same authentication, identity (callerOf), rate limit, key rotation and
+// trusted proxies as the API.
 func (s *Server) console() *console.Console {
 	return console.New(console.Deps{Engine: s.Engine, Fabric: s.Fabric, Messaging: s.Messaging, Keys: s.Keys,
 		Audit: s.Audit, Logger: s.Logger, Secret: s.consoleSecret, Caller: s.callerOf, Allow: s.limiter.allow,
-		RotateKey: s.rotateKey})
+		RotateKey: s.rotateKey, Authenticate: s.consoleAuthenticate, Proxies: s.proxies})
 }
 
 // Routes returns the operations registered: "METHOD /path" with the mux's wildcards, or "/path" for a route that

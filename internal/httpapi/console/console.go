@@ -7,8 +7,10 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"embed"
+	"errors"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -22,6 +24,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/ccmessaging"
 	"github.com/gatehouse/gatehouse/internal/engine"
+	"github.com/gatehouse/gatehouse/internal/httpapi/wire"
 	"github.com/gatehouse/gatehouse/internal/keyring"
 )
 
@@ -53,6 +56,14 @@ type Deps struct {
 	// Caller describes p, the identity verified for r (nil: none), for
 	// domain operations, as the API does.
 	Caller func(r *http.Request, p *engine.Principal) authz.Caller
+	// Authenticate verifies the engine token tok of r and authorizes verb
+	// on resource ("": a valid token only), as the API authenticates its
+	// requests. It returns the principal whenever the token verifies,
+	// with the refusal of authorization if any.
+	Authenticate func(r *http.Request, tok, resource, verb string) (*engine.Principal, error)
+	// Proxies are the API's trusted proxies: the scheme of a request
+	// (the session cookie's Secure flag) is theirs to say.
+	Proxies *wire.Proxies
 	// Allow applies the API's per-client-IP rate limit of sign-ins.
 	Allow func(ip string) bool
 	// RotateKey rotates the key ring as o asks and audits it, as the API does.
@@ -62,6 +73,7 @@ type Deps struct {
 // Console serves the admin console.
 type Console struct {
 	Deps
+	errs   wire.Errors
 	mux    *http.ServeMux
 	pages  map[string]*template.Template
 	static http.Handler
@@ -73,7 +85,7 @@ func New(d Deps) *Console {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Console{Deps: d, mux: http.NewServeMux(), pages: parsePages()}
+	c := &Console{Deps: d, errs: wire.Errors{Logger: d.Logger}, mux: http.NewServeMux(), pages: parsePages()}
 	sub, _ := fs.Sub(staticFS, "static")
 	c.static = http.StripPrefix(Prefix+"static/", http.FileServerFS(sub))
 	c.charts = newSampler(c)
@@ -185,8 +197,12 @@ var flashes = map[string]string{
 	"ended-all": "Every session of the user ended.", "rotated": "Key rotated.", "signed-out": "Signed out.",
 }
 
-// render writes page with data in the layout.
-func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, page string, s *session, data any, err error) {
+// render writes page with data in the layout: 200, or, with err, err's
+// message and status as the API answers them (wire.Errors.Prepare: an
+// API error's message and detail, which never carry a secret, else a
+// generic 500 with the cause in the log). A page that fails to render
+// answers 500 with nothing of it.
+func (c *Console) render(w http.ResponseWriter, r *http.Request, page string, s *session, data any, err error) {
 	v := view{Page: page, Session: s, Data: data, Flash: flashes[r.URL.Query().Get("ok")]}
 	v.Title = titles[page]
 	for _, n := range nav {
@@ -197,36 +213,33 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 	if s != nil {
 		v.Nav = c.navFor(s)
 	}
+	status := http.StatusOK
 	if err != nil {
-		v.Error, status = c.describe(r, err)
-		v.Flash = ""
+		ae := c.errs.Prepare(w, r, err)
+		v.Error, v.Flash, status = ae.Message, "", ae.Status()
+		if ae.Detail != "" {
+			v.Error += ": " + ae.Detail
+		}
 	}
+	var b bytes.Buffer
 	t, ok := c.pages[page]
 	if !ok {
-		http.Error(w, "no such page", http.StatusInternalServerError)
+		err = errNoTemplate
+	} else {
+		err = t.ExecuteTemplate(&b, "layout.html", v)
+	}
+	if err != nil {
+		c.Logger.Error("console template", "page", page, "err", err)
+		http.Error(w, apierror.Internal.Message, http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	if err := t.ExecuteTemplate(w, "layout.html", v); err != nil {
-		c.Logger.Error("console template", "page", page, "err", err)
-	}
+	_, _ = b.WriteTo(w)
 }
 
-// describe returns the message and status of err: an API error's message
-// and detail (which never carry a secret), else a generic message, the
-// cause going to the log.
-func (c *Console) describe(r *http.Request, err error) (string, int) {
-	if ae, ok := apierror.As(err); ok {
-		msg := ae.Message
-		if ae.Detail != "" {
-			msg += ": " + ae.Detail
-		}
-		return msg, ae.Status()
-	}
-	c.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
-	return apierror.Internal.Message, http.StatusInternalServerError
-}
+// errNoTemplate is a page rendered without a template.
+var errNoTemplate = errors.New("no such template")
 
 // redirect answers a successful change: back to target with a flash.
 func redirect(w http.ResponseWriter, r *http.Request, target, flash string) {

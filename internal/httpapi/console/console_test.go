@@ -652,3 +652,90 @@ func TestKeyForms(t *testing.T) {
 		t.Fatalf("a token of a revoked key: %d", r.Status)
 	}
 }
+
+// TestSchemeFromTrustedProxy: behind a TLS-terminating proxy listed in
+// the trusted proxies, X-Forwarded-Proto: https makes the session cookie
+// Secure and the discovery issuer https; from any other peer the header
+// is ignored.
+func TestSchemeFromTrustedProxy(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		proxies []string
+		secure  bool
+		scheme  string
+	}{
+		{"trusted proxy", []string{"127.0.0.1"}, true, "https"},
+		{"untrusted peer", []string{"192.0.2.1"}, false, "http"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := servertest.Start(t, func(c *server.Config) { c.TrustedProxies = tc.proxies })
+			p := fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {"root"}, "password": {rootPW}}, "X-Forwarded-Proto", "https")
+			c := sessionCookie(p)
+			if p.status != http.StatusSeeOther || c == nil || c.Secure != tc.secure {
+				t.Fatalf("sign in: %d, a cookie: %v, want Secure %v", p.status, c != nil, tc.secure)
+			}
+			out := fetch(t, ts, "POST", "/console/logout", c.Value, url.Values{"csrf": {csrf(t, ts, c.Value)}}, "X-Forwarded-Proto", "https")
+			if c := sessionCookie(out); c == nil || c.Secure != tc.secure {
+				t.Fatalf("sign out: a cookie: %v, want Secure %v", c != nil, tc.secure)
+			}
+			r := ts.Call("GET", "/.well-known/openid-configuration", "", nil, "X-Forwarded-Proto", "https")
+			var doc struct{ Issuer string }
+			r.JSON(t, &doc)
+			if want := tc.scheme + "://" + strings.TrimPrefix(ts.Base, "http://"); doc.Issuer != want {
+				t.Fatalf("issuer %q, want %q", doc.Issuer, want)
+			}
+		})
+	}
+}
+
+// TestRefusedRotationAudited: a rotation refused for revoking without
+// switching at once is audited as a failure with the error, as other
+// refused changes are.
+func TestRefusedRotationAudited(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	cookie := signIn(t, ts, "root", rootPW)
+	post(t, ts, cookie, csrf(t, ts, cookie), "/console/keys/rotate", http.StatusBadRequest, url.Values{"revoke": {"on"}})
+	var recs struct {
+		Data []struct{ Actor, Action, Outcome, Detail string }
+	}
+	apiJSON(t, ts, "/v4/audit?limit=1000", &recs)
+	for _, rec := range recs.Data {
+		if rec.Action == "key.rotate" {
+			if rec.Actor != "root" || rec.Outcome != "failure" || rec.Detail != "400001 Invalid parameter(s)" {
+				t.Fatalf("refused rotation audited as %+v", rec)
+			}
+			return
+		}
+	}
+	t.Fatalf("the refused rotation is not audited: %+v", recs.Data)
+}
+
+// TestErrorAnswers: a console page answers an error with the status and
+// headers the API gives it: a refused sign-in over the rate limit 429
+// with Retry-After, a form over the size limit 413, not a 400.
+func TestErrorAnswers(t *testing.T) {
+	ts := servertest.Start(t, func(c *server.Config) { c.RateLimit, c.RateBurst = 0.001, 1 })
+	cookie := signIn(t, ts, "root", rootPW)
+	p := fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {"root"}, "password": {rootPW}})
+	if p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") != "1" || !strings.Contains(p.body, `class="error"`) {
+		t.Fatalf("sign-in over the rate limit: %d %v %s", p.status, p.header, p.body)
+	}
+	// A body of unknown length (chunked), which the server's declared-size
+	// check cannot see, is cut at the limit as it is read.
+	form := "csrf=" + url.QueryEscape(csrf(t, ts, cookie)) + "&name=" + strings.Repeat("a", 70<<10)
+	req, err := http.NewRequest("POST", ts.Base+"/console/roles", io.MultiReader(strings.NewReader(form)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: console.CookieName, Value: cookie})
+	resp, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), "Request entity too large") {
+		t.Fatalf("a form over the limit: %d %s", resp.StatusCode, b)
+	}
+}

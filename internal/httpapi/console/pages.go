@@ -25,7 +25,7 @@ type loader func(r *http.Request, s *session) (any, error)
 func (c *Console) show(page string, load loader) func(http.ResponseWriter, *http.Request, *session) {
 	return func(w http.ResponseWriter, r *http.Request, s *session) {
 		data, err := load(r, s)
-		c.render(w, r, http.StatusOK, page, s, data, err)
+		c.render(w, r, page, s, data, err)
 	}
 }
 
@@ -36,7 +36,7 @@ func (c *Console) change(page string, load loader, do func(r *http.Request, s *s
 		target, flash, err := do(r, s)
 		if err != nil {
 			data, _ := load(r, s)
-			c.render(w, r, http.StatusOK, page, s, data, err)
+			c.render(w, r, page, s, data, err)
 			return
 		}
 		redirect(w, r, target, flash)
@@ -59,7 +59,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET "+Prefix+"{$}", c.guard("", "", c.show("overview", c.loadOverview)))
 	m.HandleFunc("GET "+Prefix+"overview/data", c.guard("", "", c.overviewData))
 	m.HandleFunc(Prefix, c.guard("", "", func(w http.ResponseWriter, r *http.Request, s *session) {
-		c.render(w, r, http.StatusNotFound, "error", s, nil, errNoPage)
+		c.render(w, r, "error", s, nil, errNoPage)
 	}))
 
 	m.HandleFunc("GET "+Prefix+"accounts", c.guard(acc, get, c.show("accounts", c.loadAccounts)))
@@ -303,26 +303,26 @@ func (c *Console) createApp(w http.ResponseWriter, r *http.Request, s *session) 
 	a, err := c.Fabric.CreateApp(r.Context(), s.caller, apifabric.CreateAppRequest{
 		Name: r.PostForm.Get("name"), Description: r.PostForm.Get("description")})
 	if err != nil {
-		c.render(w, r, http.StatusOK, "apps", s, c.Fabric.ListApps(), err)
+		c.render(w, r, "apps", s, c.Fabric.ListApps(), err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "secret", s, secretData{AppKey: a.AppKey, Name: a.Name, Secret: a.AppSecret}, nil)
+	c.render(w, r, "secret", s, secretData{AppKey: a.AppKey, Name: a.Name, Secret: a.AppSecret}, nil)
 }
 
 func (c *Console) rotateSecret(w http.ResponseWriter, r *http.Request, s *session) {
 	key := r.PathValue("key")
 	grace, err := strconv.Atoi(r.PostForm.Get("graceSeconds"))
 	if err != nil {
-		c.render(w, r, http.StatusOK, "apps", s, c.Fabric.ListApps(), apierror.InvalidParams.WithDetail("the grace period must be a number of seconds"))
+		c.render(w, r, "apps", s, c.Fabric.ListApps(), apierror.InvalidParams.WithDetail("the grace period must be a number of seconds"))
 		return
 	}
 	sec, err := c.Fabric.RotateSecret(r.Context(), s.caller, key, apifabric.RotateSecretRequest{GraceSeconds: grace})
 	if err != nil {
-		c.render(w, r, http.StatusOK, "apps", s, c.Fabric.ListApps(), err)
+		c.render(w, r, "apps", s, c.Fabric.ListApps(), err)
 		return
 	}
 	a, _ := c.Fabric.GetApp(key)
-	c.render(w, r, http.StatusOK, "secret", s, secretData{AppKey: sec.AppKey, Name: a.Name, Secret: sec.AppSecret, Rotated: true}, nil)
+	c.render(w, r, "secret", s, secretData{AppKey: sec.AppKey, Name: a.Name, Secret: sec.AppSecret, Rotated: true}, nil)
 }
 
 func (c *Console) setAppStatus(r *http.Request, s *session) (string, string, error) {
@@ -423,11 +423,11 @@ func (c *Console) rotateKey(r *http.Request, s *session) (string, string, error)
 
 // --- audit ---
 
-// auditScan is how many of the newest audit records the audit page
-// searches; auditPage how many it shows at once.
+// auditPage is how many records the audit page shows at once;
+// auditPages how many pages of matches it reaches.
 const (
-	auditScan = 5000
-	auditPage = 50
+	auditPage  = 50
+	auditPages = 100
 )
 
 type auditData struct {
@@ -447,35 +447,29 @@ func (c *Console) loadAudit(r *http.Request, s *session) (any, error) {
 	d := auditData{From: q.Get("from"), To: q.Get("to"), Actor: strings.TrimSpace(q.Get("actor")),
 		Action: strings.TrimSpace(q.Get("action")), Outcome: q.Get("outcome")}
 	d.Page, _ = strconv.Atoi(q.Get("page"))
-	d.Page = max(d.Page, 1)
-	var from, to time.Time
+	d.Page = min(max(d.Page, 1), auditPages)
+	f := audit.Filter{Actor: d.Actor, Action: d.Action, Outcome: d.Outcome}
 	var err error
 	if d.From != "" {
-		if from, err = time.Parse(auditTimeLayout, d.From); err != nil {
+		if f.From, err = time.Parse(auditTimeLayout, d.From); err != nil {
 			return d, apierror.InvalidParams.WithDetail("from is not a time")
 		}
 	}
 	if d.To != "" {
-		if to, err = time.Parse(auditTimeLayout, d.To); err != nil {
+		if f.To, err = time.Parse(auditTimeLayout, d.To); err != nil {
 			return d, apierror.InvalidParams.WithDetail("to is not a time")
 		}
+		f.To = f.To.Add(time.Minute) // the minute To names is in the range
 	}
-	recs, err := c.Audit.List(r.Context(), auditScan)
+	// One more than the page ends with tells whether a next page exists.
+	match, err := c.Audit.Query(r.Context(), f, d.Page*auditPage+1)
 	if err != nil {
 		return d, apierror.FromStore(err)
 	}
-	if len(recs) > 0 {
-		d.Newest = recs[0].Time.Format(time.RFC3339Nano)
-	}
-	var match []audit.Record
-	for _, rec := range recs {
-		if (d.From == "" || !rec.Time.Before(from)) && (d.To == "" || rec.Time.Before(to.Add(time.Minute))) &&
-			(d.Actor == "" || rec.Actor == d.Actor) && (d.Action == "" || strings.HasPrefix(rec.Action, d.Action)) &&
-			(d.Outcome == "" || rec.Outcome == d.Outcome) {
-			match = append(match, rec)
-		}
-	}
 	d.Filtered = d.From != "" || d.To != "" || d.Actor != "" || d.Action != "" || d.Outcome != ""
+	if !d.Filtered && len(match) > 0 {
+		d.Newest = match[0].Time.Format(time.RFC3339Nano)
+	}
 	start := min((d.Page-1)*auditPage, len(match))
 	end := min(start+auditPage, len(match))
 	d.Records = match[start:end]
@@ -492,30 +486,24 @@ func (c *Console) loadAudit(r *http.Request, s *session) (any, error) {
 	if d.Page > 1 {
 		d.Prev = page(d.Page - 1)
 	}
-	if end < len(match) {
+	if end < len(match) && d.Page < auditPages {
 		d.Next = page(d.Page + 1)
 	}
 	return d, nil
 }
 
 // auditTail answers the records newer than ?after (RFC 3339), newest
-// first, as JSON for the audit page's live tail.
+// first, at most a page of them, as JSON for the audit page's live tail.
 func (c *Console) auditTail(w http.ResponseWriter, r *http.Request, s *session) {
 	after, err := time.Parse(time.RFC3339Nano, r.URL.Query().Get("after"))
 	if err != nil {
-		wire.WriteJSON(w, http.StatusBadRequest, apierror.InvalidParams.WithDetail("after must be an RFC 3339 time"))
+		c.errs.Write(w, r, apierror.InvalidParams.WithDetail("after must be an RFC 3339 time"))
 		return
 	}
-	recs, err := c.Audit.List(r.Context(), auditPage)
+	recs, err := c.Audit.Query(r.Context(), audit.Filter{From: after.Add(time.Nanosecond)}, auditPage)
 	if err != nil {
-		wire.WriteJSON(w, http.StatusServiceUnavailable, apierror.FromStore(err))
+		c.errs.Write(w, r, apierror.FromStore(err))
 		return
 	}
-	out := []audit.Record{}
-	for _, rec := range recs {
-		if rec.Time.After(after) {
-			out = append(out, rec)
-		}
-	}
-	wire.WriteJSON(w, http.StatusOK, out)
+	wire.WriteJSON(w, http.StatusOK, recs)
 }

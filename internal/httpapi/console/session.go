@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -11,7 +12,6 @@ import (
 	"github.com/gatehouse/gatehouse/internal/apierror"
 	"github.com/gatehouse/gatehouse/internal/authz"
 	"github.com/gatehouse/gatehouse/internal/engine"
-	"github.com/gatehouse/gatehouse/internal/httpapi/wire"
 )
 
 // CookieName is the cookie holding a console session's engine token.
@@ -50,23 +50,25 @@ func (c *Console) csrfToken(jti string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// sessionOf verifies the session cookie of r with the engine. Only the
-// cookie counts: an Authorization header is ignored, so the API's bearer
-// tokens cannot drive the console.
-func (c *Console) sessionOf(r *http.Request) (*session, error) {
+// sessionOf verifies the session cookie of r and authorizes verb on
+// resource ("": a session only) as the API authenticates its requests
+// (Deps.Authenticate). Only the cookie counts: an Authorization header is
+// ignored, so the API's bearer tokens cannot drive the console. It
+// returns the session whenever the cookie holds a valid token, and then
+// as error the refusal of authorization, if any; without a session, why.
+func (c *Console) sessionOf(r *http.Request, resource, verb string) (*session, error) {
 	ck, err := r.Cookie(CookieName)
 	if err != nil || ck.Value == "" {
 		return nil, apierror.NoAuthHeader.WithDetail("not signed in")
 	}
-	p, err := c.Engine.Verify("Bearer " + ck.Value)
-	if err != nil {
+	p, err := c.Authenticate(r, ck.Value, resource, verb)
+	if p == nil {
 		return nil, err
 	}
 	if p.JTI == "" {
 		return nil, apierror.Unauthorized.WithDetail("token has no id")
 	}
-	wire.Authenticated(r, wire.FamilyEngine, p.Account)
-	return &session{c: c, p: p, caller: c.Caller(r, p), CSRF: c.csrfToken(p.JTI)}, nil
+	return &session{c: c, p: p, caller: c.Caller(r, p), CSRF: c.csrfToken(p.JTI)}, err
 }
 
 // sameOrigin reports whether a state-changing request comes from the
@@ -90,10 +92,17 @@ func sameOrigin(r *http.Request) bool {
 func parseForm(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errTooLarge
+		}
 		return errForm
 	}
 	return nil
 }
+
+// errTooLarge answers a form over maxForm, as the API a body over MaxBody.
+var errTooLarge = apierror.TooLarge.Detailf("the form exceeds %d bytes", maxForm)
 
 // errCSRF answers a state change without the session's CSRF token.
 var errCSRF = apierror.Forbidden.WithDetail("the form is stale or not from this console: reload the page and try again")
@@ -104,31 +113,29 @@ var errCSRF = apierror.Forbidden.WithDetail("the form is stale or not from this 
 // the session's CSRF token, is refused.
 func (c *Console) guard(resource, verb string, h func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s, err := c.sessionOf(r)
+		s, err := c.sessionOf(r, resource, verb)
 		change := r.Method == http.MethodPost
-		if err != nil {
+		if s == nil {
 			if !change {
 				http.Redirect(w, r, Prefix+"login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
-			c.render(w, r, http.StatusUnauthorized, "login", nil, nil, err)
+			c.render(w, r, "login", nil, nil, err)
 			return
 		}
 		if change {
 			if err := parseForm(w, r); err != nil {
-				c.render(w, r, http.StatusBadRequest, "error", s, nil, err)
+				c.render(w, r, "error", s, nil, err)
 				return
 			}
 			if !sameOrigin(r) || !hmac.Equal([]byte(r.PostForm.Get(CSRFField)), []byte(s.CSRF)) {
-				c.render(w, r, http.StatusForbidden, "error", s, nil, errCSRF)
+				c.render(w, r, "error", s, nil, errCSRF)
 				return
 			}
 		}
-		if resource != "" {
-			if err := c.Engine.Authorize(s.p, resource, verb, nil); err != nil {
-				c.render(w, r, http.StatusForbidden, "error", s, nil, err)
-				return
-			}
+		if err != nil {
+			c.render(w, r, "error", s, nil, err)
+			return
 		}
 		h(w, r, s)
 	}
@@ -136,11 +143,11 @@ func (c *Console) guard(resource, verb string, h func(http.ResponseWriter, *http
 
 // loginPage shows the sign-in form, or the overview to a signed-in user.
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
-	if _, err := c.sessionOf(r); err == nil {
+	if s, _ := c.sessionOf(r, "", ""); s != nil {
 		http.Redirect(w, r, Prefix, http.StatusSeeOther)
 		return
 	}
-	c.render(w, r, http.StatusOK, "login", nil, loginData{Next: safeNext(r.URL.Query().Get("next"))}, nil)
+	c.render(w, r, "login", nil, loginData{Next: safeNext(r.URL.Query().Get("next"))}, nil)
 }
 
 // loginData is what the sign-in page shows.
@@ -163,21 +170,21 @@ func safeNext(next string) string {
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	ip := c.Caller(r, nil).IP
 	if err := parseForm(w, r); err != nil {
-		c.render(w, r, http.StatusBadRequest, "login", nil, loginData{}, err)
+		c.render(w, r, "login", nil, loginData{}, err)
 		return
 	}
 	data := loginData{Name: r.PostForm.Get("name"), Next: safeNext(r.PostForm.Get("next"))}
 	if !sameOrigin(r) {
-		c.render(w, r, http.StatusForbidden, "login", nil, data, errCSRF)
+		c.render(w, r, "login", nil, data, errCSRF)
 		return
 	}
 	if c.Allow != nil && !c.Allow(ip) {
-		c.render(w, r, http.StatusTooManyRequests, "login", nil, data, apierror.TooManyRequests)
+		c.render(w, r, "login", nil, data, apierror.TooManyRequests)
 		return
 	}
 	tok, err := c.Engine.Login(r.Context(), engine.LoginRequest{Name: data.Name, Password: r.PostForm.Get("password")}, ip)
 	if err != nil {
-		c.render(w, r, http.StatusUnauthorized, "login", nil, data, err)
+		c.render(w, r, "login", nil, data, err)
 		return
 	}
 	http.SetCookie(w, c.cookie(r, tok))
@@ -185,11 +192,12 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 }
 
 // cookie is the session cookie holding tok ("" clears it): HttpOnly,
-// SameSite=Strict, Secure over TLS, for the console's paths only, and
-// gone when the browser closes.
+// SameSite=Strict, Secure when r came over https (the listener's TLS, or
+// a trusted proxy's X-Forwarded-Proto: wire.Proxies.Scheme), for the
+// console's paths only, and gone when the browser closes.
 func (c *Console) cookie(r *http.Request, tok string) *http.Cookie {
 	ck := &http.Cookie{Name: CookieName, Value: tok, Path: Prefix, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil}
+		SameSite: http.SameSiteStrictMode, Secure: c.Proxies.Scheme(r) == "https"}
 	if tok == "" {
 		ck.MaxAge = -1
 	}
@@ -200,7 +208,7 @@ func (c *Console) cookie(r *http.Request, tok string) *http.Cookie {
 // /v4/token does, and clears the cookie.
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, s *session) {
 	if err := c.Engine.Logout(r.Context(), s.p, s.caller.IP); err != nil {
-		c.render(w, r, http.StatusInternalServerError, "error", s, nil, err)
+		c.render(w, r, "error", s, nil, err)
 		return
 	}
 	http.SetCookie(w, c.cookie(r, ""))

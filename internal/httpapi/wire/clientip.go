@@ -81,6 +81,27 @@ func (ps *Proxies) ClientIP(r *http.Request) string {
 	return peer.String()
 }
 
+// Scheme is the scheme the client sent r with, "https" or "http": https
+// when the listener serves TLS, else the right-most X-Forwarded-Proto
+// (the one the nearest proxy set) when the peer is a trusted proxy and
+// the value is http or https, else http. The header of any other peer is
+// ignored: a client could otherwise claim TLS it does not have.
+func (ps *Proxies) Scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	if xfp := r.Header.Values("X-Forwarded-Proto"); len(xfp) > 0 && ps.fromTrusted(r) {
+		last := xfp[len(xfp)-1]
+		if i := strings.LastIndexByte(last, ','); i >= 0 {
+			last = last[i+1:]
+		}
+		if p := strings.ToLower(strings.TrimSpace(last)); p == "https" || p == "http" {
+			return p
+		}
+	}
+	return "http"
+}
+
 // peer returns the TCP peer of r: its host as written and, when that is
 // an IP address, the address.
 func (ps *Proxies) peer(r *http.Request) (string, netip.Addr, bool) {

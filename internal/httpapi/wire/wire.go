@@ -52,16 +52,14 @@ type Errors struct {
 
 // Write renders err in the error model of SPEC §2.
 func (e Errors) Write(w http.ResponseWriter, r *http.Request, err error) {
-	ae := e.api(r, err)
-	prepare(w, ae)
+	ae := e.Prepare(w, r, err)
 	WriteJSON(w, ae.Status(), ae)
 }
 
 // WriteCCM renders err in the ccmessaging model: the error's status and
 // {"resultCode":"1","resultDesc":<detail, else message>}.
 func (e Errors) WriteCCM(w http.ResponseWriter, r *http.Request, err error) {
-	ae := e.api(r, err)
-	prepare(w, ae)
+	ae := e.Prepare(w, r, err)
 	desc := ae.Message
 	if ae.Detail != "" {
 		desc = ae.Detail
@@ -69,19 +67,25 @@ func (e Errors) WriteCCM(w http.ResponseWriter, r *http.Request, err error) {
 	WriteJSON(w, ae.Status(), CCMResult{ResultCode: "1", ResultDesc: desc})
 }
 
-// api returns err as an API error, logging and hiding any other error.
-func (e Errors) api(r *http.Request, err error) *apierror.Error {
-	if ae, ok := apierror.As(err); ok {
-		return ae
+// Prepare returns the API error err is answered as (its status, code
+// and message), logging and hiding an error that is not an API error
+// behind a 500, and sets what the answer needs besides its body, in any
+// error model (see prepare). Write and WriteCCM answer through it, and
+// the admin console renders its pages' errors with it.
+func (e Errors) Prepare(w http.ResponseWriter, r *http.Request, err error) *apierror.Error {
+	ae, ok := apierror.As(err)
+	if !ok {
+		if e.Logger != nil {
+			e.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		ae = apierror.Internal
 	}
-	if e.Logger != nil {
-		e.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
-	}
-	return apierror.Internal
+	prepare(w, ae)
+	return ae
 }
 
-// prepare does what an error answer needs besides its body, in either
-// error model: Retry-After on 429. A 413 leaves a body unread: the
+// prepare does what an error answer needs besides its body: Retry-After
+// on 429. A 413 leaves a body unread: the
 // connection is closed after the answer, which net/http sends at once, and
 // the rest of the body is read for at most drainTime, so that the server
 // neither waits for a body that never comes (net/http would wait for up to

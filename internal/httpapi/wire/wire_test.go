@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -50,6 +51,43 @@ func TestClientIP(t *testing.T) {
 	}
 	if _, err := ParseProxies([]string{"10.0.0.0/8", "not-a-proxy"}); err == nil {
 		t.Fatal("a proxy that is neither an address nor a CIDR was accepted")
+	}
+}
+
+func TestScheme(t *testing.T) {
+	t.Parallel()
+	proxies, err := ParseProxies([]string{"10.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, peer string
+		xfp        []string
+		tls        bool
+		want       string
+	}{
+		{"plain", "10.1.2.3:4000", nil, false, "http"},
+		{"TLS listener", "203.0.113.9:4000", []string{"http"}, true, "https"},
+		{"trusted proxy", "10.1.2.3:4000", []string{"https"}, false, "https"},
+		{"trusted proxy, upper case", "10.1.2.3:4000", []string{"HTTPS"}, false, "https"},
+		{"nearest proxy's value", "10.1.2.3:4000", []string{"http, https"}, false, "https"},
+		{"nearest proxy's header", "10.1.2.3:4000", []string{"https", "http"}, false, "http"},
+		{"untrusted peer", "203.0.113.9:4000", []string{"https"}, false, "http"},
+		{"not a scheme", "10.1.2.3:4000", []string{"ftp"}, false, "http"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tc.peer
+			for _, v := range tc.xfp {
+				r.Header.Add("X-Forwarded-Proto", v)
+			}
+			if tc.tls {
+				r.TLS = &tls.ConnectionState{}
+			}
+			if got := proxies.Scheme(r); got != tc.want {
+				t.Fatalf("Scheme = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
 
