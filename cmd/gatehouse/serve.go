@@ -71,7 +71,7 @@ func newServeCmd() *cobra.Command {
 	f.IntVar(&cfg.LockoutAttempts, "lockout-attempts", cfg.LockoutAttempts, "failed logins that ban a name::ip key")
 	f.DurationVar(&cfg.LockoutWindow, "lockout-window", cfg.LockoutWindow, "window in which failed logins count")
 	f.DurationVar(&cfg.LockoutBan, "lockout-ban", cfg.LockoutBan, "how long a ban lasts")
-	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "addresses or CIDRs whose X-Forwarded-For is believed")
+	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "addresses or CIDRs whose X-Forwarded-For, X-Real-IP and X-Forwarded-Proto are believed")
 	f.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "per-client-IP requests per second on token-issuing endpoints (0 disables)")
 	f.IntVar(&cfg.RateBurst, "rate-burst", cfg.RateBurst, "burst of the per-client-IP rate limit")
 	f.DurationVar(&cfg.AuditRetention, "audit-retention", cfg.AuditRetention, "how long audit records are kept in the store")
