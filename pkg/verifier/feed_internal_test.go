@@ -63,8 +63,8 @@ func TestKeysListing(t *testing.T) {
 	v := &Verifier{}
 	t0 := time.Unix(1700000000, 0)
 	v.install(newKeySet([]publicKey{a, b}), t0)
-	if first := v.current().first; first != a.pub {
-		t.Fatal("before any keys event, the first fetched key is the active one")
+	if got := v.current().all.Keys; !slices.Equal(got, []jwt.VerificationKey{a.pub, b.pub}) {
+		t.Fatal("before any keys event, every fetched key verifies a token without kid")
 	}
 
 	missing, seen := v.list(map[string]bool{"b": true, "c": true})
@@ -72,20 +72,20 @@ func TestKeysListing(t *testing.T) {
 		t.Fatalf("list(b, c) over a fetched (a, b): missing %v, fetched at %v", missing, seen)
 	}
 	ks := v.current()
-	if ks.byID["a"] != nil || ks.byID["b"] != b.pub || ks.first != b.pub {
-		t.Fatalf("after list(b, c): keys %v, want b alone and first", ks.byID)
+	if ks.byID["a"] != nil || ks.byID["b"] != b.pub || !slices.Equal(ks.all.Keys, []jwt.VerificationKey{b.pub}) {
+		t.Fatalf("after list(b, c): keys %v, want b alone", ks.byID)
 	}
 	// A fetch that started before the event, from a replica that still
 	// published a.
 	v.install(newKeySet([]publicKey{c, a, b}), t0.Add(time.Second))
 	ks = v.current()
-	if ks.byID["a"] != nil || ks.byID["b"] != b.pub || ks.byID["c"] != c.pub || ks.first != c.pub {
-		t.Fatalf("after installing (c, a, b): keys %v, want c and b, c first", ks.byID)
+	if ks.byID["a"] != nil || ks.byID["b"] != b.pub || ks.byID["c"] != c.pub || !slices.Equal(ks.all.Keys, []jwt.VerificationKey{c.pub, b.pub}) {
+		t.Fatalf("after installing (c, a, b): keys %v, want c and b", ks.byID)
 	}
 	if missing, _ := v.list(map[string]bool{"a": true, "c": true}); missing {
 		t.Fatal("list(a, c) with a and c fetched reports a missing key")
 	}
-	if ks = v.current(); ks.byID["a"] != a.pub || ks.byID["b"] != nil || ks.first != c.pub {
+	if ks = v.current(); ks.byID["a"] != a.pub || ks.byID["b"] != nil || !slices.Equal(ks.all.Keys, []jwt.VerificationKey{c.pub, a.pub}) {
 		t.Fatalf("after list(a, c): keys %v, want c and a", ks.byID)
 	}
 }

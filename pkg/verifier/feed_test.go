@@ -467,3 +467,32 @@ func TestFeedCloseWaitsForFetches(t *testing.T) {
 		t.Fatalf("Close returned with %d goroutines of the verifier running:\n%s", len(left), strings.Join(left, "\n\n"))
 	}
 }
+
+// TestFeedWithoutKidHonoursListing: with the feed, a token without kid
+// is checked against the keys the feed lists: a Service Center token
+// verifies while a pre-published key is listed first, and is refused as
+// soon as a revoking rotation drops the imported key that signed it.
+func TestFeedWithoutKidHonoursListing(t *testing.T) {
+	s := servertest.Start(t, func(c *server.Config) { c.PrivateKeyFile = "testdata/service-center/private.pem" })
+	root := s.Root()
+	feedTok := feedAccount(t, s, root)
+	tokens, now := serviceCenter(t)
+	v := feedVerifier(t, s.Base, s.Base, feedTok, func(o *verifier.Options) { o.Now = now })
+	send(t, s, "POST", "/v4/keys/rotate", root, nil)
+	accepts(t, v, tokens["bob"], "a Service Center token after a pre-publication")
+
+	send(t, s, "POST", "/v4/keys/rotate", root, map[string]bool{"immediate": true, "revoke": true})
+	// Refused as signed by none of the keys (ErrInvalid), or by no key
+	// at all (ErrUnknownKey) while the new key is being fetched.
+	deadline := time.Now().Add(revocationBound)
+	for {
+		_, err := v.Verify(context.Background(), tokens["bob"])
+		if errors.Is(err, verifier.ErrInvalid) || errors.Is(err, verifier.ErrUnknownKey) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a Service Center token after its key was revoked: not refused within %v (last: %v)", revocationBound, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -141,9 +141,9 @@ type Verifier struct {
 
 // keySet is an immutable set of public keys.
 type keySet struct {
-	keys  []publicKey // in the order of the key set document
-	byID  map[string]*rsa.PublicKey
-	first *rsa.PublicKey // the active key: Gatehouse lists it first
+	keys []publicKey // in the order of the key set document
+	byID map[string]*rsa.PublicKey
+	all  jwt.VerificationKeySet // every key, in order: for tokens without kid
 }
 
 // publicKey is one key of a keySet; id is its kid, if any.
@@ -156,9 +156,7 @@ type publicKey struct {
 func newKeySet(keys []publicKey) keySet {
 	ks := keySet{keys: keys, byID: make(map[string]*rsa.PublicKey, len(keys))}
 	for _, k := range keys {
-		if ks.first == nil {
-			ks.first = k.pub
-		}
+		ks.all.Keys = append(ks.all.Keys, k.pub)
 		if k.id != "" {
 			ks.byID[k.id] = k.pub
 		}
@@ -287,12 +285,15 @@ func cause(err error) string {
 }
 
 // key returns the public key a token names, fetching the set again for
-// an unknown kid (rate-limited). A token without kid is checked against
-// the active key, as Gatehouse does.
-func (v *Verifier) key(ctx context.Context, rawKID any) (*rsa.PublicKey, string, error) {
+// an unknown kid (rate-limited). A token without kid (Service Center's,
+// signed by an imported key) is checked against every key that verifies,
+// in the order of the key set, until one verifies its signature: as
+// Gatehouse does, which tries its active, pending and imported keys. The
+// first key listed may be a pre-published one that signs nothing yet.
+func (v *Verifier) key(ctx context.Context, rawKID any) (any, string, error) {
 	if rawKID == nil {
-		if k := v.current().first; k != nil {
-			return k, "", nil
+		if ks := v.current().all; len(ks.Keys) > 0 {
+			return ks, "", nil
 		}
 		return nil, "", ErrUnknownKey
 	}
