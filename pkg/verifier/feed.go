@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,8 +33,11 @@ var (
 // keeps the revocations in memory; a verification looks them up there and
 // makes no call. Once the feed has listed the keys that verify (its keys
 // event), a fetched key it does not list, expired or revoked by an
-// emergency rotation, no longer verifies. URL and Token are required;
-// zero values of the others take the defaults.
+// emergency rotation, no longer verifies, and a key it lists that was not
+// fetched yet is fetched at once, whatever Options.MinRefreshInterval
+// says (one fetch at a time, at most one per list of keys announced).
+// URL and Token are required; zero values of the others take the
+// defaults.
 type Feed struct {
 	// URL is the feed, e.g.
 	// https://gatehouse.example:30100/v4/revocations.
@@ -385,13 +391,58 @@ func (v *Verifier) apply(life context.Context, name string, data []byte) error {
 		for _, k := range ks.Keys {
 			ids[k.ID] = true
 		}
-		if missing, seen := v.list(ids); missing {
-			// A key announced before it signs: fetch it now, not when
-			// the first token it signed arrives.
-			v.running.Go(func() { _ = v.refresh(life, seen) })
+		if v.list(ids) {
+			v.fetchAnnounced(life, ids)
 		}
 	}
 	return nil
+}
+
+// fetchAnnounced fetches the key set for a keys event listing ids, one
+// of them not fetched yet: a key pre-published before it signs, or the
+// key of an emergency rotation, which signs at once. It does not wait for
+// MinRefreshInterval, which guards against forged key ids in tokens: the
+// announcement comes from Gatehouse over the authenticated feed, and a
+// verifier that fetched recently would otherwise refuse the new key's
+// tokens until the interval passed. It is bounded all the same: one such
+// fetch runs at a time, and one at most for each announced list of ids,
+// so a feed repeating a list (as it does on every reconnection) or
+// naming a key the key set does not hold cannot make the verifier fetch
+// in a loop. A list announced while a fetch runs is fetched for once that
+// fetch ends, unless the key set fetched holds its keys by then. The
+// fetch lasts until life ends at the latest.
+func (v *Verifier) fetchAnnounced(life context.Context, ids map[string]bool) {
+	v.announceMu.Lock()
+	defer v.announceMu.Unlock()
+	v.announced = strings.Join(slices.Sorted(maps.Keys(ids)), "\n")
+	if !v.announcing {
+		v.announcing = true
+		v.running.Go(func() { v.fetchAnnouncements(life) })
+	}
+}
+
+// fetchAnnouncements runs the fetches of fetchAnnounced until none is
+// due.
+func (v *Verifier) fetchAnnouncements(life context.Context) {
+	for {
+		v.announceMu.Lock()
+		due := v.announced != v.fetchedFor && life.Err() == nil
+		v.fetchedFor = v.announced
+		v.announcing = due
+		v.announceMu.Unlock()
+		if !due {
+			return
+		}
+		v.fetchMu.Lock()
+		if v.missing() {
+			now := v.opts.Now()
+			v.lastFetch = now
+			if ks, err := v.fetch(life); err == nil {
+				v.install(ks, now)
+			}
+		}
+		v.fetchMu.Unlock()
+	}
 }
 
 // pruneLocked drops, at most once a minute, what can no longer refuse a
