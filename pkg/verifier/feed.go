@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Errors of Verify with a revocation feed.
@@ -132,8 +134,7 @@ type revokedToken struct {
 // check reports whether the feed revoked the token of c: its jti was
 // revoked; its account is gone; its cred names another record of the
 // account or a credential version below the account's; or, without
-// cred, it was issued (by iat, else as early as its exp allows) at or
-// before the account's watermark.
+// cred, it was issued (issuedAtMs) at or before the account's watermark.
 func (rv *revocations) check(c *claims) error {
 	rv.mu.RLock()
 	defer rv.mu.RUnlock()
@@ -157,14 +158,28 @@ func (rv *revocations) check(c *claims) error {
 	return nil
 }
 
-// issuedAtMs is when a token without cred was issued at the earliest, in
-// unix ms: the first millisecond of its iat second, else its exp less
-// maxLifetime.
+// issuedAtMs is when a token without cred was issued, in unix ms, by
+// Gatehouse's rule (docs/api.md), so that the verifier refuses no token
+// Gatehouse accepts: the instant in its jti when that is a version 7 UUID
+// (Gatehouse's tokens carry the instant of issue there, kept after the
+// account's watermark), else the first millisecond of its iat second,
+// else its exp less maxLifetime, as early as it can have been issued
+// (Service Center's tokens carry neither jti nor iat), else 0.
 func issuedAtMs(c *claims) int64 {
-	if c.IssuedAt != nil {
-		return c.IssuedAt.UnixMilli()
+	if id, err := uuid.Parse(c.ID); err == nil && id.Version() == 7 {
+		var ms int64
+		for _, b := range id[:6] {
+			ms = ms<<8 | int64(b)
+		}
+		return ms
 	}
-	return c.ExpiresAt.Add(-maxLifetime).UnixMilli()
+	switch {
+	case c.IssuedAt != nil:
+		return c.IssuedAt.UnixMilli()
+	case c.ExpiresAt != nil:
+		return c.ExpiresAt.Add(-maxLifetime).UnixMilli()
+	}
+	return 0
 }
 
 // checkFeed applies the feed to verified claims.

@@ -313,3 +313,62 @@ func TestAnnouncedFetchesBounded(t *testing.T) {
 		t.Fatal("the listed key fetched does not verify")
 	}
 }
+
+// TestIssuedAtByJTI: a token without cred is revoked when issued at or
+// before the account's watermark, the instant of issue read as
+// Gatehouse reads it (internal/engine's issuedAtMs): from a version 7
+// UUID jti, in any form the uuid package parses, before iat; from the
+// first millisecond of the iat second when the jti is something else;
+// else from exp less 24 h.
+func TestIssuedAtByJTI(t *testing.T) {
+	const T = 1700000000
+	const W = T*1000 + 500 // the watermark, within the second T
+	now := time.Unix(T+60, 0)
+	v := feedAt(&now, 0)
+	feed(t, v, [2]string{"snapshot", fmt.Sprintf(`{"revoked":[],"accounts":[{"account":"ann","id":"ann-1","revokedBeforeMs":%d}]}`, W)})
+	v7 := func(ms int64) string { return fmt.Sprintf("%08x-%04x-7abc-8def-0123456789ab", ms>>16, ms&0xffff) }
+	const v4 = "f47ac10b-58cc-4372-a567-0e02b2c3d479"
+	cases := []struct {
+		what string
+		jti  string
+		iat  int64 // unix s; 0: none
+		exp  int64 // unix s; 0: an hour after T
+		ms   int64 // issuedAtMs
+		want error
+	}{
+		{"v7 jti at the watermark", v7(W), 0, 0, W, ErrRevoked},
+		{"v7 jti a millisecond before", v7(W - 1), 0, 0, W - 1, ErrRevoked},
+		{"v7 jti a millisecond after", v7(W + 1), 0, 0, W + 1, nil},
+		{"v7 jti after, iat second starting before: the jti decides", v7(W + 1), T, 0, W + 1, nil},
+		{"v7 jti at the watermark, iat after: the jti decides", v7(W), T + 1, 0, W, ErrRevoked},
+		{"v7 jti after, upper case", strings.ToUpper(v7(W + 1)), T, 0, W + 1, nil},
+		{"v7 jti after, without hyphens", strings.ReplaceAll(v7(W+1), "-", ""), T, 0, W + 1, nil},
+		{"v7 jti after, as a URN", "urn:uuid:" + v7(W+1), T, 0, W + 1, nil},
+		{"v7 jti after, in braces", "{" + v7(W+1) + "}", T, 0, W + 1, nil},
+		{"v7 jti, the largest instant", v7(1<<48 - 1), T, 0, 1<<48 - 1, nil},
+		{"v7 jti cut short: iat decides", v7(W + 1)[:35], T, 0, T * 1000, ErrRevoked},
+		{"v4 jti: iat second starting before", v4, T, 0, T * 1000, ErrRevoked},
+		{"v4 jti: iat second after", v4, T + 1, 0, (T + 1) * 1000, nil},
+		{"jti not a UUID: iat second starting before", "abc", T, 0, T * 1000, ErrRevoked},
+		{"no jti: iat second after", "", T + 1, 0, (T + 1) * 1000, nil},
+		{"no jti nor iat: exp less 24 h before", "", 0, T + 24*3600, T * 1000, ErrRevoked},
+		{"no jti nor iat: exp less 24 h after", "", 0, T + 1 + 24*3600, (T + 1) * 1000, nil},
+		{"v4 jti, no iat: exp less 24 h after", v4, 0, T + 1 + 24*3600, (T + 1) * 1000, nil},
+	}
+	for _, tc := range cases {
+		c := &claims{Account: "ann", RegisteredClaims: jwt.RegisteredClaims{ID: tc.jti,
+			ExpiresAt: jwt.NewNumericDate(time.Unix(cmp.Or(tc.exp, T+3600), 0))}}
+		if tc.iat != 0 {
+			c.IssuedAt = jwt.NewNumericDate(time.Unix(tc.iat, 0))
+		}
+		if ms := issuedAtMs(c); ms != tc.ms {
+			t.Errorf("%s: issued at %d, want %d", tc.what, ms, tc.ms)
+		}
+		if err := v.revs.check(c); err != tc.want {
+			t.Errorf("%s: %v, want %v", tc.what, err, tc.want)
+		}
+	}
+	if ms := issuedAtMs(&claims{}); ms != 0 {
+		t.Errorf("no jti, iat nor exp: issued at %d, want 0", ms)
+	}
+}
