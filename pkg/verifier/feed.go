@@ -64,8 +64,8 @@ type Feed struct {
 	// ended; the verifier reconnects on its own.
 	OnError func(err error)
 	// IdleTimeout ends a connection on which nothing arrived for that
-	// long, to connect again [30s; Gatehouse sends a heartbeat at least
-	// every 15 s].
+	// long, to connect again [30s; a Gatehouse replica sends a heartbeat
+	// every 10 s by default while it follows its store].
 	IdleTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the wait before reconnecting,
 	// doubling after each failure [100ms, 10s].
