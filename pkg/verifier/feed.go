@@ -424,8 +424,10 @@ func (v *Verifier) apply(life context.Context, name string, data []byte) error {
 // so a feed repeating a list (as it does on every reconnection) or
 // naming a key the key set does not hold cannot make the verifier fetch
 // in a loop. A list announced while a fetch runs is fetched for once that
-// fetch ends, unless the key set fetched holds its keys by then. The
-// fetch lasts until life ends at the latest.
+// fetch ends, unless the key set fetched holds its keys by then. A failed
+// fetch is not tried again for the same list: a token of the missing key
+// then fetches, rate-limited, as for any unknown key. The fetch lasts
+// until life ends at the latest.
 func (v *Verifier) fetchAnnounced(life context.Context, ids map[string]bool) {
 	v.announceMu.Lock()
 	defer v.announceMu.Unlock()

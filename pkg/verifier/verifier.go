@@ -295,11 +295,12 @@ func cause(err error) string {
 // key returns the public key a token names, fetching the set again for
 // an unknown kid (rate-limited) unless the feed's last keys event does
 // not list it: such a key does not verify whatever the set holds, and
-// the feed announces a new key when it lists it. A token without kid (Service Center's,
-// signed by an imported key) is checked against every key that verifies,
-// in the order of the key set, until one verifies its signature: as
-// Gatehouse does, which tries its active, pending and imported keys. The
-// first key listed may be a pre-published one that signs nothing yet.
+// the feed announces a new key when it lists it. A token without kid
+// (Service Center's, signed by an imported key) is checked against every
+// key that verifies, in the order of the key set, until one verifies its
+// signature: as Gatehouse does, which tries its active, pending and
+// imported keys. The first key listed may be a pre-published one that
+// signs nothing yet.
 func (v *Verifier) key(ctx context.Context, rawKID any) (any, string, error) {
 	if rawKID == nil {
 		if ks := v.current().all; len(ks.Keys) > 0 {
