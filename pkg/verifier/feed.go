@@ -8,10 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Errors of Verify with a revocation feed.
@@ -30,8 +35,11 @@ var (
 // keeps the revocations in memory; a verification looks them up there and
 // makes no call. Once the feed has listed the keys that verify (its keys
 // event), a fetched key it does not list, expired or revoked by an
-// emergency rotation, no longer verifies. URL and Token are required;
-// zero values of the others take the defaults.
+// emergency rotation, no longer verifies, and a key it lists that was not
+// fetched yet is fetched at once, whatever Options.MinRefreshInterval
+// says (one fetch at a time, at most one per list of keys announced).
+// URL and Token are required; zero values of the others take the
+// defaults.
 type Feed struct {
 	// URL is the feed, e.g.
 	// https://gatehouse.example:30100/v4/revocations.
@@ -56,8 +64,8 @@ type Feed struct {
 	// ended; the verifier reconnects on its own.
 	OnError func(err error)
 	// IdleTimeout ends a connection on which nothing arrived for that
-	// long, to connect again [30s; Gatehouse sends a heartbeat at least
-	// every 15 s].
+	// long, to connect again [30s; a Gatehouse replica sends a heartbeat
+	// every 10 s by default while it follows its store].
 	IdleTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the wait before reconnecting,
 	// doubling after each failure [100ms, 10s].
@@ -126,8 +134,7 @@ type revokedToken struct {
 // check reports whether the feed revoked the token of c: its jti was
 // revoked; its account is gone; its cred names another record of the
 // account or a credential version below the account's; or, without
-// cred, it was issued (by iat, else as early as its exp allows) at or
-// before the account's watermark.
+// cred, it was issued (issuedAtMs) at or before the account's watermark.
 func (rv *revocations) check(c *claims) error {
 	rv.mu.RLock()
 	defer rv.mu.RUnlock()
@@ -151,14 +158,28 @@ func (rv *revocations) check(c *claims) error {
 	return nil
 }
 
-// issuedAtMs is when a token without cred was issued at the earliest, in
-// unix ms: the first millisecond of its iat second, else its exp less
-// maxLifetime.
+// issuedAtMs is when a token without cred was issued, in unix ms, by
+// Gatehouse's rule (docs/api.md), so that the verifier refuses no token
+// Gatehouse accepts: the instant in its jti when that is a version 7 UUID
+// (Gatehouse's tokens carry the instant of issue there, kept after the
+// account's watermark), else the first millisecond of its iat second,
+// else its exp less maxLifetime, as early as it can have been issued
+// (Service Center's tokens carry neither jti nor iat), else 0.
 func issuedAtMs(c *claims) int64 {
-	if c.IssuedAt != nil {
-		return c.IssuedAt.UnixMilli()
+	if id, err := uuid.Parse(c.ID); err == nil && id.Version() == 7 {
+		var ms int64
+		for _, b := range id[:6] {
+			ms = ms<<8 | int64(b)
+		}
+		return ms
 	}
-	return c.ExpiresAt.Add(-maxLifetime).UnixMilli()
+	switch {
+	case c.IssuedAt != nil:
+		return c.IssuedAt.UnixMilli()
+	case c.ExpiresAt != nil:
+		return c.ExpiresAt.Add(-maxLifetime).UnixMilli()
+	}
+	return 0
 }
 
 // checkFeed applies the feed to verified claims.
@@ -385,13 +406,60 @@ func (v *Verifier) apply(life context.Context, name string, data []byte) error {
 		for _, k := range ks.Keys {
 			ids[k.ID] = true
 		}
-		if missing, seen := v.list(ids); missing {
-			// A key announced before it signs: fetch it now, not when
-			// the first token it signed arrives.
-			v.running.Go(func() { _ = v.refresh(life, seen) })
+		if v.list(ids) {
+			v.fetchAnnounced(life, ids)
 		}
 	}
 	return nil
+}
+
+// fetchAnnounced fetches the key set for a keys event listing ids, one
+// of them not fetched yet: a key pre-published before it signs, or the
+// key of an emergency rotation, which signs at once. It does not wait for
+// MinRefreshInterval, which guards against forged key ids in tokens: the
+// announcement comes from Gatehouse over the authenticated feed, and a
+// verifier that fetched recently would otherwise refuse the new key's
+// tokens until the interval passed. It is bounded all the same: one such
+// fetch runs at a time, and one at most for each announced list of ids,
+// so a feed repeating a list (as it does on every reconnection) or
+// naming a key the key set does not hold cannot make the verifier fetch
+// in a loop. A list announced while a fetch runs is fetched for once that
+// fetch ends, unless the key set fetched holds its keys by then. A failed
+// fetch is not tried again for the same list: a token of the missing key
+// then fetches, rate-limited, as for any unknown key. The fetch lasts
+// until life ends at the latest.
+func (v *Verifier) fetchAnnounced(life context.Context, ids map[string]bool) {
+	v.announceMu.Lock()
+	defer v.announceMu.Unlock()
+	v.announced = strings.Join(slices.Sorted(maps.Keys(ids)), "\n")
+	if !v.announcing {
+		v.announcing = true
+		v.running.Go(func() { v.fetchAnnouncements(life) })
+	}
+}
+
+// fetchAnnouncements runs the fetches of fetchAnnounced until none is
+// due.
+func (v *Verifier) fetchAnnouncements(life context.Context) {
+	for {
+		v.announceMu.Lock()
+		due := v.announced != v.fetchedFor && life.Err() == nil
+		v.fetchedFor = v.announced
+		v.announcing = due
+		v.announceMu.Unlock()
+		if !due {
+			return
+		}
+		v.fetchMu.Lock()
+		if v.missing() {
+			now := v.opts.Now()
+			v.lastFetch = now
+			if ks, err := v.fetch(life); err == nil {
+				v.install(ks, now)
+			}
+		}
+		v.fetchMu.Unlock()
+	}
 }
 
 // pruneLocked drops, at most once a minute, what can no longer refuse a

@@ -6,11 +6,18 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/gatehouse/gatehouse/internal/servertest"
 )
 
 // BenchmarkRevocationCheck is what the revocation feed adds to a
@@ -63,29 +70,28 @@ func TestKeysListing(t *testing.T) {
 	v := &Verifier{}
 	t0 := time.Unix(1700000000, 0)
 	v.install(newKeySet([]publicKey{a, b}), t0)
-	if first := v.current().first; first != a.pub {
-		t.Fatal("before any keys event, the first fetched key is the active one")
+	if got := v.current().all.Keys; !slices.Equal(got, []jwt.VerificationKey{a.pub, b.pub}) {
+		t.Fatal("before any keys event, every fetched key verifies a token without kid")
 	}
 
-	missing, seen := v.list(map[string]bool{"b": true, "c": true})
-	if !missing || !seen.Equal(t0) {
-		t.Fatalf("list(b, c) over a fetched (a, b): missing %v, fetched at %v", missing, seen)
+	if !v.list(map[string]bool{"b": true, "c": true}) {
+		t.Fatal("list(b, c) over a fetched (a, b) reports no missing key")
 	}
 	ks := v.current()
-	if ks.byID["a"] != nil || ks.byID["b"] != b.pub || ks.first != b.pub {
-		t.Fatalf("after list(b, c): keys %v, want b alone and first", ks.byID)
+	if ks.byID["a"] != nil || ks.byID["b"] != b.pub || !slices.Equal(ks.all.Keys, []jwt.VerificationKey{b.pub}) {
+		t.Fatalf("after list(b, c): keys %v, want b alone", ks.byID)
 	}
 	// A fetch that started before the event, from a replica that still
 	// published a.
 	v.install(newKeySet([]publicKey{c, a, b}), t0.Add(time.Second))
 	ks = v.current()
-	if ks.byID["a"] != nil || ks.byID["b"] != b.pub || ks.byID["c"] != c.pub || ks.first != c.pub {
-		t.Fatalf("after installing (c, a, b): keys %v, want c and b, c first", ks.byID)
+	if ks.byID["a"] != nil || ks.byID["b"] != b.pub || ks.byID["c"] != c.pub || !slices.Equal(ks.all.Keys, []jwt.VerificationKey{c.pub, b.pub}) {
+		t.Fatalf("after installing (c, a, b): keys %v, want c and b", ks.byID)
 	}
-	if missing, _ := v.list(map[string]bool{"a": true, "c": true}); missing {
+	if v.list(map[string]bool{"a": true, "c": true}) {
 		t.Fatal("list(a, c) with a and c fetched reports a missing key")
 	}
-	if ks = v.current(); ks.byID["a"] != a.pub || ks.byID["b"] != nil || ks.first != c.pub {
+	if ks = v.current(); ks.byID["a"] != a.pub || ks.byID["b"] != nil || !slices.Equal(ks.all.Keys, []jwt.VerificationKey{c.pub, a.pub}) {
 		t.Fatalf("after list(a, c): keys %v, want c and a", ks.byID)
 	}
 }
@@ -230,5 +236,139 @@ func TestAccountStampsPruned(t *testing.T) {
 		if slices.Contains(s.want, "old") && v.revs.check(oldTok) != ErrRevoked {
 			t.Fatalf("at t0+%v: a token of old from before its watermark is not refused", s.at.Sub(t0))
 		}
+	}
+}
+
+// TestAnnouncedFetchesBounded: keys events naming a key the verifier has
+// not fetched fetch the key set despite MinRefreshInterval, but one
+// fetch at a time and one at most per announced list of keys, however
+// often a misbehaving feed repeats or changes the list, and none when
+// nothing listed is missing.
+func TestAnnouncedFetchesBounded(t *testing.T) {
+	s := servertest.Start(t, nil)
+	var served, running, most atomic.Int32
+	var hold atomic.Bool
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		n := running.Add(1)
+		defer running.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		if hold.Load() {
+			entered <- struct{}{}
+			<-release
+		}
+		resp, err := http.Get(s.Base + "/.well-known/jwks.json")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(jwks.Close)
+	opts := Options{JWKSURL: jwks.URL, MinRefreshInterval: 24 * time.Hour, Feed: &Feed{URL: "unused", Token: func(context.Context) (string, error) { return "", nil }}}
+	if err := opts.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	v := &Verifier{opts: opts, revs: newRevocations()}
+	life, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := v.refresh(life, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	kid := v.current().keys[0].id
+	keys := func(ids ...string) [2]string {
+		return [2]string{"keys", `{"keys":[{"id":"` + strings.Join(ids, `"},{"id":"`) + `"}]}`}
+	}
+	fetches := func(when string, want int32) {
+		t.Helper()
+		v.running.Wait()
+		if n := served.Load(); n != want {
+			t.Fatalf("%s: %d fetches of the key set, want %d", when, n, want)
+		}
+	}
+
+	feed(t, v, keys(kid, "x"))
+	fetches("a key announced and not fetched", 2)
+	feed(t, v, keys(kid, "x"), keys("x", kid), keys(kid, "x"))
+	fetches("the same keys announced again", 2)
+	feed(t, v, keys(kid))
+	fetches("keys announced, all fetched", 2)
+
+	hold.Store(true)
+	feed(t, v, keys(kid, "y"))
+	<-entered
+	hold.Store(false)
+	for i := range 5 {
+		feed(t, v, keys(kid, fmt.Sprint("z", i)))
+	}
+	close(release)
+	fetches("keys announced during a fetch", 4)
+	if m := most.Load(); m != 1 {
+		t.Fatalf("%d fetches of the key set at once, want 1", m)
+	}
+	if v.current().byID[kid] == nil {
+		t.Fatal("the listed key fetched does not verify")
+	}
+}
+
+// TestIssuedAtByJTI: a token without cred is revoked when issued at or
+// before the account's watermark, the instant of issue read as
+// Gatehouse reads it (internal/engine's issuedAtMs): from a version 7
+// UUID jti, in any form the uuid package parses, before iat; from the
+// first millisecond of the iat second when the jti is something else;
+// else from exp less 24 h.
+func TestIssuedAtByJTI(t *testing.T) {
+	const T = 1700000000
+	const W = T*1000 + 500 // the watermark, within the second T
+	now := time.Unix(T+60, 0)
+	v := feedAt(&now, 0)
+	feed(t, v, [2]string{"snapshot", fmt.Sprintf(`{"revoked":[],"accounts":[{"account":"ann","id":"ann-1","revokedBeforeMs":%d}]}`, W)})
+	v7 := func(ms int64) string { return fmt.Sprintf("%08x-%04x-7abc-8def-0123456789ab", ms>>16, ms&0xffff) }
+	const v4 = "f47ac10b-58cc-4372-a567-0e02b2c3d479"
+	cases := []struct {
+		what string
+		jti  string
+		iat  int64 // unix s; 0: none
+		exp  int64 // unix s; 0: an hour after T
+		ms   int64 // issuedAtMs
+		want error
+	}{
+		{"v7 jti at the watermark", v7(W), 0, 0, W, ErrRevoked},
+		{"v7 jti a millisecond before", v7(W - 1), 0, 0, W - 1, ErrRevoked},
+		{"v7 jti a millisecond after", v7(W + 1), 0, 0, W + 1, nil},
+		{"v7 jti after, iat second starting before: the jti decides", v7(W + 1), T, 0, W + 1, nil},
+		{"v7 jti at the watermark, iat after: the jti decides", v7(W), T + 1, 0, W, ErrRevoked},
+		{"v7 jti after, upper case", strings.ToUpper(v7(W + 1)), T, 0, W + 1, nil},
+		{"v7 jti after, without hyphens", strings.ReplaceAll(v7(W+1), "-", ""), T, 0, W + 1, nil},
+		{"v7 jti after, as a URN", "urn:uuid:" + v7(W+1), T, 0, W + 1, nil},
+		{"v7 jti after, in braces", "{" + v7(W+1) + "}", T, 0, W + 1, nil},
+		{"v7 jti, the largest instant", v7(1<<48 - 1), T, 0, 1<<48 - 1, nil},
+		{"v7 jti cut short: iat decides", v7(W + 1)[:35], T, 0, T * 1000, ErrRevoked},
+		{"v4 jti: iat second starting before", v4, T, 0, T * 1000, ErrRevoked},
+		{"v4 jti: iat second after", v4, T + 1, 0, (T + 1) * 1000, nil},
+		{"jti not a UUID: iat second starting before", "abc", T, 0, T * 1000, ErrRevoked},
+		{"no jti: iat second after", "", T + 1, 0, (T + 1) * 1000, nil},
+		{"no jti nor iat: exp less 24 h before", "", 0, T + 24*3600, T * 1000, ErrRevoked},
+		{"no jti nor iat: exp less 24 h after", "", 0, T + 1 + 24*3600, (T + 1) * 1000, nil},
+		{"v4 jti, no iat: exp less 24 h after", v4, 0, T + 1 + 24*3600, (T + 1) * 1000, nil},
+	}
+	for _, tc := range cases {
+		c := &claims{Account: "ann", RegisteredClaims: jwt.RegisteredClaims{ID: tc.jti,
+			ExpiresAt: jwt.NewNumericDate(time.Unix(cmp.Or(tc.exp, T+3600), 0))}}
+		if tc.iat != 0 {
+			c.IssuedAt = jwt.NewNumericDate(time.Unix(tc.iat, 0))
+		}
+		if ms := issuedAtMs(c); ms != tc.ms {
+			t.Errorf("%s: issued at %d, want %d", tc.what, ms, tc.ms)
+		}
+		if err := v.revs.check(c); err != tc.want {
+			t.Errorf("%s: %v, want %v", tc.what, err, tc.want)
+		}
+	}
+	if ms := issuedAtMs(&claims{}); ms != 0 {
+		t.Errorf("no jti, iat nor exp: issued at %d, want 0", ms)
 	}
 }

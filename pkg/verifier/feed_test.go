@@ -363,17 +363,36 @@ func (c *jwksCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
+// heldFetches is a transport that lets the first request for the key
+// set through and holds every later one until release is closed.
+type heldFetches struct {
+	jwks    atomic.Int32
+	release chan struct{}
+}
+
+func (h *heldFetches) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/jwks.json") && h.jwks.Add(1) > 1 {
+		select {
+		case <-h.release:
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		}
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
 // TestFeedDropsRevokedKeys: after a revoking immediate rotation, a
 // verifier following the feed refuses the tokens of the earlier keys as
 // soon as the feed's keys event no longer lists them, neither waiting
-// for MaxKeyAge nor fetching the key set again.
+// for MaxKeyAge nor for a fetch of the key set (the fetch the new key's
+// announcement starts is held until then).
 func TestFeedDropsRevokedKeys(t *testing.T) {
 	s := servertest.Start(t, nil)
 	root := s.Root()
 	feedTok := feedAccount(t, s, root)
-	fetches := &jwksCounter{}
+	h := &heldFetches{release: make(chan struct{})}
 	v := feedVerifier(t, s.Base, s.Base, feedTok, func(o *verifier.Options) {
-		o.HTTPClient = &http.Client{Transport: fetches}
+		o.HTTPClient = &http.Client{Transport: h}
 		o.MaxKeyAge, o.MinRefreshInterval = 24*time.Hour, 24*time.Hour
 	})
 	createAccount(t, s, root, "kim", "Kim-Passw0rd!", "developer")
@@ -382,8 +401,42 @@ func TestFeedDropsRevokedKeys(t *testing.T) {
 
 	send(t, s, "POST", "/v4/keys/rotate", root, map[string]bool{"immediate": true, "revoke": true})
 	refusedWithin(t, v, tok, verifier.ErrUnknownKey, revocationBound, "a token of a revoked key")
-	if n := fetches.n.Load(); n != 1 {
-		t.Fatalf("%d fetches of the key set, want the one of New", n)
+	close(h.release)
+}
+
+// announcedBound is how soon a verifier following the feed must verify
+// the tokens of a key the feed announced, however recently it fetched
+// the key set: well under MinRefreshInterval's default (30 s).
+const announcedBound = 10 * time.Second
+
+// TestFeedFetchesAnnouncedKey: after an emergency rotation, a verifier
+// following the feed that fetched the key set moments ago, and fetches
+// it for unknown key ids once a day at most, verifies the new key's
+// tokens within announcedBound: the keys event announcing the new key
+// fetches the set at once, and once.
+func TestFeedFetchesAnnouncedKey(t *testing.T) {
+	s := servertest.Start(t, nil)
+	root := s.Root()
+	feedTok := feedAccount(t, s, root)
+	fetches := &jwksCounter{}
+	v := feedVerifier(t, s.Base, s.Base, feedTok, func(o *verifier.Options) {
+		o.HTTPClient = &http.Client{Transport: fetches}
+		o.MaxKeyAge, o.MinRefreshInterval = 24*time.Hour, 24*time.Hour
+	})
+	accepts(t, v, root, "before the rotation")
+
+	send(t, s, "POST", "/v4/keys/rotate", root, map[string]bool{"immediate": true})
+	tok := loginOn(t, s, "root", servertest.RootPassword)
+	deadline := time.Now().Add(announcedBound)
+	for _, err := v.Verify(context.Background(), tok); err != nil; _, err = v.Verify(context.Background(), tok) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a token of the new key: not verified within %v (last: %v)", announcedBound, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	accepts(t, v, root, "a token of the previous key")
+	if n := fetches.n.Load(); n != 2 {
+		t.Fatalf("%d fetches of the key set, want 2 (New's, the announced key's)", n)
 	}
 }
 
@@ -448,7 +501,6 @@ func TestFeedCloseWaitsForFetches(t *testing.T) {
 	defer close(h.released)
 	v := feedVerifier(t, s.Base, s.Base, feedTok, func(o *verifier.Options) {
 		o.HTTPClient = &http.Client{Transport: h}
-		o.MinRefreshInterval = time.Nanosecond
 	})
 	// A pre-published key: the keys event names a key v does not hold,
 	// and v fetches the key set, which h holds.
@@ -459,11 +511,40 @@ func TestFeedCloseWaitsForFetches(t *testing.T) {
 		t.Fatal("no fetch of the key set after the keys event")
 	}
 	running := verifierGoroutines()
-	if !strings.Contains(strings.Join(running, "\n"), "(*Verifier).refresh") {
+	if !strings.Contains(strings.Join(running, "\n"), "(*Verifier).fetch(") {
 		t.Fatalf("no goroutine fetching the key set among:\n%s", strings.Join(running, "\n\n"))
 	}
 	v.Close()
 	if left := verifierGoroutines(); len(left) > 0 {
 		t.Fatalf("Close returned with %d goroutines of the verifier running:\n%s", len(left), strings.Join(left, "\n\n"))
+	}
+}
+
+// TestFeedWithoutKidHonoursListing: with the feed, a token without kid
+// is checked against the keys the feed lists: a Service Center token
+// verifies while a pre-published key is listed first, and is refused as
+// soon as a revoking rotation drops the imported key that signed it.
+func TestFeedWithoutKidHonoursListing(t *testing.T) {
+	s := servertest.Start(t, func(c *server.Config) { c.PrivateKeyFile = "testdata/service-center/private.pem" })
+	root := s.Root()
+	feedTok := feedAccount(t, s, root)
+	tokens, now := serviceCenter(t)
+	v := feedVerifier(t, s.Base, s.Base, feedTok, func(o *verifier.Options) { o.Now = now })
+	send(t, s, "POST", "/v4/keys/rotate", root, nil)
+	accepts(t, v, tokens["bob"], "a Service Center token after a pre-publication")
+
+	send(t, s, "POST", "/v4/keys/rotate", root, map[string]bool{"immediate": true, "revoke": true})
+	// Refused as signed by none of the keys (ErrInvalid), or by no key
+	// at all (ErrUnknownKey) while the new key is being fetched.
+	deadline := time.Now().Add(revocationBound)
+	for {
+		_, err := v.Verify(context.Background(), tokens["bob"])
+		if errors.Is(err, verifier.ErrInvalid) || errors.Is(err, verifier.ErrUnknownKey) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a Service Center token after its key was revoked: not refused within %v (last: %v)", revocationBound, err)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -2,9 +2,10 @@
 // without a call to Gatehouse per request. It fetches Gatehouse's public
 // keys from /.well-known/jwks.json, caches them, fetches them again when a
 // token names a key it does not know (at most once per
-// Options.MinRefreshInterval, so forged key ids cannot flood Gatehouse)
-// or when the cached set is older than Options.MaxKeyAge, and verifies the
-// RS512 signature and the expiry of each token locally.
+// Options.MinRefreshInterval, so forged key ids cannot flood Gatehouse),
+// when the cached set is older than Options.MaxKeyAge or, with
+// Options.Feed, when the feed announces a key not fetched yet; it
+// verifies the RS512 signature and the expiry of each token locally.
 //
 // # Revocation
 //
@@ -79,7 +80,8 @@ type Options struct {
 	// HTTPClient fetches the key set [a client with a 10 s timeout].
 	HTTPClient *http.Client
 	// MinRefreshInterval is the least time between two fetches of the key
-	// set [30s].
+	// set [30s], but for the fetches of keys the feed announces, which
+	// happen at once (see Feed).
 	MinRefreshInterval time.Duration
 	// MaxKeyAge is how long a fetched key set is used before it is
 	// fetched again on the next verification [1h]. A failed fetch keeps
@@ -132,6 +134,12 @@ type Verifier struct {
 	fetchMu   sync.Mutex // one fetch at a time
 	lastFetch time.Time  // last attempt, successful or not
 
+	// The fetches the feed's keys events ask for (fetchAnnounced).
+	announceMu sync.Mutex
+	announced  string // the ids of the last keys event listing a key not fetched
+	fetchedFor string // the announced ids the last such fetch was for
+	announcing bool   // such a fetch is running
+
 	// With Options.Feed: what the feed said, how to stop following it
 	// and the goroutines Close waits for.
 	revs     *revocations
@@ -141,9 +149,9 @@ type Verifier struct {
 
 // keySet is an immutable set of public keys.
 type keySet struct {
-	keys  []publicKey // in the order of the key set document
-	byID  map[string]*rsa.PublicKey
-	first *rsa.PublicKey // the active key: Gatehouse lists it first
+	keys []publicKey // in the order of the key set document
+	byID map[string]*rsa.PublicKey
+	all  jwt.VerificationKeySet // every key, in order: for tokens without kid
 }
 
 // publicKey is one key of a keySet; id is its kid, if any.
@@ -156,9 +164,7 @@ type publicKey struct {
 func newKeySet(keys []publicKey) keySet {
 	ks := keySet{keys: keys, byID: make(map[string]*rsa.PublicKey, len(keys))}
 	for _, k := range keys {
-		if ks.first == nil {
-			ks.first = k.pub
-		}
+		ks.all.Keys = append(ks.all.Keys, k.pub)
 		if k.id != "" {
 			ks.byID[k.id] = k.pub
 		}
@@ -287,12 +293,18 @@ func cause(err error) string {
 }
 
 // key returns the public key a token names, fetching the set again for
-// an unknown kid (rate-limited). A token without kid is checked against
-// the active key, as Gatehouse does.
-func (v *Verifier) key(ctx context.Context, rawKID any) (*rsa.PublicKey, string, error) {
+// an unknown kid (rate-limited) unless the feed's last keys event does
+// not list it: such a key does not verify whatever the set holds, and
+// the feed announces a new key when it lists it. A token without kid
+// (Service Center's, signed by an imported key) is checked against every
+// key that verifies, in the order of the key set, until one verifies its
+// signature: as Gatehouse does, which tries its active, pending and
+// imported keys. The first key listed may be a pre-published one that
+// signs nothing yet.
+func (v *Verifier) key(ctx context.Context, rawKID any) (any, string, error) {
 	if rawKID == nil {
-		if k := v.current().first; k != nil {
-			return k, "", nil
+		if ks := v.current().all; len(ks.Keys) > 0 {
+			return ks, "", nil
 		}
 		return nil, "", ErrUnknownKey
 	}
@@ -302,6 +314,9 @@ func (v *Verifier) key(ctx context.Context, rawKID any) (*rsa.PublicKey, string,
 	}
 	if k := v.current().byID[kid]; k != nil {
 		return k, kid, nil
+	}
+	if !v.mayList(kid) {
+		return nil, kid, ErrUnknownKey
 	}
 	if err := v.refresh(ctx, v.fetchedAtOf()); err != nil {
 		return nil, kid, ErrUnknownKey
@@ -316,6 +331,14 @@ func (v *Verifier) current() keySet {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	return v.keys
+}
+
+// mayList reports whether the key id may verify once fetched: the feed
+// lists it, or has listed no keys yet.
+func (v *Verifier) mayList(kid string) bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.listed == nil || v.listed[kid]
 }
 
 func (v *Verifier) fetchedAtOf() time.Time {
@@ -379,19 +402,31 @@ func (v *Verifier) install(ks keySet, now time.Time) {
 // list applies a keys event of the feed listing ids: from now on only
 // listed keys verify, so a key the event no longer lists (an expiry, or
 // a rotation that revoked it) stops verifying at once. It reports
-// whether a listed key is missing from the fetched set, and when that
-// set was fetched.
-func (v *Verifier) list(ids map[string]bool) (missing bool, fetchedAt time.Time) {
+// whether a listed key is missing from the fetched set.
+func (v *Verifier) list(ids map[string]bool) (missing bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.listed = ids
 	v.keys = v.fetched.only(ids)
-	for id := range ids {
+	return v.missingLocked()
+}
+
+// missing reports whether a key the feed lists is missing from the
+// fetched set.
+func (v *Verifier) missing() bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.missingLocked()
+}
+
+// missingLocked is missing with v.mu held.
+func (v *Verifier) missingLocked() bool {
+	for id := range v.listed {
 		if v.fetched.byID[id] == nil {
-			missing = true
+			return true
 		}
 	}
-	return missing, v.fetchedAt
+	return false
 }
 
 // maxJWKS bounds the size of a key set document.

@@ -420,3 +420,74 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// serviceCenter returns the tokens of testdata/service-center by
+// account, and a clock at which they are an hour old.
+func serviceCenter(t *testing.T) (map[string]string, func() time.Time) {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/service-center/tokens.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		IssuedAt int64             `json:"issued_at_unix"`
+		Tokens   map[string]string `json:"tokens"`
+	}
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Unix(f.IssuedAt, 0).Add(time.Hour)
+	return f.Tokens, func() time.Time { return at }
+}
+
+// firstKID returns the kid of the first key of the key set at base.
+func firstKID(t *testing.T, base string) string {
+	t.Helper()
+	var set struct{ Keys []struct{ Kid string } }
+	servertest.Send(t, "GET", base+"/.well-known/jwks.json", "", nil).JSON(t, &set)
+	if len(set.Keys) == 0 {
+		t.Fatal("empty key set")
+	}
+	return set.Keys[0].Kid
+}
+
+// TestVerifyWithoutKidTriesEveryKey: a Service Center token, without
+// kid, signed by the key Gatehouse imported from Service Center,
+// verifies while a pre-published key, which signs nothing yet, is the
+// first of the key set; a token without kid of a key Gatehouse does not
+// publish does not.
+func TestVerifyWithoutKidTriesEveryKey(t *testing.T) {
+	t.Parallel()
+	s := servertest.Start(t, func(c *server.Config) { c.PrivateKeyFile = "testdata/service-center/private.pem" })
+	var rotated struct{ ID, Status string }
+	send(t, s, "POST", "/v4/keys/rotate", s.Root(), nil).JSON(t, &rotated)
+	if rotated.Status != "pending" || firstKID(t, s.Base) != rotated.ID {
+		t.Fatalf("rotation %+v: want a pending key first in the key set", rotated)
+	}
+	tokens, now := serviceCenter(t)
+	ctx := context.Background()
+	v, err := verifier.New(ctx, verifier.Options{JWKSURL: s.Base + "/.well-known/jwks.json", Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := v.Verify(ctx, tokens["alice"])
+	if err != nil {
+		t.Fatalf("Service Center token: %v", err)
+	}
+	if c.Account != "alice" || c.KeyID != "" || c.ID != "" || !c.IssuedAt.IsZero() {
+		t.Fatalf("claims %+v", c)
+	}
+
+	own, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := jwt.NewWithClaims(jwt.SigningMethodRS512, jwt.MapClaims{"account": "alice",
+		"roles": []string{"admin"}, "exp": now().Add(time.Hour).Unix()}).SignedString(own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(ctx, forged); !errors.Is(err, verifier.ErrInvalid) {
+		t.Fatalf("token without kid of an unpublished key: %v", err)
+	}
+}
