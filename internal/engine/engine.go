@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/password"
 	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/tokencache"
+	"github.com/gatehouse/gatehouse/pkg/jwtform"
 )
 
 // Signer signs and verifies engine tokens; *keyring.Ring implements it.
@@ -67,7 +68,7 @@ type Options struct {
 // Token lifetime bounds for tokenExpirationTime in a login request.
 const (
 	MinRequestedTTL = 15 * time.Minute
-	MaxRequestedTTL = 24 * time.Hour
+	MaxRequestedTTL = jwtform.MaxLifetime
 	// MaxLeeway bounds Options.Leeway.
 	MaxLeeway = time.Minute
 )

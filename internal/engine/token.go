@@ -178,30 +178,9 @@ func tokenID(ms int64) string {
 	return id.String()
 }
 
-// issuedAtMs returns when a token was issued, in unix milliseconds: the
-// instant in its jti when that is a version 7 UUID (every token this
-// engine issues), else the first millisecond of its iat second, so that a
-// change within that second revokes it. A token with neither (Service
-// Center's carry only account, roles and exp) is taken as issued as early
-// as its exp allows, exp minus MaxRequestedTTL (the longest lifetime
-// Service Center and Gatehouse issue): every change of the account after
-// its real issue then revokes it. Without exp either, it is 0.
-func issuedAtMs(c *Claims) int64 {
-	if id, err := uuid.Parse(c.ID); err == nil && id.Version() == 7 {
-		var ms int64
-		for _, b := range id[:6] {
-			ms = ms<<8 | int64(b)
-		}
-		return ms
-	}
-	switch {
-	case c.IssuedAt != nil:
-		return c.IssuedAt.UnixMilli()
-	case c.ExpiresAt != nil:
-		return c.ExpiresAt.Add(-MaxRequestedTTL).UnixMilli()
-	}
-	return 0
-}
+// issuedAtMs returns when a token was issued, in unix milliseconds
+// (jwtform.IssuedAtMs).
+func issuedAtMs(c *Claims) int64 { return jwtform.IssuedAtMs(&c.RegisteredClaims) }
 
 // rehash replaces a hash in a legacy format (or with old parameters) with
 // an argon2id hash at the current parameters, unless it changed meanwhile.

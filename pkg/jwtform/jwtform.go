@@ -17,8 +17,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
 )
 
 // segment decodes canonical unpadded base64url only: Strict refuses
@@ -95,4 +97,34 @@ func inAlphabet(s string) bool {
 // isNumber reports whether v, a valid JSON value, is a number.
 func isNumber(v json.RawMessage) bool {
 	return len(v) > 0 && (v[0] == '-' || '0' <= v[0] && v[0] <= '9')
+}
+
+// MaxLifetime is the longest lifetime of the engine tokens Gatehouse and
+// Service Center issue.
+const MaxLifetime = 24 * time.Hour
+
+// IssuedAtMs returns when an engine token of claims c was issued, in unix
+// milliseconds: the instant in its jti when that is a version 7 UUID
+// (every token Gatehouse issues), else the first millisecond of its iat
+// second, so that a change within that second revokes it. A token with
+// neither (Service Center's carry only account, roles and exp) is taken
+// as issued as early as its exp allows, exp minus MaxLifetime: every
+// change of the account after its real issue then revokes it. Without
+// exp either, it is 0. Gatehouse and pkg/verifier judge revocations by
+// this one rule.
+func IssuedAtMs(c *jwt.RegisteredClaims) int64 {
+	if id, err := uuid.Parse(c.ID); err == nil && id.Version() == 7 {
+		var ms int64
+		for _, b := range id[:6] {
+			ms = ms<<8 | int64(b)
+		}
+		return ms
+	}
+	switch {
+	case c.IssuedAt != nil:
+		return c.IssuedAt.UnixMilli()
+	case c.ExpiresAt != nil:
+		return c.ExpiresAt.Add(-MaxLifetime).UnixMilli()
+	}
+	return 0
 }

@@ -16,7 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
+	"github.com/gatehouse/gatehouse/pkg/jwtform"
 )
 
 // Errors of Verify with a revocation feed.
@@ -117,7 +117,7 @@ type accountRevocation struct {
 
 // maxLifetime is the longest lifetime of the tokens Gatehouse issues
 // (and Service Center's).
-const maxLifetime = 24 * time.Hour
+const maxLifetime = jwtform.MaxLifetime
 
 // relevance is how long after an account's change what the feed said of
 // it can still refuse a token, as Gatehouse's feed keeps it: the tokens
@@ -159,28 +159,9 @@ func (rv *revocations) check(c *claims) error {
 }
 
 // issuedAtMs is when a token without cred was issued, in unix ms, by
-// Gatehouse's rule (docs/api.md), so that the verifier refuses no token
-// Gatehouse accepts: the instant in its jti when that is a version 7 UUID
-// (Gatehouse's tokens carry the instant of issue there, kept after the
-// account's watermark), else the first millisecond of its iat second,
-// else its exp less maxLifetime, as early as it can have been issued
-// (Service Center's tokens carry neither jti nor iat), else 0.
-func issuedAtMs(c *claims) int64 {
-	if id, err := uuid.Parse(c.ID); err == nil && id.Version() == 7 {
-		var ms int64
-		for _, b := range id[:6] {
-			ms = ms<<8 | int64(b)
-		}
-		return ms
-	}
-	switch {
-	case c.IssuedAt != nil:
-		return c.IssuedAt.UnixMilli()
-	case c.ExpiresAt != nil:
-		return c.ExpiresAt.Add(-maxLifetime).UnixMilli()
-	}
-	return 0
-}
+// Gatehouse's own rule (jwtform.IssuedAtMs, docs/api.md), so that the
+// verifier refuses no token Gatehouse accepts.
+func issuedAtMs(c *claims) int64 { return jwtform.IssuedAtMs(&c.RegisteredClaims) }
 
 // checkFeed applies the feed to verified claims.
 func (v *Verifier) checkFeed(c *claims) error {
