@@ -57,8 +57,8 @@ func WriteTable(w io.Writer, rep *Report) error {
 // writeScale writes the scale scenario's results.
 func writeScale(w io.Writer, s *ScaleResult) {
 	fmt.Fprintf(w, "\nscale: %d sessions (seeded in %.1f s over HTTP)\n", s.Sessions, s.SeedS)
-	fmt.Fprintf(w, "  resident memory      %6.0f MiB ready (target ≤ %.0f MiB)  %s; %.0f MiB after load\n",
-		mib(s.RSSReadyBytes), mib(s.MemoryTargetBytes), yes(s.MemoryMet), mib(s.RSSLoadedBytes))
+	fmt.Fprintf(w, "  resident memory      %6.0f MiB ready, %.0f MiB after load (target ≤ %.0f MiB)  %s\n",
+		mib(s.RSSReadyBytes), mib(s.RSSLoadedBytes), mib(s.MemoryTargetBytes), yes(s.MemoryMet))
 	fmt.Fprintf(w, "                       (live heap %.0f MiB; store file %.0f MiB, mapped by the start-up load)\n", mib(s.HeapBytes), mib(s.StoreFileBytes))
 	fmt.Fprintf(w, "  restart to ready     %6.2f s (target ≤ %.0f s)  %s\n", s.RestartS, s.RestartTargetS, yes(s.RestartMet))
 	fmt.Fprintf(w, "  session throughput   %6.0f req/s, %.0f req/s with %d sessions: %.2f (target ≥ %.2f)  %s\n",

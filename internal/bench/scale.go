@@ -41,11 +41,13 @@ type ScaleResult struct {
 	HeapBytes uint64 `json:"heap_bytes"`
 	// HeapGoalLoadedBytes is the garbage collector's heap goal at the end
 	// of the load: the Go heap grows towards it between collections.
-	HeapGoalLoadedBytes uint64  `json:"heap_goal_loaded_bytes"`
-	StoreFileBytes      uint64  `json:"store_file_bytes"`
-	MemoryTargetBytes   uint64  `json:"memory_target_bytes"`
-	MemoryMet           bool    `json:"memory_met"`
-	RestartS            float64 `json:"restart_s"`
+	HeapGoalLoadedBytes uint64 `json:"heap_goal_loaded_bytes"`
+	StoreFileBytes      uint64 `json:"store_file_bytes"`
+	MemoryTargetBytes   uint64 `json:"memory_target_bytes"`
+	// MemoryMet reports whether resident memory was within the target
+	// both once ready and after the load.
+	MemoryMet bool    `json:"memory_met"`
+	RestartS  float64 `json:"restart_s"`
 	// RestartsS are the times to ready of every restart with Sessions
 	// sessions (--restarts), the first being RestartS, and
 	// RSSReadyRestartsBytes the resident memory once ready of each.
@@ -163,7 +165,8 @@ func (r *runner) scale(ctx context.Context) (_ *ScaleResult, err error) {
 		BaselineGCShare: base.load.gcShare(), BaselineCPUUs: us(base.load.cpuPerRequest()),
 		RatioTarget: scaleRatioTarget,
 	}
-	s.MemoryMet = s.RSSReadyBytes > 0 && s.RSSReadyBytes <= s.MemoryTargetBytes
+	s.MemoryMet = s.RSSReadyBytes > 0 && s.RSSReadyBytes <= s.MemoryTargetBytes &&
+		s.RSSLoadedBytes > 0 && s.RSSLoadedBytes <= s.MemoryTargetBytes
 	s.RestartMet = slices.Max(restarts) <= scaleRestartLimit.Seconds()
 	if s.BaselineRPS > 0 {
 		s.Ratio = s.SessionRPS / s.BaselineRPS
