@@ -54,8 +54,14 @@ func (s *sessionSet) get(k string) (*session, uint32) {
 	return nil, 0
 }
 
-// at returns the session of number n, or nil if n is free.
-func (s *sessionSet) at(n uint32) *session { return s.slots[n] }
+// at returns the session of number n, or nil if n is free or beyond the
+// set: a reader may hold a number of a set the table has since replaced.
+func (s *sessionSet) at(n uint32) *session {
+	if int(n) >= len(s.slots) {
+		return nil
+	}
+	return s.slots[n]
+}
 
 // put stores sess under its table key and returns its number. A session
 // already under that key is replaced and keeps its number; put returns

@@ -107,3 +107,41 @@ func TestSessionAlignment(t *testing.T) {
 		t.Fatalf("session header of %d bytes", sessionHeader)
 	}
 }
+
+// TestResolveAcrossReset resolves a token of the last session of a large
+// set while the follower replaces the set by a smaller one and back: a
+// number read from the replaced set must find nothing in the new one,
+// not index beyond it or another session.
+func TestResolveAcrossReset(t *testing.T) {
+	m := minter{key: []byte("0123456789abcdef0123456789abcdef")}
+	table := newSessionTable(m)
+	s := &Service{minter: m, sessions: table} // SessionMax 0: never looked up in the store
+	var large, small []store.Item
+	var last sessionRecord
+	for i := range 64 {
+		rec := fullRecord()
+		rec.User, rec.ID, rec.PrevUntil = fmt.Sprintf("user-%d", i), fmt.Sprintf("id-%d", i), 0
+		large = append(large, put(&rec).Item)
+		last = rec
+	}
+	small = large[:1]
+	tok := m.mint(&last, last.Gen, last.Issued, last.Exp)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 2000 {
+			table.Reset([][]store.Item{large, small}[i%2])
+		}
+	}()
+	for {
+		_, got, _, err := s.find(context.Background(), tok, time.Unix(last.Exp, 0))
+		if err == nil && got.ID != last.ID {
+			t.Fatalf("token of %s resolved to %s", last.ID, got.ID)
+		}
+		select {
+		case <-done:
+			return
+		default:
+		}
+	}
+}
