@@ -211,7 +211,7 @@ func TestTableKey(t *testing.T) {
 func TestSessionHoldsItsRecord(t *testing.T) {
 	rec := fullRecord()
 	val := encodeSession(&rec)
-	s, got, ok := load(val)
+	s, got, ok := loadAt(tableKey(rec.Channel, rec.User), val)
 	if !ok || got != rec {
 		t.Fatalf("loaded %+v, %v; want %+v", got, ok, rec)
 	}

@@ -195,14 +195,20 @@ func keyOf(key string) string {
 	return tableKey(ch, user)
 }
 
-// load decodes a stored record into a session and returns it with its
-// record, which shares the session's memory.
-func load(val []byte) (*session, sessionRecord, bool) {
+// loadAt decodes a record stored under the table key k into a session
+// and returns it with its record, which shares the session's memory. A
+// record of another channel or user than k names is refused as
+// unreadable: the table finds a session, and reuses the hashes of its
+// tokens, by its key.
+func loadAt(k string, val []byte) (*session, sessionRecord, bool) {
 	enc, _, ok := loadSession(val)
 	if !ok {
 		return nil, sessionRecord{}, false
 	}
 	s := newSession(enc)
+	if tableKeyIn(s.encoded()) != k {
+		return nil, sessionRecord{}, false
+	}
 	return s, s.record(), true
 }
 
@@ -219,11 +225,12 @@ func (s *session) resume(rec *sessionRecord, old *session, oldRec *sessionRecord
 func (t *sessionTable) Reset(items []store.Item) {
 	set := newSessionSet(len(items), t.keyHash)
 	for _, it := range items {
-		s, rec, ok := load(it.Value)
+		k := keyOf(it.Key)
+		s, rec, ok := loadAt(k, it.Value)
 		if !ok {
 			continue
 		}
-		if old, _ := t.set.get(tableKeyIn(s.encoded())); old != nil { // only the follower writes the set
+		if old, _ := t.set.get(k); old != nil { // only the follower writes the set
 			oldRec := old.record()
 			s.resume(&rec, old, &oldRec)
 		}
@@ -255,10 +262,7 @@ func (t *sessionTable) Apply(ev store.Event) {
 		t.set.remove(k)
 	}
 	if next != nil {
-		n, replaced := t.set.put(next)
-		if replaced != nil { // a record stored under another session's key
-			t.unindex(n)
-		}
+		n, _ := t.set.put(next) // under k, free since old was removed
 		t.index(n, tokens)
 	}
 }
@@ -267,7 +271,7 @@ func (t *sessionTable) Apply(ev store.Event) {
 // of number n and record oldRec (old is nil if there is none), and
 // computes its token hashes. It returns nil if val is unreadable.
 func (t *sessionTable) next(k string, val []byte, old *session, n uint32, oldRec *sessionRecord) (*session, tokenHashes) {
-	s, rec, ok := load(val)
+	s, rec, ok := loadAt(k, val)
 	if !ok {
 		return nil, tokenHashes{}
 	}
@@ -366,7 +370,7 @@ func (t *sessionTable) lookup(h [sha256.Size]byte) (*session, sessionRecord, int
 		s = t.set.at(ref >> 1)
 	}
 	t.mu.RUnlock()
-	if !ok {
+	if s == nil {
 		return nil, sessionRecord{}, 0, false
 	}
 	rec := s.record()

@@ -3,9 +3,10 @@ package ccmessaging
 import "hash/maphash"
 
 // sessionSet holds sessions by number and finds them by table key, with
-// one pointer per session and no pointer in any map: the garbage
+// one pointer per session and no pointer in its main index: the garbage
 // collector scans one slice of a pointer per session in each cycle, not a
-// map of a million entries. A session keeps its number while it is
+// map of a million entries (only the rare clashing keys, in a map of
+// their own, point into their sessions). A session keeps its number while it is
 // replaced by later versions of itself; a number freed when its session
 // ends is reused. Numbers fit in 31 bits, so that an index can keep a
 // flag beside one in a uint32.
@@ -24,7 +25,7 @@ type sessionSet struct {
 }
 
 // maxSessions bounds the numbers of a sessionSet to 31 bits.
-const maxSessions = 1 << 31
+const maxSessions uint64 = 1 << 31
 
 // newSessionSet returns an empty set with room for n sessions, hashing
 // keys with hash, or with a seeded maphash if hash is nil.
@@ -70,13 +71,17 @@ func (s *sessionSet) put(sess *session) (n uint32, old *session) {
 	k := tableKeyIn(sess.encoded())
 	if n, ok := s.number(k); ok {
 		old, s.slots[n] = s.slots[n], sess
+		if _, clashed := s.clash[k]; clashed {
+			delete(s.clash, k) // its key string is the old session's memory
+			s.clash[k] = n
+		}
 		return n, old
 	}
 	if last := len(s.free) - 1; last >= 0 {
 		n, s.free = s.free[last], s.free[:last]
 		s.slots[n] = sess
 	} else {
-		if len(s.slots) >= maxSessions {
+		if uint64(len(s.slots)) >= maxSessions {
 			panic("ccmessaging: more than 2³¹ sessions on one replica")
 		}
 		n = uint32(len(s.slots))

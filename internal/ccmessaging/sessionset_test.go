@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
@@ -109,9 +110,9 @@ func TestSessionAlignment(t *testing.T) {
 }
 
 // TestResolveAcrossReset resolves a token of the last session of a large
-// set while the follower replaces the set by a smaller one and back: a
-// number read from the replaced set must find nothing in the new one,
-// not index beyond it or another session.
+// set while the follower replaces the set by a smaller one, numbered in
+// the reverse order, and back: a number read from the replaced set must
+// find nothing in the new one, neither beyond it nor another session.
 func TestResolveAcrossReset(t *testing.T) {
 	m := minter{key: []byte("0123456789abcdef0123456789abcdef")}
 	table := newSessionTable(m)
@@ -124,7 +125,9 @@ func TestResolveAcrossReset(t *testing.T) {
 		large = append(large, put(&rec).Item)
 		last = rec
 	}
-	small = large[:1]
+	small = slices.Clone(large)
+	slices.Reverse(small) // every session under another number
+	small = small[:len(small)/2]
 	tok := m.mint(&last, last.Gen, last.Issued, last.Exp)
 	done := make(chan struct{})
 	go func() {
@@ -142,6 +145,38 @@ func TestResolveAcrossReset(t *testing.T) {
 		case <-done:
 			return
 		default:
+		}
+	}
+}
+
+// TestRecordUnderAnotherKey checks that a record naming another channel
+// or user than its store key is refused, at load and as a change: the
+// table finds sessions, and reuses their token hashes, by key.
+func TestRecordUnderAnotherKey(t *testing.T) {
+	m := minter{key: []byte("0123456789abcdef0123456789abcdef")}
+	alice, bob := fullRecord(), fullRecord()
+	bob.User = "bob" // same id, generation and times as alice's
+	misfiled := put(&bob)
+	misfiled.Item.Key = sessionKey(alice.Channel, alice.User)
+
+	loaded := newSessionTable(m)
+	loaded.Reset([]store.Item{misfiled.Item})
+	applied := newSessionTable(m)
+	applied.Apply(put(&alice))
+	applied.Apply(misfiled)
+	for name, table := range map[string]*sessionTable{"loaded": loaded, "applied": applied} {
+		if s := table.get(bob.Channel, bob.User); s != nil {
+			t.Errorf("%s: bob's record found under bob", name)
+		}
+		if s := table.get(alice.Channel, alice.User); s != nil && s.record().User != alice.User {
+			t.Errorf("%s: alice's key holds %s's record", name, s.record().User)
+		}
+		s := &Service{minter: m, sessions: table}
+		for _, rec := range []sessionRecord{alice, bob} {
+			tok := m.mint(&rec, rec.Gen, rec.Issued, rec.Exp)
+			if _, got, _, err := s.find(context.Background(), tok, time.Unix(rec.Exp, 0)); err == nil && got.User != rec.User {
+				t.Errorf("%s: %s's token resolved to %s's session", name, rec.User, got.User)
+			}
 		}
 	}
 }
