@@ -34,7 +34,7 @@ func newImportSCCmd() *cobra.Command {
 		Long: "Import Service Center's accounts (password hashes as they are), roles (permissions verbatim),\n" +
 			"active account locks and, with --sc-private-key, its signing key, from its etcd or a dump of it,\n" +
 			"into the store that `gatehouse serve` opens with the same --data, --store and --etcd-* settings\n" +
-			"(flags, then GATEHOUSE_<FLAG> environment, then serve's YAML file named by --config). Records that\n" +
+			"(flags, then GATEHOUSE_<FLAG> environment, then serve's YAML file named by --config or GATEHOUSE_CONFIG). Records that\n" +
 			"exist and differ are reported and left alone unless --overwrite. Running it again changes nothing.\n" +
 			"See docs/migrating-from-service-center.md.",
 		Args: cobra.NoArgs,
