@@ -3,16 +3,20 @@ package console_test
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/httpapi/console"
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/server"
 	"github.com/gatehouse/gatehouse/internal/servertest"
 )
@@ -620,6 +624,166 @@ func TestOverviewData(t *testing.T) {
 	m := servertest.SendOutside(t, "GET", ts.Base+"/metrics", "", nil)
 	if !strings.Contains(string(m.Body), `gatehouse_http_requests_total{method="POST",route="POST /console/login",status="401"}`) {
 		t.Fatalf("the refused sign-in is not counted by route: %s", m.Body)
+	}
+}
+
+var loginSeries = regexp.MustCompile(`^gatehouse_logins_total\{result="([a-z_]+)"\} (\S+)$`)
+
+// logins reads gatehouse_logins_total from the server's /metrics, by
+// result, failing the test unless its series are exactly one per
+// metrics.LoginResults, labelled by result alone.
+func logins(t *testing.T, ts *servertest.Server) map[string]float64 {
+	t.Helper()
+	m := servertest.SendOutside(t, "GET", ts.Base+"/metrics", "", nil)
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(m.Body), "\n") {
+		if !strings.HasPrefix(line, "gatehouse_logins_total") {
+			continue
+		}
+		s := loginSeries.FindStringSubmatch(line)
+		if s == nil {
+			t.Fatalf("a series of other labels: %s", line)
+		}
+		v, err := strconv.ParseFloat(s[2], 64)
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		out[s[1]] = v
+	}
+	for _, r := range metrics.LoginResults {
+		if _, ok := out[r]; !ok {
+			t.Fatalf("no series of result %s: %v", r, out)
+		}
+	}
+	if len(out) != len(metrics.LoginResults) {
+		t.Fatalf("results %v, want %v", out, metrics.LoginResults)
+	}
+	return out
+}
+
+// TestLoginsCounted: every engine login, through the API or the
+// console's sign-in, moves the series of its result in
+// gatehouse_logins_total and no other: ok, wrong_credentials (a wrong
+// password or an unknown name), locked (an attempt of a banned
+// name::client key, even with the right password), inactive and invalid
+// (a malformed lifetime). A sign-in refused before the engine (another
+// origin, a malformed body) is no login.
+func TestLoginsCounted(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	root := ts.Root()
+	for _, a := range []map[string]any{
+		{"name": "carol", "password": "Carol-Passw0rd!", "roles": []string{"developer"}},
+		{"name": "dave", "password": "Dave-Passw0rd!", "roles": []string{"developer"}, "status": "inactive"},
+	} {
+		if r := ts.Call("POST", "/v4/accounts", root, a); r.Status != http.StatusOK {
+			t.Fatalf("create %s: %d %s", a["name"], r.Status, r.Body)
+		}
+	}
+	// api and form log in through the API and the console; the answer is
+	// not shown, as it may hold a token.
+	api := func(status int, body any) {
+		t.Helper()
+		if r := ts.Call("POST", "/v4/token", "", body); r.Status != status {
+			t.Fatalf("POST /v4/token: %d, want %d", r.Status, status)
+		}
+	}
+	form := func(status int, name, pw string, headers ...string) {
+		t.Helper()
+		if p := fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {name}, "password": {pw}}, headers...); p.status != status {
+			t.Fatalf("console sign-in: %s, want %d", p.answer(), status)
+		}
+	}
+	creds := func(name, pw string) map[string]string { return map[string]string{"name": name, "password": pw} }
+	for _, step := range []struct {
+		name string
+		do   func()
+		want map[string]float64
+	}{
+		{"right password", func() {
+			api(http.StatusOK, creds("carol", "Carol-Passw0rd!"))
+			form(http.StatusSeeOther, "carol", "Carol-Passw0rd!")
+		}, map[string]float64{metrics.LoginOK: 2}},
+		{"wrong password, unknown name", func() {
+			api(http.StatusUnauthorized, creds("carol", "Wrong-Passw0rd!"))
+			form(http.StatusUnauthorized, "nobody", "Wrong-Passw0rd!")
+		}, map[string]float64{metrics.LoginWrongCredentials: 2}},
+		{"inactive account", func() { api(http.StatusForbidden, creds("dave", "Dave-Passw0rd!")) },
+			map[string]float64{metrics.LoginInactive: 1}},
+		{"malformed lifetime", func() {
+			api(http.StatusBadRequest, map[string]string{"name": "carol", "password": "Carol-Passw0rd!", "tokenExpirationTime": "1y"})
+		}, map[string]float64{metrics.LoginInvalid: 1}},
+		{"failures up to the ban", func() {
+			api(http.StatusUnauthorized, creds("carol", "Wrong-Passw0rd!"))
+			form(http.StatusUnauthorized, "carol", "Wrong-Passw0rd!")
+		}, map[string]float64{metrics.LoginWrongCredentials: 2}},
+		{"banned key, right password", func() {
+			api(http.StatusForbidden, creds("carol", "Carol-Passw0rd!"))
+			form(http.StatusForbidden, "carol", "Carol-Passw0rd!")
+		}, map[string]float64{metrics.LoginLocked: 2}},
+		{"refused before the engine", func() {
+			form(http.StatusForbidden, "root", rootPW, "Origin", "http://evil.example")
+			api(http.StatusBadRequest, "{")
+		}, nil},
+	} {
+		before := logins(t, ts)
+		step.do()
+		after := logins(t, ts)
+		for _, r := range metrics.LoginResults {
+			if d := after[r] - before[r]; d != step.want[r] {
+				t.Errorf("%s: %s moved by %v, want %v", step.name, r, d, step.want[r])
+			}
+		}
+	}
+}
+
+// TestRefusedSignInsChart: the overview's refused sign-ins are the
+// engine's refused logins, not the 4xx answers of the sign-in routes: a
+// sign-in refused before the engine (another origin, a malformed body)
+// is none. Between two samples there is one sign-in and two refused
+// logins, so the refused rate is twice the sign-in rate.
+func TestRefusedSignInsChart(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	cookie := signIn(t, ts, "root", rootPW)
+	charts := func() map[string][]*float64 {
+		t.Helper()
+		p := fetch(t, ts, "GET", "/console/overview/data", cookie, nil)
+		var data struct {
+			Charts []struct {
+				Name   string
+				Points []*float64
+			}
+		}
+		if err := json.Unmarshal([]byte(p.body), &data); p.status != http.StatusOK || err != nil {
+			t.Fatalf("charts: %d %v", p.status, err)
+		}
+		out := map[string][]*float64{}
+		for _, c := range data.Charts {
+			out[c.Name] = c.Points
+		}
+		return out
+	}
+	charts() // the first sample
+	ts.Login("root", rootPW)
+	ts.Call("POST", "/v4/token", "", map[string]string{"name": "nobody", "password": "Wrong-Passw0rd!"})
+	fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {"nobody"}, "password": {"Wrong-Passw0rd!"}})
+	fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {"root"}, "password": {rootPW}}, "Origin", "http://evil.example")
+	ts.Call("POST", "/v4/token", "", "{")
+	// The next sample is taken once the sampling interval has passed.
+	var c map[string][]*float64
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if c = charts(); len(c["Sign-ins"]) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no second sample within 30s")
+		}
+	}
+	in, refused := c["Sign-ins"][0], c["Refused sign-ins"][0]
+	if in == nil || refused == nil {
+		t.Fatalf("no rates: sign-ins %v, refused %v", in, refused)
+	}
+	if *in <= 0 || *refused != 2**in {
+		t.Fatalf("sign-ins %v, refused %v per minute: want twice as many refused", *in, *refused)
 	}
 }
 
