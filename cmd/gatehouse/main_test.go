@@ -211,3 +211,82 @@ func TestConfigFileFromEnv(t *testing.T) {
 		t.Fatalf("listen %q, config %q: the file named by GATEHOUSE_CONFIG was not read", listen, config)
 	}
 }
+
+// TestFeedHeartbeatFlag: --feed-heartbeat reaches the server: with 1s,
+// a heartbeat arrives on GET /v4/revocations well before the default
+// 10 s would send one.
+func TestFeedHeartbeatFlag(t *testing.T) {
+	bin := binary(t)
+	_, addr, _ := run(t, bin, []string{"GATEHOUSE_ROOT_PASSWORD=Root-Passw0rd!"},
+		"serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--feed-heartbeat", "1s")
+	base := "http://" + addr
+	resp, err := http.Post(base+"/v4/token", "application/json", strings.NewReader(`{"name":"root","password":"Root-Passw0rd!"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var login struct{ Token string }
+	err = json.NewDecoder(resp.Body).Decode(&login)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("login: %d %v", resp.StatusCode, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/v4/revocations", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+login.Token)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("revocations: %d", resp.StatusCode)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if sc.Text() == ": heartbeat" {
+			return
+		}
+	}
+	t.Fatalf("no heartbeat within 5s: %v", sc.Err())
+}
+
+// TestFeedHeartbeatBounds: a --feed-heartbeat under 1s or over 15s, from
+// the command line, the environment or the config file, stops start-up
+// before anything is served.
+func TestFeedHeartbeatBounds(t *testing.T) {
+	cfgFile := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	if err := os.WriteFile(cfgFile, []byte("feed-heartbeat: 20s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  string
+		args []string
+	}{
+		{"zero", "", []string{"--feed-heartbeat", "0s"}},
+		{"negative", "", []string{"--feed-heartbeat", "-1s"}},
+		{"under a second", "", []string{"--feed-heartbeat", "500ms"}},
+		{"over 15s", "", []string{"--feed-heartbeat", "16s"}},
+		{"environment", "1h", nil},
+		{"config file", "", []string{"--config", cfgFile}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("GATEHOUSE_FEED_HEARTBEAT", tc.env)
+			}
+			// Were the value taken, the server would start and stop at
+			// once: the context is over.
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			cmd := newServeCmd()
+			cmd.SetArgs(append([]string{"--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "error"}, tc.args...))
+			if err := cmd.ExecuteContext(ctx); err == nil || !strings.Contains(err.Error(), "--feed-heartbeat") || !strings.Contains(err.Error(), "want 1s to 15s") {
+				t.Fatalf("start-up: %v, want a refusal of --feed-heartbeat", err)
+			}
+		})
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse/gatehouse/internal/gcpolicy"
+	"github.com/gatehouse/gatehouse/internal/httpapi"
 	"github.com/gatehouse/gatehouse/internal/httpapi/gateway"
 	"github.com/gatehouse/gatehouse/internal/server"
 )
@@ -33,6 +34,9 @@ func newServeCmd() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnvAndFile(cmd.Flags(), configFile); err != nil {
+				return err
+			}
+			if err := checkFeedHeartbeat(cfg.FeedHeartbeat); err != nil {
 				return err
 			}
 			logger, err := newLogger(os.Stderr, logLevel, logFormat)
@@ -85,6 +89,7 @@ func newServeCmd() *cobra.Command {
 	f.DurationVar(&cfg.CCMessagingSessionMax, "ccmessaging-session-max", cfg.CCMessagingSessionMax, "maximum lifetime of a ccmessaging session (at least 1s)")
 	f.StringArrayVar(&upstreams, "upstream", nil, "gateway route PREFIX=URL: check requests under PREFIX, then forward them to URL (repeatable)")
 	f.DurationVar(&cfg.UpstreamTimeout, "upstream-timeout", cfg.UpstreamTimeout, "how long an upstream may take to send its response headers")
+	f.DurationVar(&cfg.FeedHeartbeat, "feed-heartbeat", httpapi.DefaultFeedHeartbeat, "how often GET /v4/revocations sends a heartbeat while the replica follows its store (1s to 15s)")
 	f.Uint64Var(&gcHeadroomMiB, "gc-headroom", gcpolicy.DefaultHeadroom>>20, "room in MiB the garbage collector leaves at least above the live heap, where Go's default goal leaves less (0: Go's default; ignored when GOGC is set)")
 	f.StringVar(&cfg.AdminListen, "admin-listen", "", "address of a plain-HTTP admin listener for /metrics, /healthz, /readyz (and /debug/pprof with --pprof); /metrics then leaves --listen")
 	f.StringVar(&cfg.TLSClientCA, "tls-client-ca", "", "CA bundle for mutual TLS on the admin listener: it then serves HTTPS with --tls-cert to clients with a certificate from this CA")
@@ -93,6 +98,24 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	f.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", "", "OTLP/gRPC collector for traces (http://host:4317 plain, https:// or host:port TLS); tracing is off unless this or OTEL_EXPORTER_OTLP_ENDPOINT is set")
 	return cmd
+}
+
+// The bounds of --feed-heartbeat. Each write to a revocation stream must
+// finish within two heartbeats, so a shorter one would cut subscribers on
+// slow links; pkg/verifier reconnects a stream silent for its IdleTimeout
+// (30 s by default), so a longer one would keep such verifiers
+// reconnecting. At most 15 s, one heartbeat may be lost.
+const (
+	minFeedHeartbeat = time.Second
+	maxFeedHeartbeat = 15 * time.Second
+)
+
+// checkFeedHeartbeat refuses a --feed-heartbeat out of its bounds.
+func checkFeedHeartbeat(d time.Duration) error {
+	if d < minFeedHeartbeat || d > maxFeedHeartbeat {
+		return fmt.Errorf("--feed-heartbeat %v: want %v to %v", d, minFeedHeartbeat, maxFeedHeartbeat)
+	}
+	return nil
 }
 
 // gatewayRoutes returns the routes of the config file's `routes:` list,

@@ -67,8 +67,33 @@ type LoginRequest struct {
 
 // Login checks a name and password and issues a token. Unknown names cost
 // one password hash like wrong passwords do, and count toward lockout;
-// only failures count.
+// only failures count. Every login is counted in metrics.Logins by its
+// result.
 func (e *Engine) Login(ctx context.Context, req LoginRequest, ip string) (string, error) {
+	tok, err := e.login(ctx, req, ip)
+	metrics.Logins.WithLabelValues(loginResult(err)).Inc()
+	return tok, err
+}
+
+// loginResult is the result of a login that answered err, as
+// metrics.Logins labels it.
+func loginResult(err error) string {
+	switch {
+	case err == nil:
+		return metrics.LoginOK
+	case errors.Is(err, apierror.WrongCredentials):
+		return metrics.LoginWrongCredentials
+	case errors.Is(err, apierror.AccountBlocked):
+		return metrics.LoginLocked
+	case errors.Is(err, apierror.AccountInactive):
+		return metrics.LoginInactive
+	case errors.Is(err, apierror.InvalidParams):
+		return metrics.LoginInvalid
+	}
+	return metrics.LoginError
+}
+
+func (e *Engine) login(ctx context.Context, req LoginRequest, ip string) (string, error) {
 	ttl := e.opts.TokenTTL
 	if req.TokenExpirationTime != "" {
 		d, err := time.ParseDuration(req.TokenExpirationTime)

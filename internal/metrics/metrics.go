@@ -18,6 +18,21 @@ const (
 	KindCCMessaging = "ccmessaging"
 )
 
+// Results of an engine login, the "result" label of Logins. A login over
+// the rate limit is refused before the engine sees it and is none of
+// these (gatehouse_http_requests_total counts it as a 429).
+const (
+	LoginOK               = "ok"                // a token was issued
+	LoginWrongCredentials = "wrong_credentials" // unknown name or wrong password
+	LoginLocked           = "locked"            // the name::client key is banned
+	LoginInactive         = "inactive"          // right password, inactive account
+	LoginInvalid          = "invalid"           // a malformed request (tokenExpirationTime)
+	LoginError            = "error"             // the store or the signer failed
+)
+
+// LoginResults are every value of Logins' "result" label.
+var LoginResults = []string{LoginOK, LoginWrongCredentials, LoginLocked, LoginInactive, LoginInvalid, LoginError}
+
 var (
 	// Requests counts HTTP requests by route pattern, method and status.
 	Requests = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -44,6 +59,11 @@ var (
 	TokensRevoked = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatehouse_tokens_revoked_total", Help: "Token revocations by kind and reason.",
 	}, []string{"kind", "reason"})
+	// Logins counts engine logins (POST /v4/token and the console's
+	// sign-in) by result, one of LoginResults; never by account.
+	Logins = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_logins_total", Help: "Engine logins by result.",
+	}, []string{"result"})
 	// Lockouts counts bans imposed by the lockout policy.
 	Lockouts = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gatehouse_lockouts_total", Help: "Bans imposed after repeated login failures.",
@@ -67,6 +87,11 @@ var (
 
 func init() {
 	Registry.MustRegister(Requests, Latency, TokensIssued, TokensVerified, TokensRenewed, TokensRevoked,
-		Lockouts, CacheLookups, StoreLatency, AuditUnstored,
+		Logins, Lockouts, CacheLookups, StoreLatency, AuditUnstored,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Every result is exported from the start, at 0, so that a rate over
+	// the first failure is not lost.
+	for _, r := range LoginResults {
+		Logins.WithLabelValues(r)
+	}
 }

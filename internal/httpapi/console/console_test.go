@@ -3,15 +3,20 @@ package console_test
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/httpapi/console"
+	"github.com/gatehouse/gatehouse/internal/metrics"
 	"github.com/gatehouse/gatehouse/internal/server"
 	"github.com/gatehouse/gatehouse/internal/servertest"
 )
@@ -73,6 +78,30 @@ func sessionCookie(p page) *http.Cookie {
 	return nil
 }
 
+// cookieAttrs describes c by the attributes the tests check, never by its
+// value, which is a token.
+func cookieAttrs(c *http.Cookie) string {
+	if c == nil {
+		return "no session cookie"
+	}
+	return fmt.Sprintf("session cookie (value set: %t) Path=%q HttpOnly=%t Secure=%t SameSite=%v MaxAge=%d Expires=%v",
+		c.Value != "", c.Path, c.HttpOnly, c.Secure, c.SameSite, c.MaxAge, c.Expires)
+}
+
+// answer describes p for a failure message: its status, Location and the
+// attributes of its session cookie, not the cookie's value.
+func (p page) answer() string {
+	return fmt.Sprintf("%d, Location %q, %s", p.status, p.header.Get("Location"), cookieAttrs(sessionCookie(p)))
+}
+
+// hiddenValues are the values in pages that are tokens or secrets: the
+// session's CSRF token and an app secret shown once.
+var hiddenValues = regexp.MustCompile(`(name="csrf" value="|class="secret" readonly value=")[^"]*"`)
+
+// text is p's body for a failure message, with the values of
+// hiddenValues left out.
+func (p page) text() string { return hiddenValues.ReplaceAllString(p.body, `${1}(hidden)"`) }
+
 // signIn signs in through the console's form and returns the session
 // cookie's value.
 func signIn(t *testing.T, ts *servertest.Server, name, pw string) string {
@@ -80,7 +109,7 @@ func signIn(t *testing.T, ts *servertest.Server, name, pw string) string {
 	p := fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {name}, "password": {pw}})
 	c := sessionCookie(p)
 	if p.status != http.StatusSeeOther || c == nil || c.Value == "" {
-		t.Fatalf("sign in as %s: %d %s", name, p.status, p.body)
+		t.Fatalf("sign in as %s: %s: %s", name, p.answer(), p.text())
 	}
 	return c.Value
 }
@@ -93,7 +122,7 @@ func csrf(t *testing.T, ts *servertest.Server, cookie string) string {
 	p := fetch(t, ts, "GET", "/console/", cookie, nil)
 	m := csrfField.FindStringSubmatch(p.body)
 	if p.status != 200 || m == nil {
-		t.Fatalf("overview: %d, no CSRF token in %s", p.status, p.body)
+		t.Fatalf("overview: %d, no CSRF token in %s", p.status, p.text())
 	}
 	return m[1]
 }
@@ -143,7 +172,7 @@ func TestSecurityHeaders(t *testing.T) {
 			}
 			p := fetch(t, ts, tc.method, tc.path, tc.cookie, form)
 			if p.status != tc.status {
-				t.Fatalf("status %d, want %d: %s", p.status, tc.status, p.body)
+				t.Fatalf("status %d, want %d: %s", p.status, tc.status, p.text())
 			}
 			csp := p.header.Get("Content-Security-Policy")
 			for _, want := range []string{"default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "form-action 'self'"} {
@@ -165,7 +194,7 @@ func TestSecurityHeaders(t *testing.T) {
 				}
 				if regexp.MustCompile(`<script(\s[^>]*)?>[^<]`).MatchString(p.body) || strings.Contains(p.body, "<style") ||
 					regexp.MustCompile(`\sstyle=|\son[a-z]+=`).MatchString(p.body) {
-					t.Errorf("inline script or style in %s", p.body)
+					t.Errorf("inline script or style in %s", p.text())
 				}
 			}
 		})
@@ -180,10 +209,10 @@ func TestSessionCookie(t *testing.T) {
 	p := fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {"root"}, "password": {rootPW}, "next": {"/console/keys"}})
 	c := sessionCookie(p)
 	if p.status != http.StatusSeeOther || c == nil {
-		t.Fatalf("sign in: %d %v", p.status, p.header)
+		t.Fatalf("sign in: %s", p.answer())
 	}
 	if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/console/" || c.Secure || c.MaxAge != 0 || !c.Expires.IsZero() {
-		t.Errorf("cookie %+v", c)
+		t.Errorf("%s", cookieAttrs(c))
 	}
 	if loc := p.header.Get("Location"); loc != "/console/keys" {
 		t.Errorf("after sign-in to %q, want /console/keys", loc)
@@ -196,7 +225,7 @@ func TestSessionCookie(t *testing.T) {
 	// A wrong password sets no cookie and says why, without the password.
 	p = fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {"root"}, "password": {"Wrong-Passw0rd!"}})
 	if p.status != http.StatusUnauthorized || sessionCookie(p) != nil || strings.Contains(p.body, "Wrong-Passw0rd!") {
-		t.Errorf("wrong password: %d %v %s", p.status, p.header, p.body)
+		t.Errorf("wrong password: %s: %s", p.answer(), p.text())
 	}
 }
 
@@ -226,7 +255,7 @@ func TestCSRF(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := fetch(t, ts, "POST", "/console/keys/rotate", cookie, tc.form, tc.headers...)
 			if p.status != http.StatusForbidden {
-				t.Fatalf("%d %s", p.status, p.body)
+				t.Fatalf("%d %s", p.status, p.text())
 			}
 		})
 	}
@@ -235,7 +264,7 @@ func TestCSRF(t *testing.T) {
 	}
 	p := fetch(t, ts, "POST", "/console/keys/rotate", cookie, url.Values{"csrf": {token}}, "Origin", ts.Base)
 	if p.status != http.StatusSeeOther {
-		t.Fatalf("rotation with the token: %d %s", p.status, p.body)
+		t.Fatalf("rotation with the token: %d %s", p.status, p.text())
 	}
 	if n := keyCount(t, ts); n != before+1 {
 		t.Fatalf("rotation: %d keys, had %d", n, before)
@@ -243,7 +272,7 @@ func TestCSRF(t *testing.T) {
 	// The sign-in form, which has no session yet, refuses another origin.
 	p = fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {"root"}, "password": {rootPW}}, "Origin", "http://evil.example")
 	if p.status != http.StatusForbidden || sessionCookie(p) != nil {
-		t.Fatalf("sign-in from another origin: %d %v", p.status, p.header)
+		t.Fatalf("sign-in from another origin: %s", p.answer())
 	}
 }
 
@@ -274,13 +303,13 @@ func TestBearerCannotDriveConsole(t *testing.T) {
 	bearer := ts.Root()
 	p := fetch(t, ts, "GET", "/console/accounts", "", nil, "Authorization", "Bearer "+bearer)
 	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/console/login") {
-		t.Fatalf("page with a bearer token: %d %v", p.status, p.header)
+		t.Fatalf("page with a bearer token: %s", p.answer())
 	}
 	token := csrf(t, ts, signIn(t, ts, "root", rootPW))
 	form := url.Values{"csrf": {token}, "name": {"mallory"}, "password": {"Mallory-Passw0rd!"}, "roles": {"admin"}}
 	p = fetch(t, ts, "POST", "/console/accounts", "", form, "Authorization", "Bearer "+bearer)
 	if p.status != http.StatusUnauthorized {
-		t.Fatalf("form with a bearer token: %d %s", p.status, p.body)
+		t.Fatalf("form with a bearer token: %d %s", p.status, p.text())
 	}
 	if r := ts.Call("GET", "/v4/accounts/mallory", bearer, nil); r.Status != http.StatusBadRequest {
 		t.Fatalf("the refused form created the account: %d %s", r.Status, r.Body)
@@ -294,7 +323,7 @@ func TestSignOutRevokes(t *testing.T) {
 	cookie := signIn(t, ts, "root", rootPW)
 	p := fetch(t, ts, "POST", "/console/logout", cookie, url.Values{"csrf": {csrf(t, ts, cookie)}})
 	if c := sessionCookie(p); p.status != http.StatusSeeOther || c == nil || c.Value != "" || c.MaxAge >= 0 {
-		t.Fatalf("sign out: %d %v", p.status, p.header)
+		t.Fatalf("sign out: %s", p.answer())
 	}
 	if p := fetch(t, ts, "GET", "/console/", cookie, nil); p.status != http.StatusSeeOther {
 		t.Fatalf("page after sign-out: %d", p.status)
@@ -317,7 +346,7 @@ func TestSignInLockout(t *testing.T) {
 	}
 	p := fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {"root"}, "password": {rootPW}})
 	if sessionCookie(p) != nil || !strings.Contains(p.body, "class=\"error\"") {
-		t.Fatalf("sign-in while locked out: %d %s", p.status, p.body)
+		t.Fatalf("sign-in while locked out: %s: %s", p.answer(), p.text())
 	}
 }
 
@@ -355,7 +384,7 @@ func post(t *testing.T, ts *servertest.Server, cookie, token, path string, statu
 	form.Set("csrf", token)
 	p := fetch(t, ts, "POST", path, cookie, form)
 	if p.status != status {
-		t.Fatalf("POST %s: %d, want %d: %s", path, p.status, status, p.body)
+		t.Fatalf("POST %s: %d, want %d: %s", path, p.status, status, p.text())
 	}
 	return p
 }
@@ -382,7 +411,7 @@ func TestAccountForms(t *testing.T) {
 	p := post(t, ts, cookie, token, "/console/accounts", http.StatusConflict,
 		url.Values{"name": {"bob"}, "password": {"Bob-Passw0rd!"}, "roles": {"developer"}})
 	if !strings.Contains(p.body, `class="error"`) || strings.Contains(p.body, "Bob-Passw0rd!") {
-		t.Fatalf("duplicate account: %s", p.body)
+		t.Fatalf("duplicate account: %s", p.text())
 	}
 	post(t, ts, cookie, token, "/console/accounts/bob", http.StatusBadRequest, url.Values{"status": {"inactive"}}) // no role
 	post(t, ts, cookie, token, "/console/accounts/bob", http.StatusSeeOther, url.Values{"roles": {"admin", "developer"}, "status": {"inactive"}})
@@ -402,14 +431,14 @@ func TestAccountForms(t *testing.T) {
 
 	fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {"bob"}, "password": {"Wrong-Passw0rd!"}})
 	if p := fetch(t, ts, "GET", "/console/accounts", cookie, nil); !strings.Contains(p.body, "bob::") {
-		t.Fatalf("the accounts page shows no lock of bob: %s", p.body)
+		t.Fatalf("the accounts page shows no lock of bob: %s", p.text())
 	}
 	post(t, ts, cookie, token, "/console/locks/clear", http.StatusSeeOther, url.Values{"name": {"bob"}})
 	if p := fetch(t, ts, "GET", "/console/accounts?ok=cleared", cookie, nil); strings.Contains(p.body, "bob::") || !strings.Contains(p.body, "Locks cleared.") {
-		t.Fatalf("the lock of bob is still shown: %s", p.body)
+		t.Fatalf("the lock of bob is still shown: %s", p.text())
 	}
 	if p := fetch(t, ts, "GET", "/console/accounts?q=BO", cookie, nil); !strings.Contains(p.body, ">bob</a>") || strings.Contains(p.body, ">root</a>") {
-		t.Fatalf("search for BO: %s", p.body)
+		t.Fatalf("search for BO: %s", p.text())
 	}
 	post(t, ts, cookie, token, "/console/accounts/bob/delete", http.StatusSeeOther, nil)
 	if r := ts.Call("GET", "/v4/accounts/bob", ts.Root(), nil); r.Status != http.StatusBadRequest {
@@ -451,7 +480,7 @@ func TestRoleForms(t *testing.T) {
 		t.Fatalf("labeled role: %d %s", r.Status, r.Body)
 	}
 	if p := fetch(t, ts, "GET", "/console/roles/labeled", cookie, nil); !strings.Contains(p.body, "edit it through the API") {
-		t.Fatalf("the labeled role's page: %s", p.body)
+		t.Fatalf("the labeled role's page: %s", p.text())
 	}
 	post(t, ts, cookie, token, "/console/roles/labeled", http.StatusBadRequest, url.Values{"verbs.service": {"get"}})
 	apiJSON(t, ts, "/v4/roles/labeled", &role)
@@ -473,7 +502,7 @@ func TestAppAndSessionForms(t *testing.T) {
 	p := post(t, ts, cookie, token, "/console/apps", http.StatusOK, url.Values{"name": {"crm"}})
 	m := secretField.FindStringSubmatch(p.body)
 	if m == nil {
-		t.Fatalf("no secret on %s", p.body)
+		t.Fatalf("no secret on %s", p.text())
 	}
 	oldSecret := m[1]
 	var apps struct {
@@ -484,14 +513,17 @@ func TestAppAndSessionForms(t *testing.T) {
 	p = post(t, ts, cookie, token, "/console/apps/"+key+"/secret", http.StatusOK, url.Values{"graceSeconds": {"600"}})
 	m = secretField.FindStringSubmatch(p.body)
 	if m == nil || m[1] == oldSecret {
-		t.Fatalf("no new secret on %s", p.body)
+		t.Fatalf("no new secret on %s", p.text())
 	}
 	access := func(secret string) string {
 		r := ts.Call("POST", "/apigovernance/api/oauth/tokenByAkSk", "", map[string]string{"app_key": key, "app_secret": secret})
 		var out struct{ AccessToken string }
 		r.JSON(t, &out)
-		if r.Status != http.StatusOK || out.AccessToken == "" {
+		if r.Status != http.StatusOK {
 			t.Fatalf("tokenByAkSk: %d %s", r.Status, r.Body)
+		}
+		if out.AccessToken == "" {
+			t.Fatal("tokenByAkSk: no access token")
 		}
 		return out.AccessToken
 	}
@@ -518,7 +550,7 @@ func TestAppAndSessionForms(t *testing.T) {
 		}
 	}
 	if p := fetch(t, ts, "GET", "/console/sessions?channel=2", cookie, nil); strings.Count(p.body, "<td><code>2</code></td>") != 1 || strings.Contains(p.body, "<td><code>1</code></td>") {
-		t.Fatalf("sessions of channel 2: %s", p.body)
+		t.Fatalf("sessions of channel 2: %s", p.text())
 	}
 	p = post(t, ts, cookie, token, "/console/sessions/end-all", http.StatusSeeOther, url.Values{"user": {"u-7"}, "quser": {"u-7"}})
 	if loc := p.header.Get("Location"); loc != "/console/sessions?user=u-7&ok=ended-all" {
@@ -551,11 +583,11 @@ func TestAuditPage(t *testing.T) {
 	}
 	p := fetch(t, ts, "GET", "/console/audit?outcome=failure", cookie, nil)
 	if p.status != 200 || !strings.Contains(p.body, "badge failure") || strings.Contains(p.body, "badge success") {
-		t.Fatalf("failures only: %s", p.body)
+		t.Fatalf("failures only: %s", p.text())
 	}
 	p = fetch(t, ts, "GET", "/console/audit?action=role.&actor=root", cookie, nil)
 	if n := strings.Count(p.body, "<td>role.create</td>"); n != 50 || !strings.Contains(p.body, `rel="next"`) || strings.Contains(p.body, `rel="prev"`) {
-		t.Fatalf("first page: %d role.create rows: %s", n, p.body)
+		t.Fatalf("first page: %d role.create rows: %s", n, p.text())
 	}
 	p = fetch(t, ts, "GET", "/console/audit?action=role.&actor=root&page=2", cookie, nil)
 	if n := strings.Count(p.body, "<td>role.create</td>"); n != 5 || strings.Contains(p.body, `rel="next"`) || !strings.Contains(p.body, `rel="prev"`) {
@@ -566,11 +598,11 @@ func TestAuditPage(t *testing.T) {
 	}
 	p = fetch(t, ts, "GET", "/console/audit/tail?after=2000-01-01T00:00:00Z", cookie, nil)
 	if p.status != 200 || !strings.Contains(p.body, `"action":"role.create"`) {
-		t.Fatalf("tail: %d %s", p.status, p.body)
+		t.Fatalf("tail: %d %s", p.status, p.text())
 	}
 	p = fetch(t, ts, "GET", "/console/audit/tail?after=2999-01-01T00:00:00Z", cookie, nil)
 	if p.status != 200 || strings.TrimSpace(p.body) != "[]" {
-		t.Fatalf("tail of the future: %d %s", p.status, p.body)
+		t.Fatalf("tail of the future: %d %s", p.status, p.text())
 	}
 }
 
@@ -585,13 +617,173 @@ func TestOverviewData(t *testing.T) {
 	p := fetch(t, ts, "GET", "/console/overview/data", cookie, nil)
 	for _, want := range []string{`"Sign-ins"`, `"Refused sign-ins"`, `"Live sessions"`, `"Locks"`, `"p99 latency"`} {
 		if p.status != 200 || !strings.Contains(p.body, want) {
-			t.Fatalf("charts lack %s: %d %s", want, p.status, p.body)
+			t.Fatalf("charts lack %s: %d %s", want, p.status, p.text())
 		}
 	}
 	fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {"root"}, "password": {"Wrong-Passw0rd!"}})
 	m := servertest.SendOutside(t, "GET", ts.Base+"/metrics", "", nil)
 	if !strings.Contains(string(m.Body), `gatehouse_http_requests_total{method="POST",route="POST /console/login",status="401"}`) {
 		t.Fatalf("the refused sign-in is not counted by route: %s", m.Body)
+	}
+}
+
+var loginSeries = regexp.MustCompile(`^gatehouse_logins_total\{result="([a-z_]+)"\} (\S+)$`)
+
+// logins reads gatehouse_logins_total from the server's /metrics, by
+// result, failing the test unless its series are exactly one per
+// metrics.LoginResults, labelled by result alone.
+func logins(t *testing.T, ts *servertest.Server) map[string]float64 {
+	t.Helper()
+	m := servertest.SendOutside(t, "GET", ts.Base+"/metrics", "", nil)
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(m.Body), "\n") {
+		if !strings.HasPrefix(line, "gatehouse_logins_total") {
+			continue
+		}
+		s := loginSeries.FindStringSubmatch(line)
+		if s == nil {
+			t.Fatalf("a series of other labels: %s", line)
+		}
+		v, err := strconv.ParseFloat(s[2], 64)
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		out[s[1]] = v
+	}
+	for _, r := range metrics.LoginResults {
+		if _, ok := out[r]; !ok {
+			t.Fatalf("no series of result %s: %v", r, out)
+		}
+	}
+	if len(out) != len(metrics.LoginResults) {
+		t.Fatalf("results %v, want %v", out, metrics.LoginResults)
+	}
+	return out
+}
+
+// TestLoginsCounted: every engine login, through the API or the
+// console's sign-in, moves the series of its result in
+// gatehouse_logins_total and no other: ok, wrong_credentials (a wrong
+// password or an unknown name), locked (an attempt of a banned
+// name::client key, even with the right password), inactive and invalid
+// (a malformed lifetime). A sign-in refused before the engine (another
+// origin, a malformed body) is no login.
+func TestLoginsCounted(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	root := ts.Root()
+	for _, a := range []map[string]any{
+		{"name": "carol", "password": "Carol-Passw0rd!", "roles": []string{"developer"}},
+		{"name": "dave", "password": "Dave-Passw0rd!", "roles": []string{"developer"}, "status": "inactive"},
+	} {
+		if r := ts.Call("POST", "/v4/accounts", root, a); r.Status != http.StatusOK {
+			t.Fatalf("create %s: %d %s", a["name"], r.Status, r.Body)
+		}
+	}
+	// api and form log in through the API and the console; the answer is
+	// not shown, as it may hold a token.
+	api := func(status int, body any) {
+		t.Helper()
+		if r := ts.Call("POST", "/v4/token", "", body); r.Status != status {
+			t.Fatalf("POST /v4/token: %d, want %d", r.Status, status)
+		}
+	}
+	form := func(status int, name, pw string, headers ...string) {
+		t.Helper()
+		if p := fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {name}, "password": {pw}}, headers...); p.status != status {
+			t.Fatalf("console sign-in: %s, want %d", p.answer(), status)
+		}
+	}
+	creds := func(name, pw string) map[string]string { return map[string]string{"name": name, "password": pw} }
+	for _, step := range []struct {
+		name string
+		do   func()
+		want map[string]float64
+	}{
+		{"right password", func() {
+			api(http.StatusOK, creds("carol", "Carol-Passw0rd!"))
+			form(http.StatusSeeOther, "carol", "Carol-Passw0rd!")
+		}, map[string]float64{metrics.LoginOK: 2}},
+		{"wrong password, unknown name", func() {
+			api(http.StatusUnauthorized, creds("carol", "Wrong-Passw0rd!"))
+			form(http.StatusUnauthorized, "nobody", "Wrong-Passw0rd!")
+		}, map[string]float64{metrics.LoginWrongCredentials: 2}},
+		{"inactive account", func() { api(http.StatusForbidden, creds("dave", "Dave-Passw0rd!")) },
+			map[string]float64{metrics.LoginInactive: 1}},
+		{"malformed lifetime", func() {
+			api(http.StatusBadRequest, map[string]string{"name": "carol", "password": "Carol-Passw0rd!", "tokenExpirationTime": "1y"})
+		}, map[string]float64{metrics.LoginInvalid: 1}},
+		{"failures up to the ban", func() {
+			api(http.StatusUnauthorized, creds("carol", "Wrong-Passw0rd!"))
+			form(http.StatusUnauthorized, "carol", "Wrong-Passw0rd!")
+		}, map[string]float64{metrics.LoginWrongCredentials: 2}},
+		{"banned key, right password", func() {
+			api(http.StatusForbidden, creds("carol", "Carol-Passw0rd!"))
+			form(http.StatusForbidden, "carol", "Carol-Passw0rd!")
+		}, map[string]float64{metrics.LoginLocked: 2}},
+		{"refused before the engine", func() {
+			form(http.StatusForbidden, "root", rootPW, "Origin", "http://evil.example")
+			api(http.StatusBadRequest, "{")
+		}, nil},
+	} {
+		before := logins(t, ts)
+		step.do()
+		after := logins(t, ts)
+		for _, r := range metrics.LoginResults {
+			if d := after[r] - before[r]; d != step.want[r] {
+				t.Errorf("%s: %s moved by %v, want %v", step.name, r, d, step.want[r])
+			}
+		}
+	}
+}
+
+// TestRefusedSignInsChart: the overview's refused sign-ins are the
+// engine's refused logins, not the 4xx answers of the sign-in routes: a
+// sign-in refused before the engine (another origin, a malformed body)
+// is none. Between two samples there is one sign-in and two refused
+// logins, so the refused rate is twice the sign-in rate.
+func TestRefusedSignInsChart(t *testing.T) {
+	ts := servertest.Start(t, nil)
+	cookie := signIn(t, ts, "root", rootPW)
+	charts := func() map[string][]*float64 {
+		t.Helper()
+		p := fetch(t, ts, "GET", "/console/overview/data", cookie, nil)
+		var data struct {
+			Charts []struct {
+				Name   string
+				Points []*float64
+			}
+		}
+		if err := json.Unmarshal([]byte(p.body), &data); p.status != http.StatusOK || err != nil {
+			t.Fatalf("charts: %d %v", p.status, err)
+		}
+		out := map[string][]*float64{}
+		for _, c := range data.Charts {
+			out[c.Name] = c.Points
+		}
+		return out
+	}
+	charts() // the first sample
+	ts.Login("root", rootPW)
+	ts.Call("POST", "/v4/token", "", map[string]string{"name": "nobody", "password": "Wrong-Passw0rd!"})
+	fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {"nobody"}, "password": {"Wrong-Passw0rd!"}})
+	fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {"root"}, "password": {rootPW}}, "Origin", "http://evil.example")
+	ts.Call("POST", "/v4/token", "", "{")
+	// The next sample is taken once the sampling interval has passed.
+	var c map[string][]*float64
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if c = charts(); len(c["Sign-ins"]) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no second sample within 30s")
+		}
+	}
+	in, refused := c["Sign-ins"][0], c["Refused sign-ins"][0]
+	if in == nil || refused == nil {
+		t.Fatalf("no rates: sign-ins %v, refused %v", in, refused)
+	}
+	if *in <= 0 || *refused != 2**in {
+		t.Fatalf("sign-ins %v, refused %v per minute: want twice as many refused", *in, *refused)
 	}
 }
 
@@ -613,7 +805,7 @@ func TestSessionCookieSecureOverTLS(t *testing.T) {
 	resp.Body.Close()
 	c := sessionCookie(page{header: resp.Header})
 	if resp.StatusCode != http.StatusSeeOther || c == nil || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
-		t.Fatalf("sign in over TLS: %d, cookie %+v", resp.StatusCode, c)
+		t.Fatalf("sign in over TLS: %d, %s", resp.StatusCode, cookieAttrs(c))
 	}
 }
 
@@ -638,7 +830,7 @@ func TestKeyForms(t *testing.T) {
 	}
 	p := post(t, ts, cookie, token, "/console/keys/rotate", http.StatusBadRequest, url.Values{"revoke": {"on"}})
 	if !strings.Contains(p.body, `class="error"`) || len(keys()) != 2 {
-		t.Fatalf("revoke without the switch: %d keys, %s", len(keys()), p.body)
+		t.Fatalf("revoke without the switch: %d keys, %s", len(keys()), p.text())
 	}
 	post(t, ts, cookie, token, "/console/keys/rotate", http.StatusSeeOther, url.Values{"immediate": {"on"}})
 	if k := keys(); k[0].Status != "active" || k[1].Status != "retired" {
@@ -718,7 +910,7 @@ func TestErrorAnswers(t *testing.T) {
 	cookie := signIn(t, ts, "root", rootPW)
 	p := fetch(t, ts, "POST", "/console/login", "", url.Values{"name": {"root"}, "password": {rootPW}})
 	if p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") != "1" || !strings.Contains(p.body, `class="error"`) {
-		t.Fatalf("sign-in over the rate limit: %d %v %s", p.status, p.header, p.body)
+		t.Fatalf("sign-in over the rate limit: %s, Retry-After %q: %s", p.answer(), p.header.Get("Retry-After"), p.text())
 	}
 	// A body of unknown length (chunked), which the server's declared-size
 	// check cannot see, is cut at the limit as it is read.
@@ -736,6 +928,6 @@ func TestErrorAnswers(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), "Request entity too large") {
-		t.Fatalf("a form over the limit: %d %s", resp.StatusCode, b)
+		t.Fatalf("a form over the limit: %d %s", resp.StatusCode, page{body: string(b)}.text())
 	}
 }

@@ -3,7 +3,6 @@ package console
 import (
 	"math"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -54,13 +53,16 @@ const (
 	maxSamples  = 120
 )
 
-// loginRoutes are the routes whose answers count as sign-ins.
-var loginRoutes = []string{"POST /v4/token", "POST " + Prefix + "login"}
+// refusedLogin reports whether a login of result was refused: any result
+// but a token or a failure of the server's own.
+func refusedLogin(result string) bool {
+	return result != metrics.LoginOK && result != metrics.LoginError
+}
 
 // sample is one reading of the counters the charts derive from.
 type sample struct {
 	at       time.Time
-	failures float64            // refused sign-ins (4xx answers of loginRoutes)
+	failures float64            // refused engine logins (gatehouse_logins_total)
 	issued   map[string]float64 // tokens issued by kind
 	latency  []float64          // cumulative counts of the latency buckets
 	bounds   []float64          // their upper bounds, seconds
@@ -84,10 +86,9 @@ func (sm *sampler) take(r *http.Request, now time.Time) sample {
 	fams, _ := metrics.Registry.Gather()
 	for _, f := range fams {
 		switch f.GetName() {
-		case "gatehouse_http_requests_total":
+		case "gatehouse_logins_total":
 			for _, m := range f.GetMetric() {
-				l := labels(m)
-				if contains(loginRoutes, l["route"]) && strings.HasPrefix(l["status"], "4") {
+				if refusedLogin(labels(m)["result"]) {
 					s.failures += m.GetCounter().GetValue()
 				}
 			}

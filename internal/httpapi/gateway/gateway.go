@@ -362,6 +362,15 @@ const (
 // checkEngine checks the engine token of r, as verify verifies it,
 // against t and returns the identity headers of its account (none for a
 // public target).
+//
+// It does not go through httpapi's Server.authenticate, which the API and
+// the console share: that helper lives in the package that imports this
+// one, authorizes without labels, and verifies, records and authorizes in
+// one call, while the gateway verifies once per decision, before it knows
+// the target when labels come from the body, needs no token for a public
+// target, authorizes with the labels of the mapping, and checks the admin
+// role for paths mapped to no resource. What the two share is the engine's
+// Verify and Authorize and wire.Authenticated, which both call.
 func (g *Gateway) checkEngine(r *http.Request, t target, verify func() (*engine.Principal, error)) (http.Header, error) {
 	if t.access == accessPublic {
 		return nil, nil
