@@ -127,7 +127,8 @@ func measureEtcdScale(b *testing.B, cfg etcdScaleConfig) map[string]float64 {
 		b.Fatal(err)
 	}
 	tList := time.Since(t1)
-	table := newSessionTable(minter{key: []byte("0123456789abcdef0123456789abcdef")})
+	mint := minter{key: []byte("0123456789abcdef0123456789abcdef")}
+	table := newSessionTable(mint)
 	table.Reset(items)
 	tLoad := time.Since(t1)
 	var last int64 // the revision of the latest session change
@@ -157,7 +158,7 @@ func measureEtcdScale(b *testing.B, cfg etcdScaleConfig) map[string]float64 {
 	m["catchup-s"] = tWatch.Seconds()
 	m["catchup-events/s"] = float64(events) / tWatch.Seconds()
 	b.Logf("watch from %d changes behind: %d events in %s (%.0f/s)", backlog, events, tWatch.Round(time.Millisecond), m["catchup-events/s"])
-	table2 := newSessionTable(minter{key: []byte("0123456789abcdef0123456789abcdef")})
+	table2 := newSessionTable(mint)
 	events2, tApply := catchUp(b, p, st2, from, last, table2.Apply)
 	m["catchup-table-s"] = tApply.Seconds()
 	m["catchup-table-events/s"] = float64(events2) / tApply.Seconds()
