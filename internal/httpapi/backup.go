@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,15 +30,30 @@ func (s *Server) backupRoutes() {
 // it is read. The answer starts once the store answered with the
 // snapshot's revision, so a store error before then is an error answer;
 // an error after that cuts the stream, which the file's missing end makes
-// unusable.
+// unusable. The snapshot stays open until the client has read it all; a
+// shutdown of the server (CloseStreams) cuts the stream, so that it does
+// not wait for a slow client to close the store.
 func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	c := s.caller(r)
 	rec := audit.Record{Actor: c.Account, IP: c.IP, Action: "store.backup", Outcome: audit.Failure}
 	defer func() { s.Audit.Record(rec) }()
+	rc := http.NewResponseController(w)
+	ctx, cancel := context.WithCancel(r.Context())
+	stopped := make(chan struct{})
+	defer func() { cancel(); <-stopped }()
+	go func() {
+		defer close(stopped)
+		select {
+		case <-s.streamsDone:
+			cancel()
+			_ = rc.SetWriteDeadline(time.Now()) // a write blocked on the client returns
+		case <-ctx.Done():
+		}
+	}()
 	started := false
-	h, err := backup.Snapshot(r.Context(), s.Store, s.storeBackend, s.version, func(h backup.Header) (io.Writer, error) {
+	h, err := backup.Snapshot(ctx, s.Store, s.storeBackend, s.version, func(h backup.Header) (io.Writer, error) {
 		started = true
-		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(backupWriteTime))
+		_ = rc.SetWriteDeadline(time.Now().Add(backupWriteTime))
 		w.Header().Set("Content-Type", backup.ContentType)
 		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="gatehouse-%d.backup"`, h.Revision))
 		w.Header().Set("Cache-Control", "no-store")
