@@ -2,12 +2,19 @@ package httpapi_test
 
 import (
 	"bytes"
+	"fmt"
+	"log/slog"
+	"net/http"
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/httpapi"
+	"github.com/gatehouse/gatehouse/internal/server"
+	"github.com/gatehouse/gatehouse/internal/store"
 	"github.com/gatehouse/gatehouse/internal/store/backup"
+	"github.com/gatehouse/gatehouse/internal/store/bolt"
 )
 
 // TestBackupEndpoint: root takes a backup; an admin, whose built-in role
@@ -62,5 +69,57 @@ func TestBackupEndpoint(t *testing.T) {
 	slices.Sort(by)
 	if !slices.Equal(by, []string{"operator", "root"}) {
 		t.Errorf("backups audited for %v", by)
+	}
+}
+
+// TestBackupCutAtShutdown: a backup whose client stops reading does not
+// hold up the server's shutdown, though its snapshot holds the store
+// open: the shutdown cuts it, and the client is left with a backup
+// without its end.
+func TestBackupCutAtShutdown(t *testing.T) {
+	t.Parallel()
+	cfg := server.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	st, err := server.OpenStore(t.Context(), cfg, slog.New(slog.DiscardHandler), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 32 MiB the server does not read otherwise: more than the
+	// connection's buffers hold.
+	value := bytes.Repeat([]byte("x"), 64<<10)
+	for i := range 512 {
+		if _, err := st.Put(t.Context(), store.Item{Key: fmt.Sprintf("zz-filler/%04d", i), Value: value}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ts := start(t, func(c *server.Config) { c.DataDir = cfg.DataDir })
+	req, err := http.NewRequest("GET", ts.Base+"/v4/backup", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+ts.root())
+	resp, err := http.DefaultClient.Do(req) // the answer started; its body is not read yet
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	stopped := make(chan struct{})
+	go func() {
+		ts.Stop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(time.Minute):
+		t.Fatal("the shutdown waits for the backup's client")
+	}
+	if _, err := backup.Verify(resp.Body); err == nil {
+		t.Fatal("the backup cut by the shutdown verifies")
 	}
 }

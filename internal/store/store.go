@@ -72,6 +72,10 @@ type Event struct {
 // than once (on contention) and must not have side effects.
 type UpdateFunc func(current *Item) (next *Item, err error)
 
+// ScanFunc receives the pages of a Scan: rev is the store revision of the
+// whole scan, page the next items in key order.
+type ScanFunc func(rev int64, page []Item) error
+
 // Store is implemented by every backend. All methods are safe for
 // concurrent use. A write that returned without error is durable: it
 // survives a crash of the process and (for replicated backends) the loss
@@ -83,6 +87,17 @@ type Store interface {
 	// key, and the store revision the listing reflects. Watching from
 	// revision+1 afterwards misses no change.
 	List(ctx context.Context, prefix string) ([]Item, int64, error)
+	// Scan reads what List returns without holding it all: the live items
+	// under prefix at one store revision, sorted by key, handed to fn a
+	// page at a time (a bounded number of items) with that revision, so
+	// that a reader of the whole store holds one page at a time. fn is
+	// called at least once (with an empty page when there are no items),
+	// so the caller learns the revision before it uses any item; it may
+	// keep the items. An error fn returns ends the scan and Scan returns
+	// it unchanged. fn runs while the snapshot is held and must not use
+	// the store. A backend that drops old revisions (etcd's compaction)
+	// may end a long scan with an error.
+	Scan(ctx context.Context, prefix string, fn ScanFunc) error
 	// Create stores item only if no live item exists under its key
 	// (ErrExists otherwise) and returns it with its new revision.
 	Create(ctx context.Context, item Item) (Item, error)

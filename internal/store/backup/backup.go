@@ -5,25 +5,32 @@
 //
 // # Snapshot
 //
-// Snapshot reads the whole store with one List of the empty prefix. That
-// is a consistent point-in-time read in both backends, at the revision it
-// returns: bolt reads the committed file and the overlay of the changes
-// only in its write-ahead log under the overlay's lock, so it holds every
-// write acknowledged before the call and none half-applied; etcd answers
-// a listing at one revision (read in pages, the first linearizable). The items are held in
-// memory while the backup is written (the domains hold them in memory
-// anyway) so nothing of the store stays pinned while a slow client reads.
+// Snapshot reads the whole store with one Scan of the empty prefix and
+// writes each page of items as it comes, so a backup holds a page of
+// items at a time however large the store. A Scan is a consistent
+// point-in-time read in both backends, at the revision it hands out:
+// bolt reads one bbolt read transaction and the overlay of the changes
+// only in its write-ahead log taken with it, so it holds every write
+// acknowledged before the call and none half-applied; etcd reads pages
+// at one revision, the first with a linearizable read. The snapshot stays
+// open while a slow client reads: bolt keeps the pages of the snapshot
+// from being reused until then (the file grows by what is written
+// meanwhile); etcd's compaction of its revision ends the backup.
 //
-// # File format (version 1)
+// # File format (version 2)
 //
 //	magic      8 bytes  "GHBACKUP"
-//	format     1 byte   1
+//	format     1 byte   2
 //	header     uint32 length (big endian), then a JSON object (Header)
 //	items      per item: 'I', uint32 key length, key,
 //	           int64 expiry in Unix nanoseconds (0: none),
 //	           uint32 value length, value
 //	end        'E', uint64 number of items,
 //	           SHA-256 of every byte before it (32 bytes)
+//
+// Format 1 is the same but for its header, which also holds the number
+// of items ("items"), known before the items were written; Read reads
+// both.
 //
 // Items come sorted by key. A file without its end, or whose checksum or
 // count does not match, is refused whole by Read: nothing of it is
@@ -46,8 +53,9 @@ import (
 	"github.com/gatehouse/gatehouse/internal/store"
 )
 
-// Format is the version of the file format this package writes and reads.
-const Format = 1
+// Format is the version of the file format this package writes. Read
+// also reads format 1.
+const Format = 2
 
 const magic = "GHBACKUP"
 
@@ -78,8 +86,9 @@ type Header struct {
 	Created time.Time `json:"created"`
 	// Version is the version of the Gatehouse that took it.
 	Version string `json:"version,omitempty"`
-	// Items is the number of items.
-	Items int `json:"items"`
+	// Items is the number of items. Read sets it from the end of the
+	// file; format 1 also wrote it into the header, before the items.
+	Items int `json:"items,omitempty"`
 }
 
 // Errors of Read. Both wrap ErrInvalid.
@@ -92,57 +101,102 @@ var (
 	ErrChecksum = fmt.Errorf("%w: the checksum does not match (the file is corrupted)", ErrInvalid)
 )
 
-// Snapshot reads every live item of st at one revision (see the package
-// comment) and returns them, sorted by key, with their header; backend
-// and version go into the header.
-func Snapshot(ctx context.Context, st store.Store, backend, version string) (Header, []store.Item, error) {
-	items, rev, err := st.List(ctx, "")
+// Snapshot writes a backup of every live item of st, read at one
+// revision (see the package comment), as it reads them. It calls open
+// once, with the header, when the store answered with the revision and
+// before any item is read past the first page, and writes the backup to
+// the writer open returns. A store error before then is returned without
+// open being called; an error after it leaves the backup without its
+// end. It returns the header with the number of items; backend and
+// version go into the header.
+func Snapshot(ctx context.Context, st store.Store, backend, version string, open func(Header) (io.Writer, error)) (Header, error) {
+	h := Header{Backend: backend, Created: time.Now().UTC(), Version: version}
+	var bw *Writer
+	err := st.Scan(ctx, "", func(rev int64, page []store.Item) error {
+		if bw == nil {
+			h.Revision = rev
+			w, err := open(h)
+			if err != nil {
+				return err
+			}
+			if bw, err = NewWriter(w, h); err != nil {
+				return err
+			}
+		}
+		for _, it := range page {
+			if err := bw.Add(it); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return Header{}, nil, err
+		return h, err
 	}
-	return Header{Backend: backend, Revision: rev, Created: time.Now().UTC(), Version: version, Items: len(items)}, items, nil
+	h.Items = bw.n
+	return h, bw.Close()
 }
 
-// Write writes the backup of items described by h to w. h.Items is set
-// from items.
-func Write(w io.Writer, h Header, items []store.Item) error {
-	h.Items = len(items)
+// Writer writes a backup item by item. It holds one item at a time
+// (besides a buffer), so a backup of any size takes little memory.
+type Writer struct {
+	out     io.Writer
+	buf     *bufio.Writer // to out and sum
+	sum     hash.Hash
+	n       int    // items written
+	scratch []byte // reused for each item's fields
+}
+
+// NewWriter writes the start of a backup described by h to w and returns
+// the Writer of its items. h.Items is not written: the end of the backup
+// holds the count.
+func NewWriter(w io.Writer, h Header) (*Writer, error) {
+	h.Items = 0
 	hdr, err := json.Marshal(h)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sum := sha256.New()
-	bw := bufio.NewWriterSize(io.MultiWriter(w, sum), 64<<10)
-	var b []byte
-	b = append(b, magic...)
-	b = append(b, Format)
+	bw := &Writer{out: w, buf: bufio.NewWriterSize(io.MultiWriter(w, sum), 64<<10), sum: sum}
+	b := append([]byte(magic), Format)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(hdr)))
 	b = append(b, hdr...)
-	if _, err := bw.Write(b); err != nil {
+	if _, err := bw.buf.Write(b); err != nil {
+		return nil, err
+	}
+	return bw, nil
+}
+
+// Add writes one item. Items must come sorted by key.
+func (w *Writer) Add(it store.Item) error {
+	b := append(w.scratch[:0], tagItem)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(it.Key)))
+	b = append(b, it.Key...)
+	b = binary.BigEndian.AppendUint64(b, uint64(expiryNanos(it.Expires)))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(it.Value)))
+	w.scratch = b
+	if _, err := w.buf.Write(b); err != nil {
 		return err
 	}
-	for _, it := range items {
-		b = append(b[:0], tagItem)
-		b = binary.BigEndian.AppendUint32(b, uint32(len(it.Key)))
-		b = append(b, it.Key...)
-		b = binary.BigEndian.AppendUint64(b, uint64(expiryNanos(it.Expires)))
-		b = binary.BigEndian.AppendUint32(b, uint32(len(it.Value)))
-		if _, err := bw.Write(b); err != nil {
-			return err
-		}
-		if _, err := bw.Write(it.Value); err != nil {
-			return err
-		}
-	}
-	b = append(b[:0], tagEnd)
-	b = binary.BigEndian.AppendUint64(b, uint64(len(items)))
-	if _, err := bw.Write(b); err != nil {
+	if _, err := w.buf.Write(it.Value); err != nil {
 		return err
 	}
-	if err := bw.Flush(); err != nil {
+	w.n++
+	return nil
+}
+
+// Close writes the end of the backup: the number of items and the
+// checksum. It does not close the underlying writer.
+func (w *Writer) Close() error {
+	b := append(w.scratch[:0], tagEnd)
+	b = binary.BigEndian.AppendUint64(b, uint64(w.n))
+	if _, err := w.buf.Write(b); err != nil {
 		return err
 	}
-	_, err = w.Write(sum.Sum(nil))
+	if err := w.buf.Flush(); err != nil {
+		return err
+	}
+	_, err := w.out.Write(w.sum.Sum(nil))
 	return err
 }
 
@@ -235,8 +289,8 @@ func read(r io.Reader, fn func(store.Item)) (Header, error) {
 	if err != nil {
 		return Header{}, err
 	}
-	if format != Format {
-		return Header{}, fmt.Errorf("%w: format %d; this Gatehouse reads format %d (restore with the version that wrote it, or a newer one)", ErrInvalid, format, Format)
+	if format != 1 && format != Format {
+		return Header{}, fmt.Errorf("%w: format %d; this Gatehouse reads formats 1 to %d (restore with the version that wrote it, or a newer one)", ErrInvalid, format, Format)
 	}
 	raw, err := rd.bytes("a header", maxHeader)
 	if err != nil {
@@ -280,9 +334,10 @@ func read(r io.Reader, fn func(store.Item)) (Header, error) {
 	if _, err := rd.r.ReadByte(); err == nil {
 		return Header{}, fmt.Errorf("%w: data after its end (the file is corrupted)", ErrInvalid)
 	}
-	if count != uint64(n) || h.Items != n {
+	if count != uint64(n) || format == 1 && h.Items != n {
 		return Header{}, fmt.Errorf("%w: %d items, the file says %d", ErrInvalid, n, count)
 	}
+	h.Items = n
 	return h, nil
 }
 

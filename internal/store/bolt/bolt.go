@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -84,6 +85,16 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// mapSize is the size of the address range the file is mapped into, as
+// etcd maps its own: a file that outgrows its map is mapped again, which
+// waits for every read transaction to end, and a Scan (a backup) holds one
+// for as long as its reader takes. Until the file outgrows mapSize, a
+// flush that grows the file does not wait for a backup, and the writes
+// queued behind it do not either. The range is address space only: the
+// process's memory holds the pages read, not the range (of which 32-bit
+// platforms take less).
+const mapSize = min(10<<30, math.MaxInt/4)
+
 var (
 	itemsBucket  = []byte("items")
 	expiryBucket = []byte("expiry")
@@ -121,6 +132,7 @@ func Open(path string, opts Options) (*Store, error) {
 	// large file it would otherwise add pages to every commit.
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout: opts.LockTimeout, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType,
+		InitialMmapSize: mapSize,
 	})
 	if errors.Is(err, bberrors.ErrTimeout) {
 		return nil, fmt.Errorf("bolt: open %s: file is locked by another process: %w", path, err)
@@ -259,54 +271,161 @@ func (s *Store) list(ctx context.Context, prefix string) ([]store.Item, int64, e
 		return nil, 0, err
 	}
 	defer s.mu.RUnlock()
-	s.over.mu.RLock()
-	defer s.over.mu.RUnlock()
-	var (
-		items listing
-		rev   int64
-	)
-	now := s.now()
-	changed := s.over.under(prefix)
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		var err error
-		if rev, err = decodeRevision(tx.Bucket(metaBucket).Get(revisionKey)); err != nil {
-			return err
-		}
-		c := tx.Bucket(itemsBucket).Cursor()
-		for k, v := c.Seek([]byte(prefix)); k != nil && strings.HasPrefix(string(k), prefix); k, v = c.Next() {
-			for len(changed) > 0 && changed[0].Item.Key < string(k) {
-				addLive(&items, changed[0], now)
-				changed = changed[1:]
-			}
-			if len(changed) > 0 && changed[0].Item.Key == string(k) { // changed since the last flush
-				addLive(&items, changed[0], now)
-				changed = changed[1:]
-				continue
-			}
-			rec, ok := parseRecord(v)
-			if !ok {
-				return errCorrupt(string(k))
-			}
-			if !rec.expired(now) {
-				items.add(items.item(k, rec))
-			}
-		}
+	sn, err := s.snapshot(prefix)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer sn.close()
+	var items listing
+	err = sn.each(prefix, func(k []byte, r record) error {
+		items.add(items.item(k, r))
+		return nil
+	}, func(it store.Item) error {
+		items.add(it)
 		return nil
 	})
 	if err != nil {
 		return nil, 0, err
 	}
-	for _, ev := range changed {
-		addLive(&items, ev, now)
-	}
-	return items.result(), max(rev, s.over.revision), nil
+	return items.result(), sn.rev, nil
 }
 
-// addLive adds the item of a change to items if it is a live one.
-func addLive(items *listing, ev store.Event, now time.Time) {
-	if it, ok := liveItem(ev, now); ok {
-		items.add(it)
+// Pages of a Scan end after scanPage items or once they hold scanPageBytes
+// of values.
+var scanPage = 1024
+
+const scanPageBytes = 1 << 20
+
+// Scan hands the live items under prefix to fn in pages, all read at one
+// store revision (see store.Store): from one bbolt read transaction and
+// the overlay's changes taken with it, so every write acknowledged before
+// the call is in it however long fn takes, while writes go on. Every
+// releaseAfter items read, and at the end of a scan of more, it releases
+// the file's pages from the process's memory, as a large List does.
+func (s *Store) Scan(ctx context.Context, prefix string, fn store.ScanFunc) error {
+	if err := s.enter(ctx); err != nil {
+		return err
 	}
+	defer s.mu.RUnlock()
+	sn, err := s.snapshot(prefix)
+	if err != nil {
+		return err
+	}
+	defer sn.close()
+	var (
+		page          []store.Item
+		size          int  // bytes of values in page
+		unreleased    int  // items read since the last release
+		called, large bool // fn was called; a release was
+	)
+	flush := func() error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if unreleased += len(page); unreleased >= releaseAfter {
+			releaseIn(s.db, sn.tx)
+			unreleased, large = 0, true
+		}
+		p := page
+		page, size, called = nil, 0, true
+		return fn(sn.rev, p)
+	}
+	add := func(it store.Item) error {
+		page = append(page, it)
+		if size += len(it.Value); len(page) < scanPage && size < scanPageBytes {
+			return nil
+		}
+		return flush()
+	}
+	err = sn.each(prefix, func(k []byte, r record) error { return add(r.item(string(k))) }, add)
+	if err == nil && (len(page) > 0 || !called) {
+		err = flush()
+	}
+	if large && unreleased > 0 {
+		releaseIn(s.db, sn.tx)
+	}
+	return err
+}
+
+// snapshot is a read of the store at one revision: a bbolt read
+// transaction and the changes of the overlay it lacks, taken together.
+type snapshot struct {
+	tx      *bbolt.Tx
+	rev     int64
+	changed []store.Event // the overlay's changes under the prefix, by key
+	now     time.Time
+}
+
+// snapshot begins a read of the items under prefix. The caller has
+// entered the store and must close the snapshot.
+//
+// Taken under the overlay's lock, the transaction and the overlay agree:
+// the committer adds a commit's changes to the overlay under that lock,
+// and a flush commits the bbolt file (which then holds what the overlay
+// holds) before it clears the overlay under that lock. Once begun, the
+// transaction keeps its view and the changes taken are never modified,
+// so the lock is not held while the snapshot is read.
+func (s *Store) snapshot(prefix string) (*snapshot, error) {
+	s.over.mu.RLock()
+	defer s.over.mu.RUnlock()
+	tx, err := s.db.Begin(false)
+	if err != nil {
+		return nil, err
+	}
+	rev, err := decodeRevision(tx.Bucket(metaBucket).Get(revisionKey))
+	if err != nil {
+		return nil, errors.Join(err, tx.Rollback())
+	}
+	return &snapshot{tx: tx, rev: max(rev, s.over.revision), changed: s.over.under(prefix), now: s.now()}, nil
+}
+
+// close ends the read transaction.
+func (sn *snapshot) close() { _ = sn.tx.Rollback() }
+
+// each walks the live items under prefix in key order: it calls stored
+// with each record of the file that no change replaces (its value valid
+// only during the call) and changed with the item, a copy, of each
+// change that left one, until either returns an error, which each
+// returns.
+func (sn *snapshot) each(prefix string, stored func(k []byte, r record) error, changed func(store.Item) error) error {
+	pending := sn.changed
+	next := func() error {
+		ev := pending[0]
+		pending = pending[1:]
+		if it, ok := liveItem(ev, sn.now); ok {
+			return changed(it)
+		}
+		return nil
+	}
+	c := sn.tx.Bucket(itemsBucket).Cursor()
+	for k, v := c.Seek([]byte(prefix)); k != nil && strings.HasPrefix(string(k), prefix); k, v = c.Next() {
+		for len(pending) > 0 && pending[0].Item.Key < string(k) {
+			if err := next(); err != nil {
+				return err
+			}
+		}
+		if len(pending) > 0 && pending[0].Item.Key == string(k) { // changed since the last flush
+			if err := next(); err != nil {
+				return err
+			}
+			continue
+		}
+		rec, ok := parseRecord(v)
+		if !ok {
+			return errCorrupt(string(k))
+		}
+		if !rec.expired(sn.now) {
+			if err := stored(k, rec); err != nil {
+				return err
+			}
+		}
+	}
+	for len(pending) > 0 {
+		if err := next(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Watch delivers every change under prefix from fromRevision on. A

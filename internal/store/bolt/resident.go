@@ -36,7 +36,14 @@ var releaseEvery = time.Second
 // transaction, during which the file cannot be mapped again.
 func release(db *bbolt.DB) {
 	_ = db.View(func(tx *bbolt.Tx) error {
-		dropPages(db.Info().Data, tx.Size())
+		releaseIn(db, tx)
 		return nil
 	})
+}
+
+// releaseIn is release in a read transaction the caller holds: a second
+// one, begun while a remap of the file waits for the first to end, would
+// wait forever.
+func releaseIn(db *bbolt.DB, tx *bbolt.Tx) {
+	dropPages(db.Info().Data, tx.Size())
 }

@@ -146,13 +146,15 @@ func TestFlushReleasesFilePages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rss := mappedRSS(t, path); rss < fi.Size()/2 {
+	// In a map larger than the file (see mapSize) a read maps fewer pages
+	// around the one it faults.
+	if rss := mappedRSS(t, path); rss < fi.Size()/8 {
 		t.Fatalf("reading every item mapped only %d bytes of the %d-byte file", rss, fi.Size())
 	}
 	if _, err := s.Put(t.Context(), store.Item{Key: "one", Value: value}); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the flush releases the file's pages", func() bool { return mappedRSS(t, path) <= fi.Size()/4 })
+	waitUntil(t, "the flush releases the file's pages", func() bool { return mappedRSS(t, path) <= fi.Size()/16 })
 }
 
 // waitUntil waits (at most 10 s) until cond holds.

@@ -206,63 +206,75 @@ func (s *Store) Get(ctx context.Context, key string) (store.Item, error) {
 	return *it, nil
 }
 
-// listPage is how many keys List reads per request. A listing of a
-// million sessions in one response takes longer than the request timeout;
-// in pages each request stays short.
+// listPage is how many keys Scan (and so List) reads per request. A
+// listing of a million sessions in one response takes longer than the
+// request timeout; in pages each request stays short.
 var listPage int64 = 10000
 
 // List returns the live items under prefix, sorted by key, and the
-// cluster revision the listing was read at. It reads in pages of
-// listPage keys: the first page with a linearizable read, the others at
-// that page's revision, so the listing is one consistent snapshot however
-// long it takes. If that revision is compacted away between pages, the
-// listing starts again.
+// cluster revision the listing was read at: the pages of a Scan. If that
+// revision is compacted away between pages, the listing starts again.
 func (s *Store) List(ctx context.Context, prefix string) ([]store.Item, int64, error) {
 	const attempts = 3
 	for i := 1; ; i++ {
-		items, rev, err := s.list(ctx, prefix)
+		var (
+			items []store.Item
+			rev   int64
+		)
+		err := s.Scan(ctx, prefix, func(r int64, page []store.Item) error {
+			rev, items = r, append(items, page...)
+			return nil
+		})
+		if err == nil {
+			return items, rev, nil
+		}
 		if !errors.Is(err, rpctypes.ErrCompacted) || i == attempts {
-			return items, rev, s.mapError(ctx, err)
+			return nil, 0, err
 		}
 	}
 }
 
-// list is one attempt of List; its errors are etcd's, not yet mapped.
-func (s *Store) list(ctx context.Context, prefix string) ([]store.Item, int64, error) {
+// Scan hands the live items under prefix to fn in pages of listPage keys
+// read at one revision: the first page with a linearizable read, the
+// others at that page's revision, so the pages are one consistent
+// snapshot however long fn takes, unless that revision is compacted away
+// meanwhile (an error wrapping rpctypes.ErrCompacted).
+func (s *Store) Scan(ctx context.Context, prefix string, fn store.ScanFunc) error {
 	from, end := s.key(prefix), clientv3.GetPrefixRangeEnd(s.key(prefix))
 	now := time.Now()
-	var (
-		items []store.Item
-		rev   int64
-	)
+	var rev int64
 	for {
 		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(listPage)}
 		if rev != 0 {
 			opts = append(opts, clientv3.WithRev(rev))
 		}
 		var resp *clientv3.GetResponse
-		err := s.request(ctx, s.timeout, func(ctx context.Context) error {
+		err := s.call(ctx, func(ctx context.Context) error {
 			var err error
 			resp, err = s.client.Get(ctx, from, opts...)
 			return err
 		})
 		if err != nil {
-			return nil, 0, err
+			return err
 		}
 		if rev == 0 {
 			rev = resp.Header.Revision
 		}
+		page := make([]store.Item, 0, len(resp.Kvs))
 		for _, kv := range resp.Kvs {
 			it, err := s.decode(kv)
 			if err != nil {
-				return nil, 0, err
+				return err
 			}
 			if !it.Expired(now) {
-				items = append(items, *it)
+				page = append(page, *it)
 			}
 		}
+		if err := fn(rev, page); err != nil {
+			return err
+		}
 		if !resp.More || len(resp.Kvs) == 0 {
-			return items, rev, nil
+			return nil
 		}
 		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}

@@ -31,6 +31,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		fn   func(t *testing.T, s store.Store)
 	}{
 		{"CreateGetListDelete", testCreateGetListDelete},
+		{"Scan", testScan},
+		{"ScanIsOneSnapshot", testScanIsOneSnapshot},
 		{"CreateExisting", testCreateExisting},
 		{"CompareAndSwap", testCompareAndSwap},
 		{"Update", testUpdate},
