@@ -8,7 +8,8 @@ import (
 )
 
 // InstrumentStore wraps st so every operation's latency is observed in
-// StoreLatency.
+// StoreLatency, but Scan's: a scan lasts as long as its caller's work on
+// each page (a backup streaming to its client), not the store's.
 func InstrumentStore(st store.Store) store.Store { return timedStore{st} }
 
 type timedStore struct{ store.Store }

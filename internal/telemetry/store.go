@@ -68,6 +68,12 @@ func (s tracedStore) List(ctx context.Context, prefix string) (items []store.Ite
 	return s.Store.List(ctx, prefix)
 }
 
+func (s tracedStore) Scan(ctx context.Context, prefix string, fn store.ScanFunc) (err error) {
+	ctx, span := s.start(ctx, "store.scan", prefix)
+	defer func() { end(span, err) }()
+	return s.Store.Scan(ctx, prefix, fn)
+}
+
 func (s tracedStore) Create(ctx context.Context, it store.Item) (_ store.Item, err error) {
 	ctx, span := s.start(ctx, "store.create", it.Key)
 	defer func() { end(span, err) }()
