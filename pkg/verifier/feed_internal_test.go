@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -61,15 +62,17 @@ var testKeys = func() func(n int) []publicKey {
 }()
 
 // TestKeysListing: a keys event drops at once the keys it does not list,
-// including from a key set fetched before it and installed after it,
-// reports a listed key missing from the fetched set, and lets a key it
-// lists again verify without a fetch.
+// including from a key set whose fetch started before it and ended after
+// it, reports a listed key missing from the fetched set, and lets a key
+// it lists again verify without a fetch; a key set whose fetch started
+// after the last event is newer: its keys verify, less those the event
+// dropped, and become the listing.
 func TestKeysListing(t *testing.T) {
-	k := testKeys(3)
-	a, b, c := k[0], k[1], k[2]
+	k := testKeys(4)
+	a, b, c, d := k[0], k[1], k[2], k[3]
 	v := &Verifier{}
 	t0 := time.Unix(1700000000, 0)
-	v.install(newKeySet([]publicKey{a, b}), t0)
+	v.install(newKeySet([]publicKey{a, b}), t0, 0)
 	if got := v.current().all.Keys; !slices.Equal(got, []jwt.VerificationKey{a.pub, b.pub}) {
 		t.Fatal("before any keys event, every fetched key verifies a token without kid")
 	}
@@ -83,7 +86,7 @@ func TestKeysListing(t *testing.T) {
 	}
 	// A fetch that started before the event, from a replica that still
 	// published a.
-	v.install(newKeySet([]publicKey{c, a, b}), t0.Add(time.Second))
+	v.install(newKeySet([]publicKey{c, a, b}), t0.Add(time.Second), 0)
 	ks = v.current()
 	if ks.byID["a"] != nil || ks.byID["b"] != b.pub || ks.byID["c"] != c.pub || !slices.Equal(ks.all.Keys, []jwt.VerificationKey{c.pub, b.pub}) {
 		t.Fatalf("after installing (c, a, b): keys %v, want c and b", ks.byID)
@@ -93,6 +96,15 @@ func TestKeysListing(t *testing.T) {
 	}
 	if ks = v.current(); ks.byID["a"] != a.pub || ks.byID["b"] != nil || !slices.Equal(ks.all.Keys, []jwt.VerificationKey{c.pub, a.pub}) {
 		t.Fatalf("after list(a, c): keys %v, want c and a", ks.byID)
+	}
+	// A fetch that started after that event, from a replica that has a
+	// new key d and still publishes b, which the event dropped.
+	v.install(newKeySet([]publicKey{d, c, a, b}), t0.Add(2*time.Second), 2)
+	if ks = v.current(); ks.byID["d"] != d.pub || ks.byID["b"] != nil || !slices.Equal(ks.all.Keys, []jwt.VerificationKey{d.pub, c.pub, a.pub}) {
+		t.Fatalf("after installing (d, c, a, b) fetched after list(a, c): keys %v, want d, c and a", ks.byID)
+	}
+	if !maps.Equal(v.listed, map[string]bool{"d": true, "c": true, "a": true}) {
+		t.Fatalf("listing %v after a fetch newer than the last keys event, want d, c and a", v.listed)
 	}
 }
 
@@ -241,7 +253,8 @@ func TestAccountStampsPruned(t *testing.T) {
 
 // TestAnnouncedFetchesBounded: keys events naming a key the verifier has
 // not fetched fetch the key set despite MinRefreshInterval, but one
-// fetch at a time and one at most per announced list of keys, however
+// fetch at a time and announceAttempts at most per announced list of
+// keys (the attempts for a list superseded meanwhile end early), however
 // often a misbehaving feed repeats or changes the list, and none when
 // nothing listed is missing.
 func TestAnnouncedFetchesBounded(t *testing.T) {
@@ -291,11 +304,11 @@ func TestAnnouncedFetchesBounded(t *testing.T) {
 	}
 
 	feed(t, v, keys(kid, "x"))
-	fetches("a key announced and not fetched", 2)
+	fetches("a key announced and not published", 1+announceAttempts)
 	feed(t, v, keys(kid, "x"), keys("x", kid), keys(kid, "x"))
-	fetches("the same keys announced again", 2)
+	fetches("the same keys announced again", 1+announceAttempts)
 	feed(t, v, keys(kid))
-	fetches("keys announced, all fetched", 2)
+	fetches("keys announced, all fetched", 1+announceAttempts)
 
 	hold.Store(true)
 	feed(t, v, keys(kid, "y"))
@@ -305,7 +318,8 @@ func TestAnnouncedFetchesBounded(t *testing.T) {
 		feed(t, v, keys(kid, fmt.Sprint("z", i)))
 	}
 	close(release)
-	fetches("keys announced during a fetch", 4)
+	// The fetch for y, then announceAttempts for the last list.
+	fetches("keys announced during a fetch", 1+announceAttempts+1+announceAttempts)
 	if m := most.Load(); m != 1 {
 		t.Fatalf("%d fetches of the key set at once, want 1", m)
 	}
