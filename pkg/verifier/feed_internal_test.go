@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -384,5 +385,89 @@ func TestIssuedAtByJTI(t *testing.T) {
 	}
 	if ms := issuedAtMs(&claims{}); ms != 0 {
 		t.Errorf("no jti, iat nor exp: issued at %d, want 0", ms)
+	}
+}
+
+// TestAnnouncedKeyFromLaggingReplica: a fetch for an announced key that
+// reaches a replica not publishing it yet is tried again, soon; and the
+// announced fetches, however many, do not delay the fetch a token
+// naming a key still missing makes once MinRefreshInterval has passed
+// since the last other fetch.
+func TestAnnouncedKeyFromLaggingReplica(t *testing.T) {
+	s := servertest.Start(t, nil)
+	var served, hide atomic.Int32
+	var hidden atomic.Value // the kid the replica does not publish yet
+	hidden.Store("")
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		resp, err := http.Get(s.Base + "/.well-known/jwks.json")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		var set struct {
+			Keys []map[string]any `json:"keys"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		if hide.Add(-1) >= 0 {
+			set.Keys = slices.DeleteFunc(set.Keys, func(k map[string]any) bool { return k["kid"] == hidden.Load() })
+		}
+		_ = json.NewEncoder(w).Encode(set)
+	}))
+	t.Cleanup(jwks.Close)
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	opts := Options{JWKSURL: jwks.URL, Now: func() time.Time { return time.Unix(0, now.Load()) },
+		Feed: &Feed{URL: "unused", Token: func(context.Context) (string, error) { return "", nil }}}
+	if err := opts.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	v := &Verifier{opts: opts, revs: newRevocations()}
+	life, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := v.refresh(life, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{v.current().keys[0].id}
+	rotate := func() string {
+		var rotated struct{ ID string }
+		r := s.Call("POST", "/v4/keys/rotate", s.Root(), map[string]bool{"immediate": true})
+		r.JSON(t, &rotated)
+		ids = append([]string{rotated.ID}, ids...)
+		hidden.Store(rotated.ID)
+		return rotated.ID
+	}
+	announce := func() {
+		t.Helper()
+		feed(t, v, [2]string{"keys", `{"keys":[{"id":"` + strings.Join(ids, `"},{"id":"`) + `"}]}`})
+		v.running.Wait()
+	}
+
+	first := rotate()
+	hide.Store(1)
+	announce()
+	if v.current().byID[first] == nil {
+		t.Fatal("an announced key the first fetch missed does not verify")
+	}
+	if n := served.Load(); n != 3 {
+		t.Fatalf("%d fetches of the key set, want 3 (New's, the lagging one, the retry)", n)
+	}
+
+	now.Add(int64(opts.MinRefreshInterval + time.Second))
+	second := rotate()
+	hide.Store(announceAttempts)
+	announce()
+	if v.current().byID[second] != nil {
+		t.Fatal("a key no fetch brought verifies")
+	}
+	if n := served.Load(); n != 3+announceAttempts {
+		t.Fatalf("%d fetches of the key set, want %d", n, 3+announceAttempts)
+	}
+	if _, _, err := v.key(life, second); err != nil {
+		t.Fatalf("a token of the announced key, MinRefreshInterval after New's fetch: %v", err)
 	}
 }
