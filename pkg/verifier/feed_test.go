@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -617,4 +618,26 @@ func TestFeedDownEmergencyKeyFetched(t *testing.T) {
 	accepts(t, v, tok, "a token of the new key before the keys event")
 	p.restore("")
 	accepts(t, v, root, "a token of the previous key")
+}
+
+// TestFeedWithoutKidRetiredImportedKey: a Service Center token verifies
+// after a rotation retired the imported key that signed it, as
+// Gatehouse, which keeps checking tokens without kid against retired
+// imported keys, verifies it; the feed's keys event lists that key as
+// retired, and says nothing of it being imported.
+func TestFeedWithoutKidRetiredImportedKey(t *testing.T) {
+	s := servertest.Start(t, func(c *server.Config) { c.PrivateKeyFile = "testdata/service-center/private.pem" })
+	root := s.Root()
+	feedTok := feedAccount(t, s, root)
+	tokens, now := serviceCenter(t)
+	imported := firstKID(t, s.Base)
+	var rotated struct{ ID string }
+	send(t, s, "POST", "/v4/keys/rotate", root, map[string]bool{"immediate": true}).JSON(t, &rotated)
+	var keys struct{ Data []struct{ ID, Status string } }
+	send(t, s, "GET", "/v4/keys", root, nil).JSON(t, &keys)
+	if i := slices.IndexFunc(keys.Data, func(k struct{ ID, Status string }) bool { return k.ID == imported }); i < 0 || keys.Data[i].Status != "retired" {
+		t.Fatalf("keys %+v: want %s retired", keys.Data, imported)
+	}
+	v := feedVerifier(t, s.Base, s.Base, feedTok, func(o *verifier.Options) { o.Now = now })
+	accepts(t, v, tokens["bob"], "a Service Center token of the retired imported key")
 }
