@@ -33,11 +33,14 @@ var (
 // /v4/revocations, Server-Sent Events), so that it refuses revoked tokens
 // within about a second of their revocation on any replica. The feed
 // keeps the revocations in memory; a verification looks them up there and
-// makes no call. Once the feed has listed the keys that verify (its keys
+// makes no call. When the feed lists the keys that verify (its keys
 // event), a fetched key it does not list, expired or revoked by an
-// emergency rotation, no longer verifies, and a key it lists that was not
-// fetched yet is fetched at once, whatever Options.MinRefreshInterval
-// says (one fetch at a time, at most one per list of keys announced).
+// emergency rotation, stops verifying at once, and no fetch brings it
+// back; a key it lists that was not fetched yet is fetched at once,
+// whatever Options.MinRefreshInterval says (one fetch at a time, a few
+// attempts at most per list of keys announced). A key set fetched after
+// the last keys event is the newer word: a key created since (a rotation
+// the feed, down or slower, has not told of yet) verifies once fetched.
 // URL and Token are required; zero values of the others take the
 // defaults.
 type Feed struct {
