@@ -33,11 +33,14 @@ var (
 // /v4/revocations, Server-Sent Events), so that it refuses revoked tokens
 // within about a second of their revocation on any replica. The feed
 // keeps the revocations in memory; a verification looks them up there and
-// makes no call. Once the feed has listed the keys that verify (its keys
+// makes no call. When the feed lists the keys that verify (its keys
 // event), a fetched key it does not list, expired or revoked by an
-// emergency rotation, no longer verifies, and a key it lists that was not
-// fetched yet is fetched at once, whatever Options.MinRefreshInterval
-// says (one fetch at a time, at most one per list of keys announced).
+// emergency rotation, stops verifying at once, and no fetch brings it
+// back; a key it lists that was not fetched yet is fetched at once,
+// whatever Options.MinRefreshInterval says (one fetch at a time, a few
+// attempts at most per list of keys announced). A key set fetched after
+// the last keys event is the newer word: a key created since (a rotation
+// the feed, down or slower, has not told of yet) verifies once fetched.
 // URL and Token are required; zero values of the others take the
 // defaults.
 type Feed struct {
@@ -400,46 +403,88 @@ func (v *Verifier) apply(life context.Context, name string, data []byte) error {
 // MinRefreshInterval, which guards against forged key ids in tokens: the
 // announcement comes from Gatehouse over the authenticated feed, and a
 // verifier that fetched recently would otherwise refuse the new key's
-// tokens until the interval passed. It is bounded all the same: one such
-// fetch runs at a time, and one at most for each announced list of ids,
-// so a feed repeating a list (as it does on every reconnection) or
-// naming a key the key set does not hold cannot make the verifier fetch
-// in a loop. A list announced while a fetch runs is fetched for once that
-// fetch ends, unless the key set fetched holds its keys by then. A failed
-// fetch is not tried again for the same list: a token of the missing key
-// then fetches, rate-limited, as for any unknown key. The fetch lasts
-// until life ends at the latest.
+// tokens until the interval passed. Nor does it count toward that
+// interval: a token naming a key still missing afterwards fetches as
+// soon as the interval since the last other fetch allows. It is bounded
+// all the same: one such fetch runs at a time, and for each announced
+// list of ids announceAttempts at most, fewer once the set fetched holds
+// every key listed, so a feed repeating a list (as it does on every
+// reconnection) or naming a key the key set does not hold cannot make the
+// verifier fetch in a loop; the attempts after the first, announceBackoff
+// apart and doubling, cover a replica that does not publish the key yet.
+// A list announced while a fetch runs is fetched for once the fetches for
+// the earlier list end, unless the key set fetched holds its keys by
+// then. The fetches last until life ends at the latest.
 func (v *Verifier) fetchAnnounced(life context.Context, ids map[string]bool) {
 	v.announceMu.Lock()
 	defer v.announceMu.Unlock()
 	v.announced = strings.Join(slices.Sorted(maps.Keys(ids)), "\n")
+	v.announcedIDs = ids
 	if !v.announcing {
 		v.announcing = true
 		v.running.Go(func() { v.fetchAnnouncements(life) })
 	}
 }
 
+// Bounds of the fetches for one announced list of keys (fetchAnnounced).
+const (
+	announceAttempts = 3
+	announceBackoff  = 200 * time.Millisecond
+)
+
 // fetchAnnouncements runs the fetches of fetchAnnounced until none is
 // due.
 func (v *Verifier) fetchAnnouncements(life context.Context) {
 	for {
 		v.announceMu.Lock()
-		due := v.announced != v.fetchedFor && life.Err() == nil
-		v.fetchedFor = v.announced
+		list, ids := v.announced, v.announcedIDs
+		due := list != v.fetchedFor && life.Err() == nil
 		v.announcing = due
 		v.announceMu.Unlock()
 		if !due {
 			return
 		}
+		if v.fetchAnnouncement(life, list, ids) {
+			v.announceMu.Lock()
+			v.fetchedFor = list
+			v.announceMu.Unlock()
+		}
+	}
+}
+
+// fetchAnnouncement fetches the key set until it holds every key of ids,
+// the list announced as list, announceAttempts times at most. It reports
+// false when it stopped early because another list was announced
+// meanwhile, which is then due instead.
+func (v *Verifier) fetchAnnouncement(life context.Context, list string, ids map[string]bool) bool {
+	wait := announceBackoff
+	for attempt := 1; ; attempt++ {
 		v.fetchMu.Lock()
-		if v.missing() {
-			now := v.opts.Now()
-			v.lastFetch = now
+		missing := v.lacks(ids)
+		if missing {
+			now, since := v.opts.Now(), v.listingsOf()
 			if ks, err := v.fetch(life); err == nil {
-				v.install(ks, now)
+				v.install(ks, now, since)
+				missing = v.lacks(ids)
 			}
 		}
 		v.fetchMu.Unlock()
+		if !missing || attempt == announceAttempts {
+			return true
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-life.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		wait *= 2
+		v.announceMu.Lock()
+		superseded := v.announced != list
+		v.announceMu.Unlock()
+		if superseded || life.Err() != nil {
+			return !superseded
+		}
 	}
 }
 

@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -61,15 +63,17 @@ var testKeys = func() func(n int) []publicKey {
 }()
 
 // TestKeysListing: a keys event drops at once the keys it does not list,
-// including from a key set fetched before it and installed after it,
-// reports a listed key missing from the fetched set, and lets a key it
-// lists again verify without a fetch.
+// including from a key set whose fetch started before it and ended after
+// it, reports a listed key missing from the fetched set, and lets a key
+// it lists again verify without a fetch; a key set whose fetch started
+// after the last event is newer: its keys verify, less those the event
+// dropped, and become the listing.
 func TestKeysListing(t *testing.T) {
-	k := testKeys(3)
-	a, b, c := k[0], k[1], k[2]
+	k := testKeys(4)
+	a, b, c, d := k[0], k[1], k[2], k[3]
 	v := &Verifier{}
 	t0 := time.Unix(1700000000, 0)
-	v.install(newKeySet([]publicKey{a, b}), t0)
+	v.install(newKeySet([]publicKey{a, b}), t0, 0)
 	if got := v.current().all.Keys; !slices.Equal(got, []jwt.VerificationKey{a.pub, b.pub}) {
 		t.Fatal("before any keys event, every fetched key verifies a token without kid")
 	}
@@ -83,7 +87,7 @@ func TestKeysListing(t *testing.T) {
 	}
 	// A fetch that started before the event, from a replica that still
 	// published a.
-	v.install(newKeySet([]publicKey{c, a, b}), t0.Add(time.Second))
+	v.install(newKeySet([]publicKey{c, a, b}), t0.Add(time.Second), 0)
 	ks = v.current()
 	if ks.byID["a"] != nil || ks.byID["b"] != b.pub || ks.byID["c"] != c.pub || !slices.Equal(ks.all.Keys, []jwt.VerificationKey{c.pub, b.pub}) {
 		t.Fatalf("after installing (c, a, b): keys %v, want c and b", ks.byID)
@@ -93,6 +97,15 @@ func TestKeysListing(t *testing.T) {
 	}
 	if ks = v.current(); ks.byID["a"] != a.pub || ks.byID["b"] != nil || !slices.Equal(ks.all.Keys, []jwt.VerificationKey{c.pub, a.pub}) {
 		t.Fatalf("after list(a, c): keys %v, want c and a", ks.byID)
+	}
+	// A fetch that started after that event, from a replica that has a
+	// new key d and still publishes b, which the event dropped.
+	v.install(newKeySet([]publicKey{d, c, a, b}), t0.Add(2*time.Second), 2)
+	if ks = v.current(); ks.byID["d"] != d.pub || ks.byID["b"] != nil || !slices.Equal(ks.all.Keys, []jwt.VerificationKey{d.pub, c.pub, a.pub}) {
+		t.Fatalf("after installing (d, c, a, b) fetched after list(a, c): keys %v, want d, c and a", ks.byID)
+	}
+	if !maps.Equal(v.listed, map[string]bool{"d": true, "c": true, "a": true}) {
+		t.Fatalf("listing %v after a fetch newer than the last keys event, want d, c and a", v.listed)
 	}
 }
 
@@ -241,7 +254,8 @@ func TestAccountStampsPruned(t *testing.T) {
 
 // TestAnnouncedFetchesBounded: keys events naming a key the verifier has
 // not fetched fetch the key set despite MinRefreshInterval, but one
-// fetch at a time and one at most per announced list of keys, however
+// fetch at a time and announceAttempts at most per announced list of
+// keys (the attempts for a list superseded meanwhile end early), however
 // often a misbehaving feed repeats or changes the list, and none when
 // nothing listed is missing.
 func TestAnnouncedFetchesBounded(t *testing.T) {
@@ -291,11 +305,11 @@ func TestAnnouncedFetchesBounded(t *testing.T) {
 	}
 
 	feed(t, v, keys(kid, "x"))
-	fetches("a key announced and not fetched", 2)
+	fetches("a key announced and not published", 1+announceAttempts)
 	feed(t, v, keys(kid, "x"), keys("x", kid), keys(kid, "x"))
-	fetches("the same keys announced again", 2)
+	fetches("the same keys announced again", 1+announceAttempts)
 	feed(t, v, keys(kid))
-	fetches("keys announced, all fetched", 2)
+	fetches("keys announced, all fetched", 1+announceAttempts)
 
 	hold.Store(true)
 	feed(t, v, keys(kid, "y"))
@@ -305,7 +319,8 @@ func TestAnnouncedFetchesBounded(t *testing.T) {
 		feed(t, v, keys(kid, fmt.Sprint("z", i)))
 	}
 	close(release)
-	fetches("keys announced during a fetch", 4)
+	// The fetch for y, then announceAttempts for the last list.
+	fetches("keys announced during a fetch", 1+announceAttempts+1+announceAttempts)
 	if m := most.Load(); m != 1 {
 		t.Fatalf("%d fetches of the key set at once, want 1", m)
 	}
@@ -370,5 +385,89 @@ func TestIssuedAtByJTI(t *testing.T) {
 	}
 	if ms := issuedAtMs(&claims{}); ms != 0 {
 		t.Errorf("no jti, iat nor exp: issued at %d, want 0", ms)
+	}
+}
+
+// TestAnnouncedKeyFromLaggingReplica: a fetch for an announced key that
+// reaches a replica not publishing it yet is tried again, soon; and the
+// announced fetches, however many, do not delay the fetch a token
+// naming a key still missing makes once MinRefreshInterval has passed
+// since the last other fetch.
+func TestAnnouncedKeyFromLaggingReplica(t *testing.T) {
+	s := servertest.Start(t, nil)
+	var served, hide atomic.Int32
+	var hidden atomic.Value // the kid the replica does not publish yet
+	hidden.Store("")
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		resp, err := http.Get(s.Base + "/.well-known/jwks.json")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		var set struct {
+			Keys []map[string]any `json:"keys"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		if hide.Add(-1) >= 0 {
+			set.Keys = slices.DeleteFunc(set.Keys, func(k map[string]any) bool { return k["kid"] == hidden.Load() })
+		}
+		_ = json.NewEncoder(w).Encode(set)
+	}))
+	t.Cleanup(jwks.Close)
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	opts := Options{JWKSURL: jwks.URL, Now: func() time.Time { return time.Unix(0, now.Load()) },
+		Feed: &Feed{URL: "unused", Token: func(context.Context) (string, error) { return "", nil }}}
+	if err := opts.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	v := &Verifier{opts: opts, revs: newRevocations()}
+	life, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := v.refresh(life, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{v.current().keys[0].id}
+	rotate := func() string {
+		var rotated struct{ ID string }
+		r := s.Call("POST", "/v4/keys/rotate", s.Root(), map[string]bool{"immediate": true})
+		r.JSON(t, &rotated)
+		ids = append([]string{rotated.ID}, ids...)
+		hidden.Store(rotated.ID)
+		return rotated.ID
+	}
+	announce := func() {
+		t.Helper()
+		feed(t, v, [2]string{"keys", `{"keys":[{"id":"` + strings.Join(ids, `"},{"id":"`) + `"}]}`})
+		v.running.Wait()
+	}
+
+	first := rotate()
+	hide.Store(1)
+	announce()
+	if v.current().byID[first] == nil {
+		t.Fatal("an announced key the first fetch missed does not verify")
+	}
+	if n := served.Load(); n != 3 {
+		t.Fatalf("%d fetches of the key set, want 3 (New's, the lagging one, the retry)", n)
+	}
+
+	now.Add(int64(opts.MinRefreshInterval + time.Second))
+	second := rotate()
+	hide.Store(announceAttempts)
+	announce()
+	if v.current().byID[second] != nil {
+		t.Fatal("a key no fetch brought verifies")
+	}
+	if n := served.Load(); n != 3+announceAttempts {
+		t.Fatalf("%d fetches of the key set, want %d", n, 3+announceAttempts)
+	}
+	if _, _, err := v.key(life, second); err != nil {
+		t.Fatalf("a token of the announced key, MinRefreshInterval after New's fetch: %v", err)
 	}
 }

@@ -3,16 +3,20 @@ package verifier_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/gatehouse/gatehouse/internal/server"
 	"github.com/gatehouse/gatehouse/internal/servertest"
@@ -547,4 +551,93 @@ func TestFeedWithoutKidHonoursListing(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// kidOf returns the kid in a token's header.
+func kidOf(t *testing.T, token string) string {
+	t.Helper()
+	hdr, err := jwt.NewParser().DecodeSegment(strings.Split(token, ".")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct{ Kid string }
+	if err := json.Unmarshal(hdr, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h.Kid
+}
+
+// TestFeedDownKeyCreatedMeanwhile: while the feed is cut (and
+// AcceptStale accepts), a key pre-published and activated meanwhile is
+// in the key set fetched once it is older than MaxKeyAge, and its tokens
+// verify: the set fetched after the last keys event is newer than it.
+func TestFeedDownKeyCreatedMeanwhile(t *testing.T) {
+	s := servertest.Start(t, func(c *server.Config) { c.KeyPrepublish = time.Second })
+	root := s.Root()
+	feedTok := feedAccount(t, s, root)
+	p := newProxy(t, s.Base)
+	clk := &clock{now: time.Now()}
+	v := feedVerifier(t, s.Base, p.base(), feedTok, func(o *verifier.Options) {
+		o.Now = clk.Now
+		o.MaxKeyAge, o.MinRefreshInterval = time.Hour, 30*time.Minute
+		o.Feed.AcceptStale = true
+	})
+	accepts(t, v, root, "before the cut")
+
+	p.cut()
+	var rotated struct{ ID string }
+	send(t, s, "POST", "/v4/keys/rotate", root, nil).JSON(t, &rotated)
+	tok := s.Root()
+	for deadline := time.Now().Add(patience); kidOf(t, tok) != rotated.ID; tok = s.Root() {
+		if time.Now().After(deadline) {
+			t.Fatal("the pre-published key does not sign")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	clk.add(2 * time.Hour)
+	accepts(t, v, tok, "a token of a key activated while the feed was down, past MaxKeyAge")
+	accepts(t, v, root, "a token of the previous key")
+}
+
+// TestFeedDownEmergencyKeyFetched: a token of the key of an emergency
+// rotation that arrives before the feed's keys event does (here the feed
+// is cut) fetches the key set, as any unknown kid does, and verifies.
+func TestFeedDownEmergencyKeyFetched(t *testing.T) {
+	s := servertest.Start(t, nil)
+	root := s.Root()
+	feedTok := feedAccount(t, s, root)
+	p := newProxy(t, s.Base)
+	clk := &clock{now: time.Now()}
+	v := feedVerifier(t, s.Base, p.base(), feedTok, func(o *verifier.Options) { o.Now = clk.Now })
+	accepts(t, v, root, "before the cut")
+
+	p.cut()
+	send(t, s, "POST", "/v4/keys/rotate", root, map[string]bool{"immediate": true})
+	tok := s.Root()
+	clk.add(31 * time.Second) // past MinRefreshInterval, within Staleness
+	accepts(t, v, tok, "a token of the new key before the keys event")
+	p.restore("")
+	accepts(t, v, root, "a token of the previous key")
+}
+
+// TestFeedWithoutKidRetiredImportedKey: a Service Center token verifies
+// after a rotation retired the imported key that signed it, as
+// Gatehouse, which keeps checking tokens without kid against retired
+// imported keys, verifies it; the feed's keys event lists that key as
+// retired, and says nothing of it being imported.
+func TestFeedWithoutKidRetiredImportedKey(t *testing.T) {
+	s := servertest.Start(t, func(c *server.Config) { c.PrivateKeyFile = "testdata/service-center/private.pem" })
+	root := s.Root()
+	feedTok := feedAccount(t, s, root)
+	tokens, now := serviceCenter(t)
+	imported := firstKID(t, s.Base)
+	var rotated struct{ ID string }
+	send(t, s, "POST", "/v4/keys/rotate", root, map[string]bool{"immediate": true}).JSON(t, &rotated)
+	var keys struct{ Data []struct{ ID, Status string } }
+	send(t, s, "GET", "/v4/keys", root, nil).JSON(t, &keys)
+	if i := slices.IndexFunc(keys.Data, func(k struct{ ID, Status string }) bool { return k.ID == imported }); i < 0 || keys.Data[i].Status != "retired" {
+		t.Fatalf("keys %+v: want %s retired", keys.Data, imported)
+	}
+	v := feedVerifier(t, s.Base, s.Base, feedTok, func(o *verifier.Options) { o.Now = now })
+	accepts(t, v, tokens["bob"], "a Service Center token of the retired imported key")
 }

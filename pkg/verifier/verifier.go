@@ -126,19 +126,24 @@ type Verifier struct {
 	opts Options
 
 	mu        sync.RWMutex
-	fetched   keySet          // the set as last fetched
-	fetchedAt time.Time       // of fetched
-	listed    map[string]bool // key ids the feed's last keys event lists; nil before one
-	keys      keySet          // the keys that verify: fetched, less keys not listed
+	fetched   keySet    // the set as last fetched
+	fetchedAt time.Time // of fetched
+	// listed are the key ids of the newest word on the keys: the feed's
+	// last keys event, or the set fetched after it; nil before either.
+	listed   map[string]bool
+	dropped  map[string]bool // key ids the last keys event stopped listing
+	listings uint64          // keys events received
+	keys     keySet          // the keys that verify (see install and list)
 
 	fetchMu   sync.Mutex // one fetch at a time
 	lastFetch time.Time  // last attempt, successful or not
 
 	// The fetches the feed's keys events ask for (fetchAnnounced).
-	announceMu sync.Mutex
-	announced  string // the ids of the last keys event listing a key not fetched
-	fetchedFor string // the announced ids the last such fetch was for
-	announcing bool   // such a fetch is running
+	announceMu   sync.Mutex
+	announced    string          // the ids of the last keys event listing a key not fetched
+	announcedIDs map[string]bool // the same ids
+	fetchedFor   string          // the announced ids the last such fetches were for
+	announcing   bool            // such fetches are running
 
 	// With Options.Feed: what the feed said, how to stop following it
 	// and the goroutines Close waits for.
@@ -172,19 +177,25 @@ func newKeySet(keys []publicKey) keySet {
 	return ks
 }
 
-// only returns the keys of ks whose ids are listed; all of ks when
-// listed is nil.
-func (ks keySet) only(listed map[string]bool) keySet {
-	if listed == nil {
-		return ks
-	}
-	var keep []publicKey
+// where returns the keys of ks whose ids keep says to keep.
+func (ks keySet) where(keep func(id string) bool) keySet {
+	var kept []publicKey
 	for _, k := range ks.keys {
-		if listed[k.id] {
-			keep = append(keep, k)
+		if keep(k.id) {
+			kept = append(kept, k)
 		}
 	}
-	return newKeySet(keep)
+	return newKeySet(kept)
+}
+
+// lacks reports whether an id of ids is not in ks.
+func (ks keySet) lacks(ids map[string]bool) bool {
+	for id := range ids {
+		if ks.byID[id] == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // New fetches the key set once and, with Options.Feed, subscribes to the
@@ -293,14 +304,17 @@ func cause(err error) string {
 }
 
 // key returns the public key a token names, fetching the set again for
-// an unknown kid (rate-limited) unless the feed's last keys event does
-// not list it: such a key does not verify whatever the set holds, and
-// the feed announces a new key when it lists it. A token without kid
-// (Service Center's, signed by an imported key) is checked against every
-// key that verifies, in the order of the key set, until one verifies its
-// signature: as Gatehouse does, which tries its active, pending and
-// imported keys. The first key listed may be a pre-published one that
-// signs nothing yet.
+// an unknown kid (rate-limited) unless the feed's last keys event dropped
+// it: no fetch brings such a key back (see install). A token without kid (Service Center's,
+// signed by a key Gatehouse imported) is checked against every key that
+// verifies, in the order of the key set, until one verifies its
+// signature: the first key listed may be a pre-published one that signs
+// nothing yet. Gatehouse checks such a token against its keys not yet
+// retired and its imported keys, retired or not; the verifier cannot
+// tell an imported key from another (neither the key set nor the feed
+// says), so it also tries Gatehouse's own retired keys, which grants
+// nothing more: those verify a token naming their kid anyway until they
+// expire.
 func (v *Verifier) key(ctx context.Context, rawKID any) (any, string, error) {
 	if rawKID == nil {
 		if ks := v.current().all; len(ks.Keys) > 0 {
@@ -315,7 +329,7 @@ func (v *Verifier) key(ctx context.Context, rawKID any) (any, string, error) {
 	if k := v.current().byID[kid]; k != nil {
 		return k, kid, nil
 	}
-	if !v.mayList(kid) {
+	if v.wasDropped(kid) {
 		return nil, kid, ErrUnknownKey
 	}
 	if err := v.refresh(ctx, v.fetchedAtOf()); err != nil {
@@ -333,12 +347,12 @@ func (v *Verifier) current() keySet {
 	return v.keys
 }
 
-// mayList reports whether the key id may verify once fetched: the feed
-// lists it, or has listed no keys yet.
-func (v *Verifier) mayList(kid string) bool {
+// wasDropped reports whether the feed's last keys event dropped the key
+// id.
+func (v *Verifier) wasDropped(kid string) bool {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	return v.listed == nil || v.listed[kid]
+	return v.dropped[kid]
 }
 
 func (v *Verifier) fetchedAtOf() time.Time {
@@ -381,52 +395,76 @@ func (v *Verifier) refreshLocked(ctx context.Context, seen time.Time) error {
 		return errTooSoon
 	}
 	v.lastFetch = now
+	since := v.listingsOf()
 	ks, err := v.fetch(ctx)
 	if err != nil {
 		return err
 	}
-	v.install(ks, now)
+	v.install(ks, now, since)
 	return nil
 }
 
-// install makes ks, fetched at now, the current set, less the keys the
-// feed no longer lists: a fetch that started before a keys event and
-// ended after it does not bring back a key the event dropped.
-func (v *Verifier) install(ks keySet, now time.Time) {
+// listingsOf returns the number of keys events received so far.
+func (v *Verifier) listingsOf() uint64 {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.listings
+}
+
+// install makes ks the current set: fetched at now, by a fetch that
+// started when since keys events had arrived. The newest word on the keys
+// wins. A keys event that arrived during the fetch is newer than ks: only
+// the keys it lists verify, so a fetch that started before it does not
+// bring back a key it dropped. Otherwise ks is at least as new as the
+// last event: its keys verify, a key created since (a scheduled or
+// emergency rotation the feed has not told of, being down or slower)
+// included, and its ids become the listing; only the keys the last event
+// dropped stay out, should a replica still publish them.
+func (v *Verifier) install(ks keySet, now time.Time, since uint64) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.fetched, v.fetchedAt = ks, now
-	v.keys = ks.only(v.listed)
+	if v.listings != since {
+		v.keys = ks.where(func(id string) bool { return v.listed[id] })
+		return
+	}
+	v.keys = ks.where(func(id string) bool { return !v.dropped[id] })
+	v.listed = make(map[string]bool, len(v.keys.keys))
+	for _, k := range v.keys.keys {
+		v.listed[k.id] = true
+	}
 }
 
 // list applies a keys event of the feed listing ids: from now on only
 // listed keys verify, so a key the event no longer lists (an expiry, or
-// a rotation that revoked it) stops verifying at once. It reports
-// whether a listed key is missing from the fetched set.
+// a rotation that revoked it) stops verifying at once, until an event
+// lists it again. It reports whether a listed key is missing from the
+// fetched set.
 func (v *Verifier) list(ids map[string]bool) (missing bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.listed = ids
-	v.keys = v.fetched.only(ids)
-	return v.missingLocked()
-}
-
-// missing reports whether a key the feed lists is missing from the
-// fetched set.
-func (v *Verifier) missing() bool {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	return v.missingLocked()
-}
-
-// missingLocked is missing with v.mu held.
-func (v *Verifier) missingLocked() bool {
-	for id := range v.listed {
-		if v.fetched.byID[id] == nil {
-			return true
+	dropped := map[string]bool{}
+	for _, k := range v.fetched.keys {
+		if !ids[k.id] {
+			dropped[k.id] = true
 		}
 	}
-	return false
+	for id := range v.listed {
+		if !ids[id] {
+			dropped[id] = true
+		}
+	}
+	v.listed, v.dropped = ids, dropped
+	v.listings++
+	v.keys = v.fetched.where(func(id string) bool { return ids[id] })
+	return v.fetched.lacks(ids)
+}
+
+// lacks reports whether a key of ids is missing from the fetched set.
+func (v *Verifier) lacks(ids map[string]bool) bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.fetched.lacks(ids)
 }
 
 // maxJWKS bounds the size of a key set document.
