@@ -29,7 +29,9 @@ func TestScanDoesNotHoldUpGrowth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const writes, size = 400, 16 << 10
+	// More than bbolt's 16 MiB growth step, so that the file must grow
+	// whether or not the first flush already grew it before the scan.
+	const writes, size = 1600, 16 << 10
 	value := bytes.Repeat([]byte("x"), size)
 	wrote := make(chan error, 1)
 	var seen int
