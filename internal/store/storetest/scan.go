@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -88,10 +89,50 @@ func testScan(t *testing.T, s store.Store) {
 }
 
 // testScanIsOneSnapshot scans while writers add items, holding the scan
-// until they wrote more: the scan holds every item acknowledged before it
-// started and nothing written after its revision, and the writes were
-// not held up by it.
+// until they wrote more: the scan is one snapshot (readAmidWrites), and
+// the writes were not held up by it.
 func testScanIsOneSnapshot(t *testing.T, s store.Store) {
+	readAmidWrites(t, s, func(ctx context.Context, waitWrites func(int64) error) ([]store.Item, int64, error) {
+		var (
+			items []store.Item
+			rev   int64
+			pages int
+		)
+		err := s.Scan(ctx, "items/", func(r int64, page []store.Item) error {
+			if pages == 0 { // hold the scan until the writers wrote more
+				if err := waitWrites(20); err != nil {
+					return fmt.Errorf("writes were held up by the scan: %w", err)
+				}
+			} else if r != rev {
+				return fmt.Errorf("page %d at revision %d, the first at %d", pages, r, rev)
+			}
+			rev, pages = r, pages+1
+			items = append(items, page...)
+			return nil
+		})
+		return items, rev, err
+	})
+}
+
+// testListIsOneSnapshot lists while writers add items: the listing, in
+// as many pages as the backend takes, is one snapshot (readAmidWrites).
+func testListIsOneSnapshot(t *testing.T, s store.Store) {
+	readAmidWrites(t, s, func(ctx context.Context, waitWrites func(int64) error) ([]store.Item, int64, error) {
+		items, rev, err := s.List(ctx, "items/")
+		if err == nil {
+			err = waitWrites(20) // so that a later listing has more
+		}
+		return items, rev, err
+	})
+}
+
+// readAmidWrites reads "items/" with read while writers add items before
+// and after the keys of the read's first page, and checks that the read
+// is one snapshot: in key order, within its prefix, with every item
+// acknowledged before it started and nothing written after its revision,
+// the same items a later listing has up to that revision. waitWrites
+// waits until the writers wrote n more items.
+func readAmidWrites(t *testing.T, s store.Store, read func(ctx context.Context, waitWrites func(n int64) error) ([]store.Item, int64, error)) {
 	ctx := t.Context()
 	const before = 40
 	for i := range before {
@@ -135,30 +176,14 @@ func testScanIsOneSnapshot(t *testing.T, s store.Store) {
 	if err := waitWrites(20); err != nil { // the scan starts amid writes
 		t.Fatal(err)
 	}
-	var (
-		items []store.Item
-		rev   int64
-		pages int
-	)
-	err := s.Scan(ctx, "items/", func(r int64, page []store.Item) error {
-		if pages == 0 { // hold the scan until the writers wrote more
-			if err := waitWrites(20); err != nil {
-				return fmt.Errorf("writes were held up by the scan: %w", err)
-			}
-		} else if r != rev {
-			return fmt.Errorf("page %d at revision %d, the first at %d", pages, r, rev)
-		}
-		rev, pages = r, pages+1
-		items = append(items, page...)
-		return nil
-	})
+	items, rev, err := read(ctx, waitWrites)
 	if err != nil {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}
 	for i, it := range items {
 		if it.Revision > rev {
-			t.Fatalf("%s has revision %d, after the scan's %d", it.Key, it.Revision, rev)
+			t.Fatalf("%s has revision %d, after the read's %d", it.Key, it.Revision, rev)
 		}
 		if i > 0 && items[i-1].Key >= it.Key {
 			t.Fatalf("not in key order: %s before %s", items[i-1].Key, it.Key)
@@ -167,11 +192,11 @@ func testScanIsOneSnapshot(t *testing.T, s store.Store) {
 	}
 	for i := range before {
 		if k := fmt.Sprintf("items/%04d", i); !seen[k] {
-			t.Fatalf("%s, written before the scan, is missing", k)
+			t.Fatalf("%s, written before the read, is missing", k)
 		}
 	}
 	if seen["itemsX"] {
-		t.Fatal("the scan went past its prefix")
+		t.Fatal("the read went past its prefix")
 	}
 	// Everything at or before rev is there, and nothing else: a listing
 	// after the writes agrees on the items up to rev.
@@ -183,10 +208,10 @@ func testScanIsOneSnapshot(t *testing.T, s store.Store) {
 		}
 	}
 	if got := keys(items); !slices.Equal(got, want) {
-		t.Fatalf("the scan at %d has %d items, the items up to %d are %d", rev, len(got), rev, len(want))
+		t.Fatalf("the read at %d has %d items, the items up to %d are %d", rev, len(got), rev, len(want))
 	}
 	if len(all) == len(items) {
-		t.Fatal("nothing was written during the scan")
+		t.Fatal("nothing was written during the read")
 	}
-	t.Logf("%d items in %d pages while %d writes went on", len(items), pages, written.Load())
+	t.Logf("%d items read while %d writes went on", len(items), written.Load())
 }

@@ -33,6 +33,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"CreateGetListDelete", testCreateGetListDelete},
 		{"Scan", testScan},
 		{"ScanIsOneSnapshot", testScanIsOneSnapshot},
+		{"ListIsOneSnapshot", testListIsOneSnapshot},
 		{"CreateExisting", testCreateExisting},
 		{"CompareAndSwap", testCompareAndSwap},
 		{"Update", testUpdate},
