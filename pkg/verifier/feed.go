@@ -10,8 +10,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -418,8 +416,7 @@ func (v *Verifier) apply(life context.Context, name string, data []byte) error {
 func (v *Verifier) fetchAnnounced(life context.Context, ids map[string]bool) {
 	v.announceMu.Lock()
 	defer v.announceMu.Unlock()
-	v.announced = strings.Join(slices.Sorted(maps.Keys(ids)), "\n")
-	v.announcedIDs = ids
+	v.announced = ids
 	if !v.announcing {
 		v.announcing = true
 		v.running.Go(func() { v.fetchAnnouncements(life) })
@@ -437,26 +434,26 @@ const (
 func (v *Verifier) fetchAnnouncements(life context.Context) {
 	for {
 		v.announceMu.Lock()
-		list, ids := v.announced, v.announcedIDs
-		due := list != v.fetchedFor && life.Err() == nil
+		ids := v.announced
+		due := !maps.Equal(ids, v.fetchedFor) && life.Err() == nil
 		v.announcing = due
 		v.announceMu.Unlock()
 		if !due {
 			return
 		}
-		if v.fetchAnnouncement(life, list, ids) {
+		if v.fetchAnnouncement(life, ids) {
 			v.announceMu.Lock()
-			v.fetchedFor = list
+			v.fetchedFor = ids
 			v.announceMu.Unlock()
 		}
 	}
 }
 
 // fetchAnnouncement fetches the key set until it holds every key of ids,
-// the list announced as list, announceAttempts times at most. It reports
+// the list announced, announceAttempts times at most. It reports
 // false when it stopped early because another list was announced
 // meanwhile, which is then due instead.
-func (v *Verifier) fetchAnnouncement(life context.Context, list string, ids map[string]bool) bool {
+func (v *Verifier) fetchAnnouncement(life context.Context, ids map[string]bool) bool {
 	wait := announceBackoff
 	for attempt := 1; ; attempt++ {
 		v.fetchMu.Lock()
@@ -480,7 +477,7 @@ func (v *Verifier) fetchAnnouncement(life context.Context, list string, ids map[
 		t.Stop()
 		wait *= 2
 		v.announceMu.Lock()
-		superseded := v.announced != list
+		superseded := !maps.Equal(v.announced, ids)
 		v.announceMu.Unlock()
 		if superseded || life.Err() != nil {
 			return !superseded

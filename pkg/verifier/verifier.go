@@ -140,10 +140,9 @@ type Verifier struct {
 
 	// The fetches the feed's keys events ask for (fetchAnnounced).
 	announceMu   sync.Mutex
-	announced    string          // the ids of the last keys event listing a key not fetched
-	announcedIDs map[string]bool // the same ids
-	fetchedFor   string          // the announced ids the last such fetches were for
-	announcing   bool            // such fetches are running
+	announced  map[string]bool // the ids of the last keys event listing a key not fetched
+	fetchedFor map[string]bool // the announced ids the last such fetches were for
+	announcing bool            // such fetches are running
 
 	// With Options.Feed: what the feed said, how to stop following it
 	// and the goroutines Close waits for.
